@@ -1,0 +1,192 @@
+"""The `features` stage: point-in-time snapshots with churn labels, customer lifetimes, indicator catalogue.
+
+A snapshot is one row per customer active at a cutoff month-end t (a monthly row at t, and no churn at or
+before t): customer_id, cutoff, label, labeled, then the indicators of `churnlab.indicators`, all computed
+from data dated <= t. The label says whether the customer churned within (t, t+H] months by the definition
+chosen in params (`churnlab.labels`); H is `base.horizon_months`.
+
+Cutoffs count back from the last month L every `cutoff_every_months` months, so L is always a cutoff (the
+scoring snapshot), and start no earlier than the `first_cutoff_month`-th month of data (1-based), so the
+12-month windows are full. Cutoffs with t+H <= L are training cutoffs: every label there is known. Later
+cutoffs are for scoring; their labels are missing except for customers already seen to churn.
+
+Reads only the contract tables in data/raw (never data/oracle). Run with `python -m churnlab.features`.
+"""
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from churnlab import paths
+from churnlab.indicators import FEATURES, catalogue, point_in_time_features
+from churnlab.io import atomic_path, write_csv, write_json, write_parquet
+from churnlab.labels import DEFINITIONS, churn_labels
+from churnlab.lifetimes import build_lifetimes
+from churnlab.logs import setup_logging
+from churnlab.params import load_params
+from churnlab.screening import screen_indicators
+from churnlab.tables import connect, month_end, month_range
+
+log = logging.getLogger(__name__)
+
+# DuckDB's own cap, well under the 8 GB peak-RSS budget of the 1M-customer benchmark; beyond it, DuckDB
+# spills to a temporary directory instead of failing.
+DUCKDB_MEMORY_LIMIT = "3GB"
+
+ACTIVE_SQL = """
+CREATE OR REPLACE TEMP TABLE active AS
+SELECT x.customer_id, {t} AS t
+FROM monthly AS x LEFT JOIN churn_events AS e USING (customer_id)
+WHERE x.m = {t} AND (e.churn_m IS NULL OR e.churn_m > {t})
+"""
+
+
+def choose_cutoffs(first_month: int, last_month: int, *, horizon_months: int, first_cutoff_month: int,
+                   cutoff_every_months: int) -> list[int]:
+    """Cutoff month indices, ascending: L, L-every, ... back to the `first_cutoff_month`-th month.
+
+    Raises ValueError, naming the param and the data's month range, when no cutoff leaves a full horizon
+    of H months before the data end (nothing could be labeled).
+    """
+    if cutoff_every_months < 1 or first_cutoff_month < 1:
+        raise ValueError("features.cutoff_every_months and features.first_cutoff_month must be >= 1")
+    earliest = first_month + first_cutoff_month - 1
+    span = f"data months {month_end(first_month).date()}..{month_end(last_month).date()}"
+    n_months = last_month - first_month + 1
+    if earliest > last_month:
+        raise ValueError(f"features.first_cutoff_month={first_cutoff_month} is past the data: {span} "
+                         f"({n_months} months)")
+    cutoffs = list(range(last_month, earliest - 1, -cutoff_every_months))[::-1]
+    available = last_month - cutoffs[0]
+    if horizon_months > available:
+        raise ValueError(
+            f"base.horizon_months={horizon_months} is longer than the {available} month(s) available after "
+            f"the first cutoff {month_end(cutoffs[0]).date()} (features.first_cutoff_month="
+            f"{first_cutoff_month}, features.cutoff_every_months={cutoff_every_months}; {span}, "
+            f"{n_months} months): no cutoff could be labeled")
+    return cutoffs
+
+
+def snapshot_at(con: duckdb.DuckDBPyConnection, t: int, *, last_month: int, horizon_months: int,
+                definition: str, **churn) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The snapshot at cutoff month index t, and the labels of all four definitions for the same rows."""
+    if definition not in DEFINITIONS:
+        raise ValueError(f"features.churn.definition={definition!r} is not one of {DEFINITIONS}")
+    con.execute(ACTIVE_SQL.format(t=int(t)))
+    features = point_in_time_features(con, "active").sort_values("customer_id", ignore_index=True)
+    labels = churn_labels(con, "active", t=t, last_month=last_month, horizon_months=horizon_months, **churn)
+    labels = labels.set_index("customer_id").loc[features["customer_id"]].reset_index()
+    snapshot = pd.DataFrame({
+        "customer_id": features["customer_id"],
+        "cutoff": pd.Series(month_end(t), index=features.index).astype("datetime64[ns]"),
+        "label": labels[definition].array,
+        "labeled": labels[definition].notna().to_numpy(),
+    })
+    snapshot = pd.concat([snapshot, features[list(FEATURES)]], axis=1)
+    return snapshot, labels
+
+
+def iter_snapshots(con: duckdb.DuckDBPyConnection, *, cutoffs: list[int], last_month: int,
+                   horizon_months: int, **churn) -> Iterator[tuple[int, pd.DataFrame, pd.DataFrame]]:
+    """Yield (cutoff month index, snapshot, labels of every definition) per cutoff, with a progress bar."""
+    for t in tqdm(cutoffs, desc="snapshots", unit="cutoff"):
+        yield t, *snapshot_at(con, t, last_month=last_month, horizon_months=horizon_months, **churn)
+
+
+def build_snapshots(tables, *, horizon_months: int, first_cutoff_month: int, cutoff_every_months: int,
+                    churn: dict) -> pd.DataFrame:
+    """All snapshots of the contract `tables` (DataFrames or Parquet paths) as one DataFrame (small data)."""
+    con = connect(tables)
+    first, last = month_range(con)
+    cutoffs = choose_cutoffs(first, last, horizon_months=horizon_months, first_cutoff_month=first_cutoff_month,
+                             cutoff_every_months=cutoff_every_months)
+    chunks = [s for _, s, _ in iter_snapshots(con, cutoffs=cutoffs, last_month=last, horizon_months=horizon_months,
+                                           **churn)]
+    return pd.concat(chunks, ignore_index=True)
+
+
+class LabelTally:
+    """Running counts for features.json: rows, label rates per definition on training cutoffs."""
+
+    def __init__(self, *, last_month: int, horizon_months: int):
+        self.last_training = last_month - horizon_months
+        self.rows = self.training_rows = 0
+        self.positives = dict.fromkeys(DEFINITIONS, 0)
+        self.unlabeled = dict.fromkeys(DEFINITIONS, 0)
+
+    def add(self, t: int, labels: pd.DataFrame) -> None:
+        self.rows += len(labels)
+        for definition in DEFINITIONS:
+            self.unlabeled[definition] += int(labels[definition].isna().sum())
+            if t <= self.last_training:
+                self.positives[definition] += int(labels[definition].sum())
+        if t <= self.last_training:
+            self.training_rows += len(labels)
+
+    def summary(self, definition: str) -> dict:
+        share = {d: self.unlabeled[d] / max(self.rows, 1) for d in DEFINITIONS}
+        return {
+            "label_rate": {d: self.positives[d] / max(self.training_rows, 1) for d in DEFINITIONS},
+            "unlabeled_share": share[definition],
+            "unlabeled_share_by_definition": share,
+            "training_snapshots": self.training_rows,
+        }
+
+
+def main() -> None:
+    setup_logging()
+    base, params = load_params("base"), load_params("features")
+    horizon, churn = base["horizon_months"], params["churn"]
+    sources = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
+               "churn_events": paths.CHURN_EVENTS}
+    with tempfile.TemporaryDirectory(prefix="churnlab-duckdb-") as spill:
+        con = connect(sources, memory_limit=DUCKDB_MEMORY_LIMIT, temp_directory=Path(spill))
+        first, last = month_range(con)
+        cutoffs = choose_cutoffs(first, last, horizon_months=horizon,
+                                 first_cutoff_month=params["first_cutoff_month"],
+                                 cutoff_every_months=params["cutoff_every_months"])
+        log.info("data %s..%s; %d cutoffs from %s; churn definition %s", month_end(first).date(),
+                 month_end(last).date(), len(cutoffs), month_end(cutoffs[0]).date(), churn["definition"])
+        tally = LabelTally(last_month=last, horizon_months=horizon)
+        with atomic_path(paths.SNAPSHOTS) as tmp:  # streamed one cutoff at a time: 1M customers fit in memory
+            writer = None
+            for t, snapshot, labels in iter_snapshots(con, cutoffs=cutoffs, last_month=last,
+                                                      horizon_months=horizon, **churn):
+                table = pa.Table.from_pandas(snapshot, preserve_index=False)
+                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                tally.add(t, labels)
+            writer.close()
+        log.info("wrote %s: %d snapshots", paths.SNAPSHOTS, tally.rows)
+        lifetimes = build_lifetimes(con, last_month=last)
+        con.close()
+    write_parquet(lifetimes, paths.LIFETIMES)
+    log.info("wrote %s: %d customers, %d churn events", paths.LIFETIMES, len(lifetimes),
+             int(lifetimes["event"].sum()))
+
+    last_training = month_end(last - horizon)
+    keep = [("labeled", "=", True), ("cutoff", "<=", last_training)]
+    label = pq.read_table(paths.SNAPSHOTS, columns=["label"], filters=keep).column("label").to_pandas()
+    columns = (pq.read_table(paths.SNAPSHOTS, columns=[f], filters=keep).column(f).to_pandas().rename(f)
+               for f in FEATURES)  # one column at a time keeps the memory of a single feature
+    screening = screen_indicators(columns, label, total=len(FEATURES), **params["catalogue"])
+    write_csv(catalogue().merge(screening, on="feature"), paths.INDICATORS)
+
+    metrics = {"snapshots": tally.rows, "features": len(FEATURES), "cutoffs": len(cutoffs),
+               "training_cutoffs": sum(t <= last - horizon for t in cutoffs),
+               "last_training_cutoff": str(last_training.date()), "definition": churn["definition"],
+               "horizon_months": horizon, "customers": len(lifetimes),
+               "lifetime_events": int(lifetimes["event"].sum()), **tally.summary(churn["definition"])}
+    write_json(metrics, paths.METRICS / "features.json")
+    log.info("label rates on training cutoffs: %s", metrics["label_rate"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Pseudonymisation of customer identifiers before they reach MLflow, reports or logs.
+
+A keyed hash (HMAC-SHA256, truncated to 16 hex characters) maps each identifier to a stable pseudonym.
+The key comes from the environment variable CHURNLAB_PSEUDONYM_KEY; without it, a random key is created
+once in `.churnlab/pseudonym.key` (git-ignored), so pseudonyms are stable on one machine and cannot be
+reversed by hashing guessed identifiers without the key.
+"""
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import pandas as pd
+
+KEY_FILE = Path(".churnlab/pseudonym.key")
+
+
+def pseudonym_key(key_file: Path = KEY_FILE) -> bytes:
+    """The pseudonymisation key: CHURNLAB_PSEUDONYM_KEY, else the local key file (created on first use)."""
+    if os.environ.get("CHURNLAB_PSEUDONYM_KEY"):
+        return os.environ["CHURNLAB_PSEUDONYM_KEY"].encode()
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32), encoding="utf-8")
+        key_file.chmod(0o600)
+    return key_file.read_text(encoding="utf-8").strip().encode()
+
+
+def pseudonymise(ids: pd.Series, *, key: bytes) -> pd.Series:
+    """Map each identifier to `p_` + 16 hex characters of HMAC-SHA256(key, id); equal ids map equally."""
+    codes, uniques = pd.factorize(ids.astype(str))
+    mapped = [
+        "p_" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16] for value in uniques
+    ]
+    return pd.Series(pd.Index(mapped).take(codes), index=ids.index, name=ids.name)

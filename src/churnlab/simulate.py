@@ -1,0 +1,372 @@
+"""Simulate a retail bank month by month: the contract tables plus separate ground-truth (oracle) files.
+
+Customers are independent given the market, so they are simulated in blocks of `BLOCK` customers, each with
+its own random stream derived from (seed, block): the output does not depend on memory or chunking, and the
+same seed gives byte-identical tables. The market path is drawn once from (seed, "market"). The oracle's
+Monte Carlo uses streams of its own, so the observed tables do not depend on `oracle_paths`.
+
+Outputs (see churnlab.paths): data/raw/{customers,monthly,market,churn_events,campaigns}.parquet, and
+data/oracle/{monthly_truth,customer_truth,campaign_effects}.parquet, which no feature may read.
+"""
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from churnlab import bank
+from churnlab.oracle import forward_curves
+from churnlab.schema import CHANNELS, CHURN_TYPES, EDUCATION, GENDERS, OCCUPATIONS, REASONS, SEGMENTS
+
+log = logging.getLogger(__name__)
+
+BLOCK = 10_000  # customers per random stream; fixed so results do not depend on chunking
+MARKET_STREAM = 7_436_911  # arbitrary constant separating the market stream from the customer blocks
+RESPONSES = ("neutral", "responsive", "annoyed")
+INVOLUNTARY = 2  # index into CHURN_TYPES
+ENTRY_HORIZONS = (12, 24, 36)  # months ahead for which customer_truth gives the true churn risk at entry
+
+
+def simulate_market(*, seed: int, n_months: int, start_month: str, shock_month: int, shock_months: int,
+                    shock_spread_pp: float, recession_month: int) -> pd.DataFrame:
+    """Monthly market environment for `n_months` month-ends (the simulator also needs months past the window).
+
+    The competitor-promotion shock lifts the promotion index to 1 and widens the competitor spread by
+    `shock_spread_pp` from `shock_month` for `shock_months`, then fades with a 2-month half-life. The
+    recession adds 2 points of unemployment from `recession_month`, phased in over 6 months.
+    """
+    rng = np.random.default_rng([seed, MARKET_STREAM])
+    t = np.arange(n_months)
+    policy = np.clip(1.0 + np.cumsum(rng.normal(0.03, 0.12, n_months)), 0.0, 8.0)
+    in_shock = (t >= shock_month) & (t < shock_month + shock_months)
+    fade = np.where(t >= shock_month + shock_months, 0.5 ** ((t - shock_month - shock_months + 1) / 2.0), 0.0)
+    shock = np.where(in_shock, 1.0, fade)
+    spread = 0.3 + 0.15 * np.sin(t / 7.0) + rng.normal(0, 0.05, n_months) + shock_spread_pp * shock
+    recession = 2.0 * np.clip((t - recession_month + 1) / 6.0, 0.0, 1.0)
+    unemployment = 6.0 + 0.3 * np.sin(t / 11.0) + recession + rng.normal(0, 0.08, n_months)
+    promo = np.clip(0.08 + 0.04 * rng.random(n_months) + 0.9 * shock, 0.0, 1.0)
+    return pd.DataFrame({
+        "month": pd.date_range(start_month, periods=n_months, freq="ME"),
+        "policy_rate": policy.round(3),
+        "competitor_spread": spread.round(3),
+        "unemployment": unemployment.round(2),
+        "promo_index": promo.round(3),
+    })
+
+
+def month_ends(first: pd.Timestamp, offsets: np.ndarray) -> pd.DatetimeIndex:
+    """Month-end dates `offsets` months after (negative: before) the month-end `first`."""
+    ordinals = first.to_period("M").ordinal + np.asarray(offsets, dtype=np.int64)
+    return pd.PeriodIndex.from_ordinals(ordinals, freq="M").to_timestamp(how="end").normalize()
+
+
+def _customers_frame(ids: np.ndarray, cust: dict, first: pd.Timestamp, rng: np.random.Generator) -> pd.DataFrame:
+    opened = month_ends(first, cust["open_month"]) - pd.to_timedelta(rng.integers(0, 27, len(ids)), "D")
+    return pd.DataFrame({
+        "customer_id": ids,
+        "open_date": opened.astype("datetime64[ns]"),
+        "birth_year": (first.year - np.round(cust["age0"])).astype(np.int64),
+        "gender": np.asarray(GENDERS, dtype=object)[cust["gender"]],
+        "education": np.where(cust["education_known"], np.asarray(EDUCATION, dtype=object)[cust["education"]], None),
+        "income": np.where(cust["income_known"], np.round(cust["income"], 0), np.nan),
+        "occupation": np.asarray(OCCUPATIONS, dtype=object)[cust["occupation"]],
+        "region": np.asarray(bank.REGIONS, dtype=object)[cust["region"]],
+        "segment": np.asarray(SEGMENTS, dtype=object)[cust["segment"]],
+        "acquisition_channel": np.asarray(CHANNELS, dtype=object)[cust["channel"]],
+        "payroll": cust["payroll0"].astype(bool),
+    })
+
+
+def _campaign_selection(rng, cust, state, deposit_3m_ago, eligible, *, month, market, target_share):
+    """The bank's crude at-risk rule (observable data only): complaints, a falling deposit, rate exposure, youth."""
+    n = len(eligible)
+    tenure = month - cust["open_month"]
+    score = (state["complaints_hist"].sum(axis=0) + 1.5 * (state["deposit"] < 0.7 * deposit_3m_ago)
+             + 1.0 * ((state["deposit"] > 20000) & (market["competitor_spread"][month] > 0.3))
+             + 0.8 * (tenure < 6) + rng.normal(0, 0.5, n))
+    k = int(round(target_share * eligible.sum()))
+    candidates = np.flatnonzero(eligible)
+    return candidates[np.argsort(-score[candidates], kind="stable")[:k]]
+
+
+def truth_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *, month: int, leaving: np.ndarray,
+                 churn_month: np.ndarray, churn_type: np.ndarray, horizon: int, treat_until: np.ndarray | None = None,
+                 **oracle_kw) -> dict[str, np.ndarray]:
+    """True cumulative churn curves (any, voluntary, any_split) over `horizon` months for customers `idx`.
+
+    Customers who already decided to leave have a known churn month, so their curve is a step; the others
+    come from the forward Monte Carlo of `oracle.forward_curves`.
+    """
+    ahead = np.arange(1, horizon + 1)
+    due = ((churn_month[idx] - month)[:, None] <= ahead[None, :]).astype(float)
+    out = {"any": due, "voluntary": due * (churn_type[idx] != INVOLUNTARY)[:, None], "any_split": due.copy()}
+    staying = ~leaving[idx]
+    if staying.any():
+        until = None if treat_until is None else treat_until[staying]
+        res = forward_curves(seed, cust, state, idx[staying], month=month, horizon=horizon, treat_until=until,
+                             **oracle_kw)
+        for name, curve in res.items():
+            out[name][staying] = curve
+    return out
+
+
+def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_months: int, horizon: int,
+                   existing_share: float, max_prior_tenure_months: int, base_monthly_hazard: float,
+                   campaign_months: list[int], campaign_target_share: float, campaign_treat_share: float,
+                   campaign_cost: float, oracle_paths: int, oracle_every_months: int,
+                   oracle_survival_months: int) -> dict[str, pd.DataFrame]:
+    """Simulate `n` customers of block `block` over `n_months`; return contract and oracle tables for them."""
+    rng = np.random.default_rng([seed, block])
+    mk = {c: market[c].to_numpy() for c in market.columns if c != "month"}
+    months = pd.DatetimeIndex(market["month"])
+    cust = bank.draw_customers(rng, n, n_months=n_months, existing_share=existing_share,
+                               max_prior_tenure_months=max_prior_tenure_months)
+    ids = np.array([f"C{block * BLOCK + i + 1:08d}" for i in range(n)], dtype=object)
+    customers = _customers_frame(ids, cust, months[0], rng)
+    state = bank.initial_state(rng, cust)
+    fresh = {k: v.copy() for k, v in state.items()}
+    never = np.iinfo(np.int64).max // 2
+    churn_month, churn_type, reason = np.full(n, never), np.full(n, -1), np.full(n, -1)
+    leaving = np.zeros(n, dtype=bool)
+    entry_risk = {f"{kind}_{k}m_at_entry": np.full(n, np.nan) for kind in ("p_voluntary", "p_churn")
+                  for k in ENTRY_HORIZONS if k <= oracle_survival_months}
+    deposits = [state["deposit"].copy()] * 3
+    rows, truth, campaigns, effects, survival = [], [], [], [], None
+
+    def curves(stream: int, idx: np.ndarray, months_ahead: int, treat_until: np.ndarray | None = None) -> dict:
+        return truth_curves([seed, block, m, stream], cust, state, idx, month=m, leaving=leaving,
+                            churn_month=churn_month, churn_type=churn_type, horizon=months_ahead, market=mk,
+                            paths=oracle_paths, base_hazard=base_monthly_hazard, treat_until=treat_until)
+
+    for m in range(n_months):
+        joining = cust["open_month"] == m
+        for key, value in fresh.items():
+            state[key][..., joining] = value[..., joining]
+        present = (cust["open_month"] <= m) & (churn_month >= m)
+        row, parts = bank.step(rng, cust, state, month=m, market=mk, leaving=leaving, base_hazard=base_monthly_hazard)
+        lam = bank.total_hazard(parts)
+        active = present & ~leaving
+        u_close, u_decide, u_reason, u_type = rng.random((4, n))
+        delay = bank.LEAVE_DELAYS[rng.integers(0, len(bank.LEAVE_DELAYS), n)]
+        closed = active & (state["dormant"] >= bank.DORMANT_MONTHS) & (u_close < bank.DORMANT_CLOSE_PROB)
+        churn_month[closed], churn_type[closed] = m, INVOLUNTARY
+        decide = active & ~closed & (u_decide < lam)
+        shares = np.cumsum(np.stack([parts[r] for r in REASONS]), axis=0) / np.maximum(lam, 1e-12)
+        why = np.minimum((u_reason[None, :] > shares).sum(axis=0), len(REASONS) - 1)
+        life = why == REASONS.index("life_event")
+        churn_month[decide] = (m + np.where(life, 1, delay) - 1)[decide]
+        reason[decide] = why[decide]
+        price_like = (why == REASONS.index("price")) | (why == REASONS.index("competitor_offer"))
+        churn_type[decide] = np.where(u_type < np.where(price_like, 0.6, 0.15), 1, 0)[decide]
+        idx = np.flatnonzero(present)
+        rows.append((m, idx, {k: v[idx] for k, v in row.items()}))
+        hazard_now = np.where(active, lam, 0.0)[idx]
+        phase_now = np.where(leaving[idx], "leaving", "active")
+        leaving |= decide & ~life
+        alive = present & (churn_month > m)
+        if m in campaign_months:
+            chosen = _campaign_selection(rng, cust, state, deposits[0], alive, month=m, market=mk,
+                                         target_share=campaign_target_share)
+            treated = rng.random(len(chosen)) < campaign_treat_share
+            offer_end = np.full(len(chosen), m + bank.EFFECT_MONTHS)
+            p_control = curves(2, chosen, horizon, state["treat_until"][chosen])["any"][:, -1]
+            p_treated = curves(2, chosen, horizon, offer_end)["any"][:, -1]
+            state["treat_until"][chosen[treated]] = m + bank.EFFECT_MONTHS
+            campaigns.append(pd.DataFrame({"customer_id": ids[chosen], "month": months[m], "treated": treated,
+                                           "offer": "rate_match", "cost": np.where(treated, campaign_cost, 0.0)}))
+            effects.append(pd.DataFrame({"customer_id": ids[chosen], "month": months[m], "treated": treated,
+                                         "p_control": p_control, "p_treated": p_treated,
+                                         "true_effect": p_treated - p_control}))
+        p_any, p_vol, p_split = (np.full(len(idx), np.nan) for _ in range(3))
+        if (n_months - 1 - m) % oracle_every_months == 0:
+            on = alive[idx]
+            res = curves(1, idx[on], horizon)
+            p_any[on], p_vol[on], p_split[on] = (res[k][:, -1] for k in ("any", "voluntary", "any_split"))
+        entering = np.flatnonzero(alive & (np.maximum(cust["open_month"], 0) == m))
+        if len(entering):
+            res = curves(3, entering, oracle_survival_months)
+            for name, values in entry_risk.items():
+                kind, k = name.split("_")[1], int(name.split("_")[2][:-1])
+                values[entering] = res["voluntary" if kind == "voluntary" else "any"][:, k - 1]
+        if m == n_months - 1:
+            last = np.flatnonzero(alive)
+            res = curves(4, last, oracle_survival_months)
+            survival = pd.DataFrame({
+                "customer_id": np.repeat(ids[last], oracle_survival_months), "month": months[m],
+                "months_ahead": np.tile(np.arange(1, oracle_survival_months + 1), len(last)),
+                "survival_any": (1 - res["any"]).ravel().round(6),
+                "survival_voluntary": (1 - res["voluntary"]).ravel().round(6)})
+        truth.append(pd.DataFrame({"customer_id": ids[idx], "month": months[m], "phase": phase_now,
+                                   "decision_hazard": hazard_now, "p_churn_h": p_any, "p_voluntary_h": p_vol,
+                                   "p_churn_h_split": p_split}))
+        deposits = deposits[1:] + [state["deposit"].copy()]
+    return {
+        "customers": customers,
+        "monthly": _monthly_frame(rows, ids, months),
+        "churn_events": _events_frame(ids, churn_month, churn_type, reason, months, n_months),
+        "campaigns": _concat(campaigns, ["customer_id", "month", "treated", "offer", "cost"]),
+        "monthly_truth": pd.concat(truth, ignore_index=True),
+        "customer_truth": pd.DataFrame({
+            "customer_id": ids, "price_sensitivity": cust["price_sens"].round(4),
+            "response_type": np.asarray(RESPONSES, dtype=object)[cust["response"]],
+            "engagement": cust["engagement"].round(4), "service_proneness": cust["service_prone"].round(4),
+            "digital_affinity": cust["digital"].round(4), "true_income": cust["income"].round(0),
+            "open_month_index": cust["open_month"], **{k: v.round(6) for k, v in entry_risk.items()}}),
+        "campaign_effects": _concat(effects, ["customer_id", "month", "treated", "p_control", "p_treated",
+                                              "true_effect"]),
+        "survival_truth": survival,
+    }
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def _monthly_frame(rows: list, ids: np.ndarray, months: pd.DatetimeIndex) -> pd.DataFrame:
+    frame = {"customer_id": np.concatenate([ids[idx] for _, idx, _ in rows]),
+             "month": np.concatenate([np.repeat(months[m].to_datetime64(), len(idx)) for m, idx, _ in rows])}
+    for column in rows[0][2]:
+        frame[column] = np.concatenate([values[column] for _, _, values in rows])
+    monthly = pd.DataFrame(frame)
+    order = np.lexsort((monthly["month"].to_numpy(), monthly["customer_id"].to_numpy()))
+    return monthly.iloc[order].reset_index(drop=True)
+
+
+def _events_frame(ids, churn_month, churn_type, reason, months, n_months) -> pd.DataFrame:
+    done = churn_month < n_months
+    types = np.asarray(CHURN_TYPES, dtype=object)
+    reasons = np.asarray((*REASONS, None), dtype=object)
+    return pd.DataFrame({"customer_id": ids[done], "churn_month": months[churn_month[done]],
+                         "churn_type": types[churn_type[done]], "reason": reasons[reason[done]]})
+
+
+def simulate(*, n_customers: int, seed: int, market: pd.DataFrame, **kwargs) -> Iterator[dict[str, pd.DataFrame]]:
+    """Yield the tables block by block (BLOCK customers each), so callers can write them in chunks."""
+    for block, first in enumerate(range(0, n_customers, BLOCK)):
+        yield simulate_block(block, min(BLOCK, n_customers - first), seed=seed, market=market, **kwargs)
+
+
+ORACLE_TYPES = {
+    "monthly_truth": {"customer_id": "string", "month": "timestamp[ns]", "phase": "string",
+                      "decision_hazard": "float64", "p_churn_h": "float64", "p_voluntary_h": "float64",
+                      "p_churn_h_split": "float64"},
+    "customer_truth": {"customer_id": "string", "price_sensitivity": "float64", "response_type": "string",
+                       "engagement": "float64", "service_proneness": "float64", "digital_affinity": "float64",
+                       "true_income": "float64", "open_month_index": "int64",
+                       **{f"p_{kind}_{k}m_at_entry": "float64" for kind in ("voluntary", "churn") for k in ENTRY_HORIZONS}},
+    "campaign_effects": {"customer_id": "string", "month": "timestamp[ns]", "treated": "bool",
+                         "p_control": "float64", "p_treated": "float64", "true_effect": "float64"},
+    "survival_truth": {"customer_id": "string", "month": "timestamp[ns]", "months_ahead": "int64",
+                       "survival_any": "float64", "survival_voluntary": "float64"},
+}
+
+
+def summarise(tallies: list[dict], *, n_months: int, horizon: int) -> dict:
+    """simulate.json: row counts, annual churn rate, churn share by type, treated share, oracle quality.
+
+    Annual churn rate: for each complete 12-month period of the window, churn events in it divided by the
+    customers active at its start, averaged. The oracle AUC pools every customer-month whose H-month future
+    lies inside the window; its Monte Carlo standard error is the RMS difference between the AUC from all
+    paths and from half of them (the half-path AUC has twice the Monte Carlo variance).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    total = {key: sum(t[key] for t in tallies) for key in ("active", "events", "by_type")}
+    total["rows"] = {name: sum(t["rows"][name] for t in tallies) for name in tallies[0]["rows"]}
+    years = [(y * 12, y * 12 + 12) for y in range(n_months // 12)]
+    annual = [total["events"][a:b].sum() / total["active"][a] for a, b in years if total["active"][a] > 0]
+    p, split, label, month = (np.concatenate([t["oracle"][k] for t in tallies]) for k in range(4))
+    per_month = [(roc_auc_score(label[month == m], p[month == m]), roc_auc_score(label[month == m], split[month == m]))
+                 for m in np.unique(month) if 0 < label[month == m].sum() < (month == m).sum()]
+    diffs = np.array([a - b for a, b in per_month])
+    n_events = int(total["by_type"].sum())
+    treated = sum(t["treated"] for t in tallies)
+    return {
+        "rows": {k: int(v) for k, v in total["rows"].items()},
+        "annual_churn_rate": round(float(np.mean(annual)), 4),
+        "churn_share_by_type": {k: round(float(v / max(n_events, 1)), 4)
+                                for k, v in zip(CHURN_TYPES, total["by_type"])},
+        "treated_share_of_customers": round(treated / max(total["rows"]["customers"], 1), 4),
+        "treated_share_of_campaign": round(treated / max(total["rows"]["campaigns"], 1), 4),
+        "oracle": {"horizon_months": horizon, "label_rate": round(float(label.mean()), 4),
+                   "mean_probability": round(float(p.mean()), 4), "auc": round(float(roc_auc_score(label, p)), 4),
+                   "auc_mc_standard_error": round(float(np.sqrt(np.mean(diffs ** 2))), 5) if len(diffs) else None},
+    }
+
+
+def tally(tables: dict[str, pd.DataFrame], months: pd.DatetimeIndex, horizon: int) -> dict:
+    """Small per-block counts from which `summarise` builds simulate.json."""
+    n_months = len(months)
+    events = tables["churn_events"]
+    churn_idx = months.get_indexer(events["churn_month"])
+    truth = tables["monthly_truth"]
+    month_idx = months.get_indexer(truth["month"])
+    churned = pd.Series(churn_idx, index=events["customer_id"]).reindex(truth["customer_id"]).to_numpy()
+    keep = truth["p_churn_h"].notna().to_numpy() & (month_idx + horizon < n_months)
+    label = (churned > month_idx) & (churned <= month_idx + horizon)
+    return {
+        "rows": {name: len(frame) for name, frame in tables.items() if name in ("customers", "monthly", "churn_events",
+                                                                                 "campaigns")},
+        "active": np.bincount(months.get_indexer(tables["monthly"]["month"]), minlength=n_months)
+        - np.bincount(churn_idx, minlength=n_months),
+        "events": np.bincount(churn_idx, minlength=n_months),
+        "by_type": events["churn_type"].value_counts().reindex(list(CHURN_TYPES), fill_value=0).to_numpy(),
+        "treated": int(tables["campaigns"]["treated"].sum()),
+        "oracle": (truth["p_churn_h"].to_numpy()[keep].astype(np.float32),
+                   truth["p_churn_h_split"].to_numpy()[keep].astype(np.float32), label[keep], month_idx[keep]),
+    }
+
+
+def main() -> None:
+    """DVC stage `simulate`: write the contract tables, the oracle files and reports/metrics/simulate.json."""
+    import pyarrow as pa
+    from tqdm import tqdm
+
+    from churnlab import paths
+    from churnlab.io import ParquetChunks, write_json, write_parquet
+    from churnlab.logs import setup_logging
+    from churnlab.params import load_params
+    from churnlab.schema import TABLES, arrow_schema, validate, validate_relations
+
+    setup_logging()
+    base, params = load_params("base"), load_params("simulate")
+    horizon = base["horizon_months"]
+    ahead = max(horizon, params["oracle_survival_months"])  # the oracle looks this far past the window
+    market = simulate_market(seed=base["seed"], n_months=params["n_months"] + ahead + 1,
+                             start_month=params["start_month"], shock_month=params["shock_month"],
+                             shock_months=params["shock_months"], shock_spread_pp=params["shock_spread_pp"],
+                             recession_month=params["recession_month"])
+    window = market.iloc[: params["n_months"]].reset_index(drop=True)
+    validate(window, "market")
+    targets = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "churn_events": paths.CHURN_EVENTS,
+               "campaigns": paths.CAMPAIGNS, "monthly_truth": paths.ORACLE_MONTHLY,
+               "customer_truth": paths.ORACLE_CUSTOMERS, "campaign_effects": paths.ORACLE_EFFECTS,
+               "survival_truth": paths.ORACLE_SURVIVAL}
+    schemas = {name: arrow_schema(name) if name in TABLES
+               else pa.schema([(c, pa.type_for_alias(t)) for c, t in ORACLE_TYPES[name].items()]) for name in targets}
+    writers = {name: ParquetChunks(target, schemas[name]) for name, target in targets.items()}
+    months, tallies, ok = pd.DatetimeIndex(window["month"]), [], False
+    log.info("simulating %d customers over %d months in blocks of %d", params["n_customers"], params["n_months"], BLOCK)
+    try:
+        blocks = simulate(seed=base["seed"], market=market, horizon=horizon,
+                          **{k: v for k, v in params.items() if k not in ("start_month", "shock_month", "shock_months",
+                                                                          "shock_spread_pp", "recession_month")})
+        for tables in tqdm(blocks, total=-(-params["n_customers"] // BLOCK), desc="simulate", unit="block"):
+            validate_relations({k: validate(tables[k], k) for k in ("customers", "monthly", "churn_events", "campaigns")})
+            for name, writer in writers.items():
+                writer.write(tables[name])
+            tallies.append(tally(tables, months, horizon))
+        ok = True
+    finally:
+        for writer in writers.values():
+            writer.close(ok)
+    write_parquet(window, paths.MARKET)
+    metrics = summarise(tallies, n_months=params["n_months"], horizon=horizon)
+    metrics["rows"]["market"] = len(window)
+    write_json(metrics, paths.METRICS / "simulate.json")
+    log.info("annual churn %.1f %%, oracle AUC %.3f", 100 * metrics["annual_churn_rate"], metrics["oracle"]["auc"])
+
+
+if __name__ == "__main__":
+    main()
