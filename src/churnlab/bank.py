@@ -113,11 +113,12 @@ def n_products(state: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def step(rng: np.random.Generator, cust: dict, state: dict, *, month: int, market: dict, leaving: np.ndarray,
-         base_hazard: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+         base_hazard: float, observe: bool = True) -> tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray]]:
     """Advance every customer in `state` by one month (in place) and return (observed row, hazard components).
 
     `leaving` marks customers who already decided to leave (their activity runs off). Hazard components are
-    monthly decision-to-leave probabilities by reason, given the state at the end of the month.
+    monthly decision-to-leave probabilities by reason, given the state at the end of the month. With
+    `observe=False` only the hazard drivers evolve and the row is None (the oracle's paths need no more).
     """
     n = len(cust["open_month"])
     tenure = np.maximum(month - cust["open_month"], 0)
@@ -133,39 +134,40 @@ def step(rng: np.random.Generator, cust: dict, state: dict, *, month: int, marke
     for key in ("has_savings", "has_card", "has_loan", "has_invest", "has_insurance"):
         u = rng.random(n)
         state[key] = np.where(state[key], u >= drop_p, u < add_p / 3)
-    new_loan = state["has_loan"] & (state["loan"] <= 0)
-    state["loan"] = np.where(state["has_loan"], np.where(new_loan, income * rng.uniform(3, 25, n),
-                                                         state["loan"] * 0.988), 0.0)
-    state["card_limit"] = np.where(state["has_card"], np.maximum(state["card_limit"], np.round(income * 1.5, -2) + 500),
-                                   0.0)
     switch = rng.random(n)
     state["payroll"] = np.where(state["payroll"], switch >= np.where(leaving, 0.4, 0.003), switch < 0.003)
-    # Balances: log-AR(1) towards a target; recession and decline pull down; leavers move money out.
+    # Deposits: log-AR(1) towards a target; recession and decline pull down; leavers move money out.
     unemp = market["unemployment"][month]
     target = income * cust["wealth"] * (2.0 + 1.5 * state["has_savings"]) * np.where(decline, 0.6, 1.0)
     pull = 0.15 * (np.log(target + 1) - np.log(state["deposit"] + 1)) - 0.01 * max(unemp - 6.0, 0.0)
     runoff = np.where(leaving, rng.uniform(0.35, 0.65, n), 1.0)
     state["deposit"] = (state["deposit"] + 1) * np.exp(pull + rng.normal(0, 0.08, n)) * runoff
-    inv_target = income * cust["wealth"] * 8.0 * np.where(decline, 0.7, 1.0)
-    inv = np.where(state["has_invest"] & (state["invest"] <= 0), inv_target * 0.3, state["invest"])
-    inv = inv * np.exp(0.05 * (np.log(inv_target + 1) - np.log(inv + 1)) + rng.normal(0.003, 0.03, n))
-    state["invest"] = np.where(state["has_invest"], inv * np.where(leaving, 0.5, 1.0), 0.0)
-    # Activity.
+    # Activity and service.
     prods = n_products(state)
     mu = (cust["engagement"] * (6.0 + 2.0 * prods) * (1.0 + 0.3 * state["payroll"])
           * np.where(decline, 0.6, 1.0) * np.where(leaving, 0.45, 1.0))
     tx = rng.poisson(mu)
     state["dormant"] = np.where(tx == 0, state["dormant"] + 1, 0)
-    logins = rng.poisson(mu * cust["digital"] * 1.6 * np.where(leaving, 0.6, 1.0))
-    visits = rng.poisson(mu * (1 - cust["digital"]) * 0.12)
     state["incident"] = np.where(rng.random(n) < 0.015, 3, np.maximum(state["incident"] - 1, 0))
     complaints = rng.poisson(0.012 * cust["service_prone"] * (1 + 6 * (state["incident"] > 0)))
     contacts = rng.poisson(0.1 + 1.2 * complaints + 0.04 * prods + 0.3 * (state["incident"] > 0))
     for key, new in (("complaints_hist", complaints), ("contacts_hist", contacts)):
         state[key] = np.vstack([new[None, :], state[key][:2]])
-    utilisation = np.where(state["has_card"], np.clip(rng.beta(2, 5, n) * (1 + 0.5 * decline
-                                                                              + 0.05 * max(unemp - 6, 0)), 0, 1.5),
-                           np.nan)
+    hazards = hazard_components(cust, state, month=month, market=market, base_hazard=base_hazard)
+    if not observe:  # the oracle's forward paths need only what drives the hazard
+        return None, hazards
+    # What the bank observes beyond the hazard drivers: loans, cards, investments, channels, fees, salary.
+    new_loan = state["has_loan"] & (state["loan"] <= 0)
+    state["loan"] = np.where(state["has_loan"], np.where(new_loan, income * rng.uniform(3, 25, n),
+                                                         state["loan"] * 0.988), 0.0)
+    card_floor = np.round(income * 1.5, -2) + 500
+    state["card_limit"] = np.where(state["has_card"], np.maximum(state["card_limit"], card_floor), 0.0)
+    inv_target = income * cust["wealth"] * 8.0 * np.where(decline, 0.7, 1.0)
+    inv = np.where(state["has_invest"] & (state["invest"] <= 0), inv_target * 0.3, state["invest"])
+    inv = inv * np.exp(0.05 * (np.log(inv_target + 1) - np.log(inv + 1)) + rng.normal(0.003, 0.03, n))
+    state["invest"] = np.where(state["has_invest"], inv * np.where(leaving, 0.5, 1.0), 0.0)
+    stress = 1 + 0.5 * decline + 0.05 * max(unemp - 6, 0)
+    utilisation = np.where(state["has_card"], np.clip(rng.beta(2, 5, n) * stress, 0, 1.5), np.nan)
     fee_rate = np.where(cust["segment"] > 0, 0.3, 1.0)
     row = {
         "deposit_balance": np.round(state["deposit"], 2),
@@ -176,21 +178,21 @@ def step(rng: np.random.Generator, cust: dict, state: dict, *, month: int, marke
         "n_products": prods,
         "tx_count": tx,
         "tx_amount": np.round(tx * income * 0.04 * rng.lognormal(0, 0.3, n), 2),
-        "digital_logins": logins,
-        "branch_visits": visits,
+        "digital_logins": rng.poisson(mu * cust["digital"] * 1.6 * np.where(leaving, 0.6, 1.0)),
+        "branch_visits": rng.poisson(mu * (1 - cust["digital"]) * 0.12),
         "complaints": complaints,
         "service_contacts": contacts,
         "fees_paid": np.round((2.0 + 1.5 * prods + 0.03 * tx) * fee_rate, 2),
         "salary_inflow": np.round(np.where(state["payroll"], income * rng.uniform(0.97, 1.03, n), 0.0), 2),
     }
-    return row, hazard_components(cust, state, month=month, market=market, base_hazard=base_hazard)
+    return row, hazards
 
 
 def hazard_components(cust: dict, state: dict, *, month: int, market: dict, base_hazard: float) -> dict:
     """Monthly decision-to-leave probability by latent reason, given the state at the end of `month`."""
     tenure = np.maximum(month - cust["open_month"], 0)
     treated = state["treat_until"] >= month  # offer in force for this month's decision
-    relief = np.where(treated & (cust["response"] != ANNOYED), 1 - cust["price_sens"], 1.0)
+    relief = np.where(treated & (cust["response"] != ANNOYED), np.clip(1 - 1.5 * cust["price_sens"], 0, 1), 1.0)
     annoy = np.where(treated & (cust["response"] == ANNOYED), 1.8, 1.0)
     log_m = (1.1 * np.exp(-tenure / 6.0) - 0.28 * (n_products(state) - 2) - 0.55 * state["payroll"]
              + 0.8 * state["decline"] + 0.12 * (market["unemployment"][month] - 6.0))
@@ -216,7 +218,7 @@ def total_hazard(parts: dict[str, np.ndarray]) -> np.ndarray:
 def delay_cdf(months_left: int, parts: dict[str, np.ndarray]) -> np.ndarray:
     """P(churn month within `months_left` months, counting the decision month | decision now), by reason mix."""
     lam = sum(parts[r] for r in REASONS)
-    slow = np.mean(LEAVE_DELAYS <= months_left)
+    slow = np.mean(months_left >= LEAVE_DELAYS)
     life = 1.0 if months_left >= 1 else 0.0
     return np.where(lam > 0, (parts["life_event"] * life + (lam - parts["life_event"]) * slow) / np.maximum(lam, 1e-12),
                     0.0)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from churnlab import paths
 from churnlab.indicators import FEATURES, catalogue, point_in_time_features
-from churnlab.io import atomic_path, write_csv, write_json, write_parquet
+from churnlab.io import ParquetChunks, write_csv, write_json, write_parquet
 from churnlab.labels import DEFINITIONS, churn_labels
 from churnlab.lifetimes import build_lifetimes
 from churnlab.logs import setup_logging
@@ -155,15 +155,17 @@ def main() -> None:
         log.info("data %s..%s; %d cutoffs from %s; churn definition %s", month_end(first).date(),
                  month_end(last).date(), len(cutoffs), month_end(cutoffs[0]).date(), churn["definition"])
         tally = LabelTally(last_month=last, horizon_months=horizon)
-        with atomic_path(paths.SNAPSHOTS) as tmp:  # streamed one cutoff at a time: 1M customers fit in memory
-            writer = None
+        writer, ok = None, False  # streamed one cutoff at a time, so 1M customers fit in memory
+        try:
             for t, snapshot, labels in iter_snapshots(con, cutoffs=cutoffs, last_month=last,
                                                       horizon_months=horizon, **churn):
-                table = pa.Table.from_pandas(snapshot, preserve_index=False)
-                writer = writer or pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table.cast(writer.schema))
+                writer = writer or ParquetChunks(paths.SNAPSHOTS, pa.Schema.from_pandas(snapshot, preserve_index=False))
+                writer.write(snapshot)
                 tally.add(t, labels)
-            writer.close()
+            ok = True
+        finally:
+            if writer:
+                writer.close(ok)
         log.info("wrote %s: %d snapshots", paths.SNAPSHOTS, tally.rows)
         lifetimes = build_lifetimes(con, last_month=last)
         con.close()

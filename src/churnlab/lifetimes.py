@@ -81,9 +81,9 @@ def build_lifetimes(con: duckdb.DuckDBPyConnection, *, last_month: int) -> pd.Da
                          "last_t": active_m.astype("Int64")})
     con.register("lifetime_asof", asof)
     for prefix, column in (("entry_", "entry_t"), ("last_", "last_t")):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE asof AS SELECT customer_id, {column} AS t "
+        con.execute(f"CREATE OR REPLACE TEMP TABLE covariate_months AS SELECT customer_id, {column} AS t "
                     f"FROM lifetime_asof WHERE {column} IS NOT NULL")
-        covariates = point_in_time_features(con, "asof").drop(columns="t")
+        covariates = point_in_time_features(con, "covariate_months").drop(columns="t")
         covariates = covariates.rename(columns={f: prefix + f for f in FEATURES})
         lifetimes = lifetimes.merge(covariates, on="customer_id", how="left", validate="one_to_one")
         for flag in FLAGS:  # a customer without covariates has missing flags, not False

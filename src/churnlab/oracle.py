@@ -55,7 +55,7 @@ def forward_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *,
     closed, decided = np.zeros((horizon, size)), np.zeros((horizon, size))
     for j in range(horizon):
         _, parts = bank.step(rng, c, s, month=month + j + 1, market=market, leaving=np.zeros(size, dtype=bool),
-                             base_hazard=base_hazard)
+                             base_hazard=base_hazard, observe=False)
         q = np.where(s["dormant"] >= bank.DORMANT_MONTHS, bank.DORMANT_CLOSE_PROB, 0.0)
         lam = bank.total_hazard(parts)
         mass = alive * (1 - q) * lam

@@ -34,3 +34,23 @@ PLOTS = REPORTS / "plots"
 INDICATORS = REPORTS / "indicators.csv"
 
 MLRUNS = Path("mlruns")
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The project root: the nearest folder at or above `start` (default: cwd) holding dvc.yaml.
+
+    Notebooks run from notebooks/ and call this to read pipeline outputs with the paths above.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").exists():
+            return folder
+    raise FileNotFoundError(f"no dvc.yaml at or above {here}: run from inside the churnlab project")
+
+# train / evaluate / register
+SPLIT = MODELS / "split.json"  # the cutoffs of the out-of-time split, written by train
+CHURN_MODEL = MODELS / "churn_model.pkl"  # the chosen model: tuned XGBoost, calibrated
+CANDIDATES = MODELS / "candidates"  # baselines and the uncalibrated tuned model, one pickle each
+STUDY = MODELS / "optuna.db"  # the Optuna study (persisted across runs so tuning resumes)
+TRAIN_RUN = MODELS / "mlflow_run.json"  # MLflow run ids and the logged model's URI
+MODEL_COMPARISON = REPORTS / "model_comparison.csv"

@@ -175,7 +175,8 @@ def validate(frame: pd.DataFrame, table: str, *, source: str | None = None) -> p
         return schema(table).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
         problems = _describe_failures(err.failure_cases, frame)
-        raise ContractError(f"{source or table}: breaks the '{table}' contract:\n  - " + "\n  - ".join(problems)) from None
+        listing = "\n  - ".join(problems)
+        raise ContractError(f"{source or table}: breaks the '{table}' contract:\n  - {listing}") from None
 
 
 def _offending(frame: pd.DataFrame, mask: pd.Series, columns: list[str], limit: int = 3) -> str:
@@ -185,7 +186,7 @@ def _offending(frame: pd.DataFrame, mask: pd.Series, columns: list[str], limit: 
 def validate_relations(tables: dict[str, pd.DataFrame]) -> None:
     """Cross-table rules: every id is a known customer, and months fall between opening and churn."""
     customers, monthly = tables["customers"], tables["monthly"]
-    events, campaigns = tables["churn_events"], tables["campaigns"]
+    events = tables["churn_events"]
     known = set(customers["customer_id"])
     for name in ("monthly", "churn_events", "campaigns"):
         unknown = ~tables[name]["customer_id"].isin(known)
@@ -217,7 +218,8 @@ def validate_all(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None
     return checked
 
 
-ARROW_TYPES = {"str": "string", "float64": "float64", "int64": "int64", "bool": "bool", "datetime64[ns]": "timestamp[ns]"}
+ARROW_TYPES = {"str": "string", "float64": "float64", "int64": "int64", "bool": "bool",
+               "datetime64[ns]": "timestamp[ns]"}
 
 
 def arrow_schema(table: str):

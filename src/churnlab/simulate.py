@@ -17,7 +17,17 @@ import pandas as pd
 
 from churnlab import bank
 from churnlab.oracle import forward_curves
-from churnlab.schema import CHANNELS, CHURN_TYPES, EDUCATION, GENDERS, OCCUPATIONS, REASONS, SEGMENTS
+from churnlab.schema import (
+    CHANNELS,
+    CHURN_TYPES,
+    EDUCATION,
+    GENDERS,
+    OCCUPATIONS,
+    REASONS,
+    SEGMENTS,
+    TABLES,
+    arrow_schema,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +140,7 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
     churn_month, churn_type, reason = np.full(n, never), np.full(n, -1), np.full(n, -1)
     leaving = np.zeros(n, dtype=bool)
     entry_risk = {f"{kind}_{k}m_at_entry": np.full(n, np.nan) for kind in ("p_voluntary", "p_churn")
-                  for k in ENTRY_HORIZONS if k <= oracle_survival_months}
+                  for k in ENTRY_HORIZONS}  # NaN beyond oracle_survival_months
     deposits = [state["deposit"].copy()] * 3
     rows, truth, campaigns, effects, survival = [], [], [], [], None
 
@@ -188,7 +198,8 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
             res = curves(3, entering, oracle_survival_months)
             for name, values in entry_risk.items():
                 kind, k = name.split("_")[1], int(name.split("_")[2][:-1])
-                values[entering] = res["voluntary" if kind == "voluntary" else "any"][:, k - 1]
+                if k <= oracle_survival_months:
+                    values[entering] = res["voluntary" if kind == "voluntary" else "any"][:, k - 1]
         if m == n_months - 1:
             last = np.flatnonzero(alive)
             res = curves(4, last, oracle_survival_months)
@@ -205,7 +216,7 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
         "customers": customers,
         "monthly": _monthly_frame(rows, ids, months),
         "churn_events": _events_frame(ids, churn_month, churn_type, reason, months, n_months),
-        "campaigns": _concat(campaigns, ["customer_id", "month", "treated", "offer", "cost"]),
+        "campaigns": _concat(campaigns, "campaigns"),
         "monthly_truth": pd.concat(truth, ignore_index=True),
         "customer_truth": pd.DataFrame({
             "customer_id": ids, "price_sensitivity": cust["price_sens"].round(4),
@@ -213,14 +224,22 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
             "engagement": cust["engagement"].round(4), "service_proneness": cust["service_prone"].round(4),
             "digital_affinity": cust["digital"].round(4), "true_income": cust["income"].round(0),
             "open_month_index": cust["open_month"], **{k: v.round(6) for k, v in entry_risk.items()}}),
-        "campaign_effects": _concat(effects, ["customer_id", "month", "treated", "p_control", "p_treated",
-                                              "true_effect"]),
+        "campaign_effects": _concat(effects, "campaign_effects"),
         "survival_truth": survival,
     }
 
 
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+def _concat(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if frames else table_schema(table).empty_table().to_pandas()
+
+
+def table_schema(table: str):
+    """Arrow schema of an output table: the contract's for contract tables, ORACLE_TYPES for the oracle's."""
+    import pyarrow as pa
+
+    if table in TABLES:
+        return arrow_schema(table)
+    return pa.schema([(column, pa.type_for_alias(kind)) for column, kind in ORACLE_TYPES[table].items()])
 
 
 def _monthly_frame(rows: list, ids: np.ndarray, months: pd.DatetimeIndex) -> pd.DataFrame:
@@ -254,7 +273,8 @@ ORACLE_TYPES = {
     "customer_truth": {"customer_id": "string", "price_sensitivity": "float64", "response_type": "string",
                        "engagement": "float64", "service_proneness": "float64", "digital_affinity": "float64",
                        "true_income": "float64", "open_month_index": "int64",
-                       **{f"p_{kind}_{k}m_at_entry": "float64" for kind in ("voluntary", "churn") for k in ENTRY_HORIZONS}},
+                       **{f"p_{kind}_{k}m_at_entry": "float64"
+                          for kind in ("voluntary", "churn") for k in ENTRY_HORIZONS}},
     "campaign_effects": {"customer_id": "string", "month": "timestamp[ns]", "treated": "bool",
                          "p_control": "float64", "p_treated": "float64", "true_effect": "float64"},
     "survival_truth": {"customer_id": "string", "month": "timestamp[ns]", "months_ahead": "int64",
@@ -286,7 +306,7 @@ def summarise(tallies: list[dict], *, n_months: int, horizon: int) -> dict:
         "rows": {k: int(v) for k, v in total["rows"].items()},
         "annual_churn_rate": round(float(np.mean(annual)), 4),
         "churn_share_by_type": {k: round(float(v / max(n_events, 1)), 4)
-                                for k, v in zip(CHURN_TYPES, total["by_type"])},
+                                for k, v in zip(CHURN_TYPES, total["by_type"], strict=True)},
         "treated_share_of_customers": round(treated / max(total["rows"]["customers"], 1), 4),
         "treated_share_of_campaign": round(treated / max(total["rows"]["campaigns"], 1), 4),
         "oracle": {"horizon_months": horizon, "label_rate": round(float(label.mean()), 4),
@@ -320,14 +340,13 @@ def tally(tables: dict[str, pd.DataFrame], months: pd.DatetimeIndex, horizon: in
 
 def main() -> None:
     """DVC stage `simulate`: write the contract tables, the oracle files and reports/metrics/simulate.json."""
-    import pyarrow as pa
     from tqdm import tqdm
 
     from churnlab import paths
     from churnlab.io import ParquetChunks, write_json, write_parquet
     from churnlab.logs import setup_logging
     from churnlab.params import load_params
-    from churnlab.schema import TABLES, arrow_schema, validate, validate_relations
+    from churnlab.schema import validate, validate_relations
 
     setup_logging()
     base, params = load_params("base"), load_params("simulate")
@@ -343,9 +362,7 @@ def main() -> None:
                "campaigns": paths.CAMPAIGNS, "monthly_truth": paths.ORACLE_MONTHLY,
                "customer_truth": paths.ORACLE_CUSTOMERS, "campaign_effects": paths.ORACLE_EFFECTS,
                "survival_truth": paths.ORACLE_SURVIVAL}
-    schemas = {name: arrow_schema(name) if name in TABLES
-               else pa.schema([(c, pa.type_for_alias(t)) for c, t in ORACLE_TYPES[name].items()]) for name in targets}
-    writers = {name: ParquetChunks(target, schemas[name]) for name, target in targets.items()}
+    writers = {name: ParquetChunks(target, table_schema(name)) for name, target in targets.items()}
     months, tallies, ok = pd.DatetimeIndex(window["month"]), [], False
     log.info("simulating %d customers over %d months in blocks of %d", params["n_customers"], params["n_months"], BLOCK)
     try:
@@ -353,7 +370,8 @@ def main() -> None:
                           **{k: v for k, v in params.items() if k not in ("start_month", "shock_month", "shock_months",
                                                                           "shock_spread_pp", "recession_month")})
         for tables in tqdm(blocks, total=-(-params["n_customers"] // BLOCK), desc="simulate", unit="block"):
-            validate_relations({k: validate(tables[k], k) for k in ("customers", "monthly", "churn_events", "campaigns")})
+            contract = ("customers", "monthly", "churn_events", "campaigns")
+            validate_relations({k: validate(tables[k], k) for k in contract})
             for name, writer in writers.items():
                 writer.write(tables[name])
             tallies.append(tally(tables, months, horizon))

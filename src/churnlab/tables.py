@@ -51,7 +51,7 @@ def check_columns(con: duckdb.DuckDBPyConnection, name: str, view: str) -> None:
         if not any(kind in found[column] for kind in ("DATE", "TIMESTAMP")):
             raise ContractError(f"{name}: column {column!r} must be a date, found {found[column]}")
     for column in set(STRING_COLUMNS) & set(required):
-        if found[column] != "VARCHAR":
+        if found[column] not in ("VARCHAR", '"NULL"'):  # "NULL": an empty or all-missing column
             raise ContractError(f"{name}: column {column!r} must be a string, found {found[column]}")
 
 
@@ -78,10 +78,12 @@ def connect(tables: Mapping[str, Source], *, memory_limit: str | None = None,
         else:
             con.execute(f"CREATE VIEW {raw} AS SELECT * FROM read_parquet('{Path(source).as_posix()}')")
         check_columns(con, name, raw)
-    con.execute(f"CREATE VIEW customers AS SELECT *, {month_index('open_date')} AS open_m FROM raw_customers")
-    con.execute(f"CREATE VIEW monthly AS SELECT *, {month_index('month')} AS m FROM raw_monthly")
+    key = "REPLACE (CAST(customer_id AS VARCHAR) AS customer_id)"
+    con.execute(f"CREATE VIEW customers AS SELECT * {key}, {month_index('open_date')} AS open_m "
+                "FROM raw_customers")
+    con.execute(f"CREATE VIEW monthly AS SELECT * {key}, {month_index('month')} AS m FROM raw_monthly")
     con.execute(f"CREATE VIEW market AS SELECT *, {month_index('month')} AS m FROM raw_market")
-    con.execute(f"CREATE VIEW churn_events AS SELECT *, {month_index('churn_month')} AS churn_m "
+    con.execute(f"CREATE VIEW churn_events AS SELECT * {key}, {month_index('churn_month')} AS churn_m "
                 "FROM raw_churn_events")
     return con
 

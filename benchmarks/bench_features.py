@@ -1,0 +1,98 @@
+"""Scale benchmark of the `features` stage (not a test): 1,000,000 customers over 36 months, quarterly cutoffs.
+
+Target: under 10 minutes and under 8 GB peak RSS on the 2-core research machine. The contract tables come
+from `churnlab.simulate` (oracle work cut to the minimum, since the features stage never reads it) and are
+written once to a work folder outside the repository; the stage then runs as `python -m churnlab.features`
+in a child process, so its wall time and peak RSS (`os.wait4` rusage of that child alone) exclude the
+simulation. The printed figures go into docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/bench_features.py --customers 1000000 --months 36
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from churnlab import paths, simulate
+from churnlab.io import ParquetChunks
+from churnlab.schema import arrow_schema
+
+REPO = Path(__file__).resolve().parents[1]
+CONTRACT = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "churn_events": paths.CHURN_EVENTS}
+NOT_BLOCK_PARAMS = ("start_month", "shock_month", "shock_months", "shock_spread_pp", "recession_month",
+                    "n_customers")
+
+
+def generate(workdir: Path, *, customers: int, months: int, params: dict) -> None:
+    """Simulate the contract tables into workdir/data/raw, block by block (skipped if already there)."""
+    stamp = workdir / "data/raw/bench.json"
+    wanted = {"customers": customers, "months": months}
+    if stamp.exists() and json.loads(stamp.read_text()) == wanted:
+        print(f"reusing simulated tables in {workdir / 'data/raw'}")
+        return
+    base, sim = params["base"], dict(params["simulate"])
+    # The oracle is ground truth for evaluation, not an input of the features stage: do as little as possible.
+    sim.update(n_months=months, oracle_paths=2, oracle_every_months=months, oracle_survival_months=1)
+    ahead = max(base["horizon_months"], sim["oracle_survival_months"])
+    market = simulate.simulate_market(seed=base["seed"], n_months=months + ahead + 1,
+                                      **{k: sim[k] for k in NOT_BLOCK_PARAMS[:-1]})
+    os.chdir(workdir)
+    writers = {name: ParquetChunks(target, arrow_schema(name)) for name, target in CONTRACT.items()}
+    start = time.perf_counter()
+    blocks = simulate.simulate(n_customers=customers, seed=base["seed"], market=market,
+                               horizon=base["horizon_months"],
+                               **{k: v for k, v in sim.items() if k not in NOT_BLOCK_PARAMS})
+    for i, tables in enumerate(blocks, 1):
+        for name, writer in writers.items():
+            writer.write(tables[name])
+        if i % 10 == 0:
+            print(f"  simulated {i * simulate.BLOCK:,} customers ({time.perf_counter() - start:.0f} s)", flush=True)
+    for writer in writers.values():
+        writer.close()
+    market.iloc[:months].to_parquet(paths.MARKET, index=False)
+    stamp.write_text(json.dumps(wanted))
+    print(f"simulated {customers:,} customers x {months} months in {time.perf_counter() - start:.0f} s")
+
+
+def run_stage(workdir: Path) -> tuple[float, float, int]:
+    """Run the features stage in a child process; return wall seconds, its peak RSS in GB, exit code."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "churnlab.features"], cwd=workdir, env=env)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    return wall, usage.ru_maxrss / 1024**2, child.returncode  # ru_maxrss is in KiB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--months", type=int, default=36)
+    parser.add_argument("--every", type=int, default=3, help="cutoff_every_months (3 = quarterly)")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "churnlab-bench-features")
+    args = parser.parse_args()
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    generate(workdir, customers=args.customers, months=args.months, params=params)
+    params["features"]["cutoff_every_months"] = args.every
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    wall, rss, code = run_stage(workdir)
+    metrics = json.loads((workdir / paths.METRICS / "features.json").read_text()) if code == 0 else {}
+    print(f"features stage: {args.customers:,} customers x {args.months} months, cutoffs every {args.every} "
+          f"months: exit {code}, wall {wall / 60:.1f} min ({wall:.0f} s), peak RSS {rss:.2f} GB, "
+          f"{metrics.get('snapshots', 0):,} snapshots x {metrics.get('features', 0)} features, "
+          f"{metrics.get('cutoffs', 0)} cutoffs")
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

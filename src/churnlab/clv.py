@@ -1,0 +1,67 @@
+"""Customer lifetime value from a survival curve: expected remaining months and discounted margin.
+
+For a customer active now, with S(t) the probability of still being a customer t months ahead
+(t = 1..K, K the horizon), a constant monthly margin m and a monthly discount factor
+d = (1 + annual rate)^(-1/12):
+
+    expected remaining months (restricted to K) = sum_{t=1..K} S(t)
+    CLV = sum_{t=1..K} S(t) * m * d^t
+
+i.e. the margin of each future month-end the customer is still there, discounted to today. With a
+constant monthly hazard h, S(t) = (1 - h)^t and CLV is a geometric series: m q (1 - q^K) / (1 - q) with
+q = (1 - h) d (tests/test_clv.py checks this closed form).
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from churnlab.survival_data import check_columns
+
+MARGIN_COLUMNS = ("deposit_balance", "investment_balance", "loan_balance", "fees_3m")
+
+
+def monthly_margin(covariates: pd.DataFrame, *, deposit_margin: float, investment_fee_rate: float,
+                   loan_margin: float) -> pd.Series:
+    """EUR per month the bank earns on a customer: annual rates on balances / 12 plus the average monthly fee."""
+    check_columns(covariates, MARGIN_COLUMNS, table="covariates")
+    c = covariates[list(MARGIN_COLUMNS)].astype("float64").fillna(0.0)
+    annual = (c["deposit_balance"] * deposit_margin + c["investment_balance"] * investment_fee_rate
+              + c["loan_balance"] * loan_margin)
+    return (annual / 12 + c["fees_3m"] / 3).rename("monthly_margin")
+
+
+def monthly_discount(annual_discount_rate: float) -> float:
+    """Monthly discount factor equivalent to an annual rate."""
+    return (1 + annual_discount_rate) ** (-1 / 12)
+
+
+def lifetime_value(survival: np.ndarray, margin: np.ndarray, *, discount: float) -> tuple[np.ndarray, np.ndarray]:
+    """(expected remaining months, CLV) per customer from `survival[i, t-1]` = S(t), t = 1..K."""
+    survival = np.asarray(survival, dtype=float)
+    weights = discount ** np.arange(1, survival.shape[1] + 1)
+    return survival.sum(axis=1), (survival @ weights) * np.asarray(margin, dtype=float)
+
+
+def value_tiers(clv: pd.Series, labels: list[str]) -> pd.Series:
+    """Equal-count tiers of CLV, lowest first (three labels: tertiles; five: quintiles)."""
+    tiers = pd.qcut(clv.rank(method="first"), len(labels), labels=labels)
+    return tiers.astype(pd.CategoricalDtype(labels, ordered=True))
+
+
+def true_survival_matrix(truth: pd.DataFrame, ids: pd.Series, *, months: int, column: str) -> np.ndarray:
+    """The simulator's survival curves (months_ahead 1..months) for `ids`, in their order (NaN if absent)."""
+    check_columns(truth, ("customer_id", "months_ahead", column), table="survival_truth")
+    wide = truth[truth["months_ahead"] <= months].pivot(index="customer_id", columns="months_ahead", values=column)
+    if wide.shape[1] < months:
+        raise ValueError(f"survival_truth has {wide.shape[1]} months ahead; survival.clv.horizon_months={months}")
+    return wide.reindex(ids.to_numpy()).to_numpy(float)
+
+
+def compare_values(estimated: np.ndarray, true: np.ndarray) -> dict:
+    """Spearman rank correlation, total relative error and median absolute relative error per customer."""
+    keep = ~np.isnan(true) & (true > 0)
+    e, t = estimated[keep], true[keep]
+    return {"customers": int(keep.sum()), "rank_corr": float(stats.spearmanr(e, t).statistic),
+            "relative_error_total": float(e.sum() / t.sum() - 1),
+            "median_abs_relative_error": float(np.median(np.abs(e / t - 1)))}

@@ -1,0 +1,103 @@
+"""The same held-out numbers for every survival model, on the time since entry (months).
+
+A model provides S(u | x) for u = 1..G months after a test customer's entry. From it:
+
+- Harrell's C and Uno's C (IPCW, truncated at `tau`) of the risk 1 - S(risk_months | x);
+- time-dependent cumulative/dynamic AUC at 6, 12, 24 months (Uno et al. 2007, IPCW);
+- the integrated Brier score with IPCW (Graf et al. 1999) over months 1..`ibs_months`;
+- calibration at the horizon: ICI (Austin, Harrell & van Klaveren 2020: the mean |predicted - smoothed
+  observed| probability, the smoother a flexible spline hazard model of the complementary log-log
+  prediction, as in lifelines' `survival_probability_calibration`) and predicted vs observed by decile.
+
+The IPCW metrics are scikit-survival's (the censoring distribution comes from the training customers);
+lifelines has no Brier score.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from lifelines import CRCSplineFitter, KaplanMeierFitter
+from sksurv.metrics import (
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
+)
+
+from churnlab.survival_data import survival_array
+
+
+def harrell_c(frame: pd.DataFrame, risk: np.ndarray) -> float:
+    """Harrell's C of `risk` against the residual time and event of `frame`."""
+    event = frame["churned"].to_numpy().astype(bool)
+    return float(concordance_index_censored(event, frame["residual"].to_numpy(float), risk)[0])
+
+
+def ici(time: np.ndarray, event: np.ndarray, predicted: np.ndarray, *, horizon: float) -> float:
+    """Integrated calibration index of predicted P(T <= horizon) (Austin et al. 2020).
+
+    A Royston-Parmar-style spline hazard model (lifelines' CRCSplineFitter, 3 knots) of the observed
+    times on cloglog(predicted) smooths the observed probability; ICI is its mean absolute distance from
+    the prediction.
+    """
+    p = np.clip(predicted, 1e-10, 1 - 1e-10)
+    frame = pd.DataFrame({"ccl": np.log(-np.log(1 - p)), "T": time, "E": event.astype(int)})
+    regressors = {"beta_": ["ccl"], "gamma0_": "1", "gamma1_": "1", "gamma2_": "1"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        crc = CRCSplineFitter(n_baseline_knots=3, penalizer=1e-6).fit_right_censoring(
+            frame, "T", "E", regressors=regressors)
+        observed = 1 - crc.predict_survival_function(frame[["ccl"]], times=[horizon]).to_numpy().ravel()
+    return float(np.mean(np.abs(observed - p)))
+
+
+def calibration_by_decile(frame: pd.DataFrame, predicted: np.ndarray, *, horizon: int) -> pd.DataFrame:
+    """Mean predicted P(churn by horizon) against 1 - Kaplan-Meier within each decile of the prediction."""
+    decile = pd.qcut(pd.Series(predicted).rank(method="first"), 10, labels=False)
+    rows = []
+    for d, idx in decile.groupby(decile).groups.items():
+        part = frame.iloc[np.asarray(idx)]
+        kmf = KaplanMeierFitter().fit(part["residual"], part["churned"])
+        rows.append({"decile": int(d) + 1, "customers": len(part), "predicted": float(predicted[idx].mean()),
+                     "observed": float(1 - kmf.predict(horizon))})
+    return pd.DataFrame(rows)
+
+
+def evaluate(survival: np.ndarray, months: np.ndarray, train: pd.DataFrame, test: pd.DataFrame, *,
+             risk_months: int, auc_months: list[int], ibs_months: int, horizon: int, tau: float) -> dict:
+    """Every held-out metric of one model; `survival[i, j]` is S(months[j] | x_i) for test customer i."""
+    col = {int(m): j for j, m in enumerate(months)}
+    # IPCW needs a positive censoring survival at every test time: follow-up past `tau` (where the last
+    # training customers are censored) is cut at tau + 1; no metric below looks beyond tau.
+    y_train, y_test = survival_array(train), survival_array(test)
+    late = y_test["time"] > tau + 1
+    y_test["event"][late], y_test["time"][late] = False, tau + 1
+    risk = 1 - survival[:, col[risk_months]]
+    metrics = {"c_index_harrell": harrell_c(test, risk),
+               "c_index_uno": float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0])}
+    auc_cols = [col[m] for m in auc_months]
+    aucs, _ = cumulative_dynamic_auc(y_train, y_test, 1 - survival[:, auc_cols], np.asarray(auc_months, float))
+    metrics |= {f"td_auc_{m}": float(a) for m, a in zip(auc_months, aucs, strict=True)}
+    grid = np.arange(1, ibs_months + 1)
+    metrics["ibs"] = float(integrated_brier_score(y_train, y_test, survival[:, [col[m] for m in grid]], grid))
+    at_horizon = 1 - survival[:, col[horizon]]
+    metrics["ici"] = ici(test["residual"].to_numpy(float), test["churned"].to_numpy(), at_horizon, horizon=horizon)
+    return metrics
+
+
+def oracle_scores(test: pd.DataFrame, truth: pd.DataFrame, risks: dict[str, np.ndarray], *, column: str) -> dict:
+    """Harrell's C of the simulator's true risk and of each model's risk on the same test customers.
+
+    Customers without a true risk (those who churned in their entry month) are left out of both, so the
+    ratio (C_model - 0.5) / (C_oracle - 0.5) compares like with like.
+    """
+    true_risk = test["customer_id"].map(truth.set_index("customer_id")[column]).to_numpy(float)
+    keep = ~np.isnan(true_risk)
+    same = test.loc[keep]
+    oracle = harrell_c(same, true_risk[keep])
+    out = {"oracle_c_index": oracle, "oracle_customers": int(keep.sum())}
+    for name, risk in risks.items():
+        c = harrell_c(same, risk[keep])
+        out[name] = {"c_index_harrell_oracle_set": c, "oracle_ratio": (c - 0.5) / (oracle - 0.5)}
+    return out

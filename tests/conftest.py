@@ -1,0 +1,108 @@
+"""Shared fixtures: a small end-to-end pipeline run, notebook execution, and the path to ../shared/data.
+
+Tests never write into the repository: the pipeline runs in a temporary copy, with MLflow tracking to a
+SQLite file inside that copy.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+PROFILE = Path(__file__).with_name("profile.yaml")
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """`base` with `override` merged in, section by section (override wins)."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = deep_merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
+            else value
+    return merged
+
+
+def make_project(target: Path, overrides: dict | None = None) -> Path:
+    """Copy the project's pipeline definition, code and notebooks to `target` as a fresh git + DVC repo."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / name, target / name)
+    for folder in ("src", "notebooks"):
+        shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info",
+                                                                                      ".ipynb_checkpoints"))
+    (target / ".dvc").mkdir(exist_ok=True)
+    shutil.copy(ROOT / ".dvc" / "config", target / ".dvc" / "config")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params = deep_merge(params, yaml.safe_load(PROFILE.read_text(encoding="utf-8")) or {})
+    params = deep_merge(params, overrides or {})
+    (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=target, check=True)
+    return target
+
+
+def project_env(project: Path) -> dict[str, str]:
+    """Environment for running stages in `project`: its own MLflow store, a fixed pseudonym key, venv first."""
+    env = dict(os.environ)
+    env.update({
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlruns' / 'mlflow.db'}",
+        "CHURNLAB_PSEUDONYM_KEY": "test-key",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        "MPLBACKEND": "Agg",
+    })
+    (project / "mlruns").mkdir(exist_ok=True)
+    return env
+
+
+def run(cmd: list[str], project: Path) -> subprocess.CompletedProcess:
+    """Run `cmd` in `project`; on failure, fail the test with the command's output."""
+    done = subprocess.run(cmd, cwd=project, env=project_env(project), capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}")
+    return done
+
+
+@pytest.fixture(scope="session")
+def pipeline_dir(tmp_path_factory) -> Path:
+    """A temporary project copy on the small test profile after a full `dvc repro`."""
+    project = make_project(tmp_path_factory.mktemp("pipeline"))
+    run([sys.executable, "-m", "dvc", "repro"], project)
+    return project
+
+
+@pytest.fixture
+def run_notebook(tmp_path):
+    """Execute a notebook of the project copy `project` with nbclient, cwd = the copy; return the notebook."""
+    import nbclient
+    import nbformat
+
+    def _run(project: Path, name: str, timeout: int = 600):
+        env = project_env(project)
+        for var in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+            env[var] = str(tmp_path / var.lower())
+        notebook = nbformat.read(project / "notebooks" / name, as_version=4)
+        saved = dict(os.environ)
+        os.environ.update(env)  # the kernel inherits the environment of this process
+        try:
+            client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                                             resources={"metadata": {"path": str(project / "notebooks")}})
+            client.execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return notebook
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (public bank data); tests using it skip with a reason where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"public bank data not found at {SHARED_DATA} (../shared/data is provided outside the repo)")
+    return SHARED_DATA

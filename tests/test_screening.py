@@ -1,0 +1,85 @@
+"""Screening statistics against hand-worked answers.
+
+IV example: a categorical with two values. "x": 10 rows, 1 churner; "y": 10 rows, 5 churners. With 0.5 added
+per cell: churner shares p = (1.5, 5.5) / 7, stayer shares q = (9.5, 5.5) / 15, so
+IV = (0.2143 - 0.6333) ln(0.2143 / 0.6333) + (0.7857 - 0.3667) ln(0.7857 / 0.3667) = 0.4541 + 0.3193 = 0.7734.
+
+Traffic-light example: values 0..9, 10 rows each; values 0..7 have 1 churner each, 8 has 5 and 9 has 6.
+Base rate r = 19 / 100 = 0.19; red (2 r = 0.38) and amber (1.5 r = 0.285) both hold for 8 and 9 only, so
+both lines read "> 7".
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlab.screening import bin_rates, information_value, screen_indicator, screen_indicators
+
+SETTINGS = {"bins": 10, "amber_lift": 1.5, "red_lift": 2.0}
+
+
+def two_categories() -> tuple[pd.Series, pd.Series]:
+    values = pd.Series(["x"] * 10 + ["y"] * 10, dtype="category")
+    labels = pd.Series([1] + [0] * 9 + [1] * 5 + [0] * 5)
+    return values, labels
+
+
+def ladder() -> tuple[pd.Series, pd.Series]:
+    values = pd.Series(np.repeat(np.arange(10.0), 10))
+    churners = [1] * 8 + [5, 6]
+    labels = pd.Series(np.concatenate([[1] * k + [0] * (10 - k) for k in churners]))
+    return values, labels
+
+
+def test_information_value_matches_the_hand_worked_example():
+    values, labels = two_categories()
+    assert information_value(bin_rates(values, labels, bins=10)) == pytest.approx(0.7734, abs=1e-4)
+
+
+def test_categorical_lines_list_the_risky_categories_and_auc_uses_the_bin_rate():
+    stats = screen_indicator(*two_categories(), **SETTINGS)
+    assert stats["amber_line"] == "in {y}"  # base rate 0.3: 0.5 > 1.5 * 0.3
+    assert stats["red_line"] == ""  # but 0.5 < 2 * 0.3
+    assert stats["higher_is_riskier"] is None
+    # 6 churners x 14 stayers: a churner in "y" beats the 9 stayers in "x"; same-category pairs tie (half)
+    assert stats["auc"] == pytest.approx((5 * 9 + 0.5 * (5 * 5 + 1 * 9)) / (6 * 14))
+
+
+def test_traffic_light_lines_follow_the_documented_rule():
+    stats = screen_indicator(*ladder(), **SETTINGS)
+    assert stats["red_line"] == "> 7" and stats["amber_line"] == "> 7"
+    assert stats["higher_is_riskier"] is True
+
+
+def test_auc_is_oriented_and_direction_reported():
+    values, labels = ladder()
+    up = screen_indicator(values, labels, **SETTINGS)
+    down = screen_indicator(-values, labels, **SETTINGS)
+    assert up["auc"] == pytest.approx(down["auc"]) and up["auc"] > 0.5
+    assert down["higher_is_riskier"] is False and down["red_line"] == "<= -8"
+
+
+def test_missing_values_get_their_own_bin_and_share():
+    values, labels = ladder()
+    values = values.copy()
+    values[labels == 1] = np.nan  # every churner has a missing value: missingness is the signal
+    stats = screen_indicator(values, labels, **SETTINGS)
+    assert stats["missing_share"] == pytest.approx(0.19)
+    assert stats["red_line"] == "missing"
+
+
+def test_many_distinct_values_are_cut_into_deciles():
+    rng = np.random.default_rng(0)
+    values = pd.Series(rng.normal(size=5000))
+    labels = pd.Series((rng.random(5000) < 0.1 + 0.2 * (values > 1.2)).astype(int))
+    rates = bin_rates(values, labels, bins=10)
+    assert len(rates) == 10 and rates["rows"].between(499, 501).all()
+    stats = screen_indicator(values, labels, **SETTINGS)
+    assert stats["red_line"].startswith("> 1.2")  # the top decile starts near the 90th percentile (1.28)
+
+
+def test_screen_indicators_has_one_row_per_feature():
+    values, labels = ladder()
+    table = screen_indicators([values.rename("a"), (-values).rename("b")], labels, **SETTINGS)
+    assert table["feature"].tolist() == ["a", "b"]
+    assert set(table.columns) >= {"missing_share", "iv", "auc", "higher_is_riskier", "amber_line", "red_line"}
