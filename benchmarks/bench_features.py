@@ -61,15 +61,17 @@ def generate(workdir: Path, *, customers: int, months: int, params: dict) -> Non
     print(f"simulated {customers:,} customers x {months} months in {time.perf_counter() - start:.0f} s")
 
 
-def run_stage(workdir: Path) -> tuple[float, float, int]:
-    """Run the features stage in a child process; return wall seconds, its peak RSS in GB, exit code."""
+def run_stage(workdir: Path) -> tuple[float, float, float, int]:
+    """Run the features stage in a child process; return wall seconds, CPU seconds (user + system), peak RSS
+    in GB and the exit code. CPU time is the fairer figure when other work shares the machine."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "churnlab.features"], cwd=workdir, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    return wall, usage.ru_maxrss / 1024**2, child.returncode  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024**2, child.returncode  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
@@ -85,10 +87,12 @@ def main() -> None:
     generate(workdir, customers=args.customers, months=args.months, params=params)
     params["features"]["cutoff_every_months"] = args.every
     (workdir / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    wall, rss, code = run_stage(workdir)
+    load = os.getloadavg()[0]
+    wall, cpu, rss, code = run_stage(workdir)
     metrics = json.loads((workdir / paths.METRICS / "features.json").read_text()) if code == 0 else {}
     print(f"features stage: {args.customers:,} customers x {args.months} months, cutoffs every {args.every} "
-          f"months: exit {code}, wall {wall / 60:.1f} min ({wall:.0f} s), peak RSS {rss:.2f} GB, "
+          f"months: exit {code}, wall {wall / 60:.1f} min ({wall:.0f} s), CPU {cpu:.0f} s on {os.cpu_count()} "
+          f"cores (load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end), peak RSS {rss:.2f} GB, "
           f"{metrics.get('snapshots', 0):,} snapshots x {metrics.get('features', 0)} features, "
           f"{metrics.get('cutoffs', 0)} cutoffs")
     sys.exit(code)

@@ -55,10 +55,12 @@ def test_reason_column_is_optional(tables):
     [
         ("monthly", lambda f: f.drop(columns="tx_count"), r"missing column\(s\) \['tx_count'\]"),
         ("customers", lambda f: f.assign(shoe_size=42), r"unexpected extra column\(s\) \['shoe_size'\]"),
-        ("monthly", lambda f: f.assign(n_products=f["n_products"].astype(float)), r"'n_products': expected dtype\('int64'\)"),
+        ("monthly", lambda f: f.assign(n_products=f["n_products"].astype(float)),
+         r"'n_products': expected dtype\('int64'\)"),
         ("monthly", lambda f: f.assign(deposit_balance=f["deposit_balance"].where(f.index != 4, -5.0)),
          r"'deposit_balance' fails greater_than_or_equal_to\(0\).*rows \[4\].*-5\.0"),
-        ("monthly", lambda f: pd.concat([f, f.iloc[[1]]], ignore_index=True), r"duplicate .*customer_id.*rows \[1, 6\]"),
+        ("monthly", lambda f: pd.concat([f, f.iloc[[1]]], ignore_index=True),
+         r"duplicate .*customer_id.*rows \[1, 6\]"),
         ("customers", lambda f: f.assign(segment=["mass", "vip"]), r"'segment' fails isin.*'vip'"),
         ("market", lambda f: f.assign(month=f["month"] - pd.Timedelta(days=3)), r"'month' fails is_month_end"),
     ],
@@ -82,13 +84,15 @@ def test_churn_event_without_customer(tables):
     ghost = pd.DataFrame({"customer_id": ["C9"], "churn_month": [month("2021-02")], "churn_type": ["involuntary"],
                           "reason": [None]})
     tables["churn_events"] = pd.concat([tables["churn_events"], ghost], ignore_index=True)
-    with pytest.raises(ContractError, match=r"churn_events: column 'customer_id' has 1 id\(s\) with no row in customers.*C9"):
+    expected = r"churn_events: column 'customer_id' has 1 id\(s\) with no row in customers.*C9"
+    with pytest.raises(ContractError, match=expected):
         validate_all(tables)
 
 
 def test_month_before_open_date(tables):
     tables["customers"].loc[0, "open_date"] = pd.Timestamp("2021-02-15")
-    with pytest.raises(ContractError, match=r"monthly: column 'month' is before the customer's open_date.*dates out of order"):
+    expected = r"monthly: column 'month' is before the customer's open_date.*dates out of order"
+    with pytest.raises(ContractError, match=expected):
         validate_all(tables)
 
 

@@ -28,6 +28,7 @@ LEAVE_DELAYS = np.array([3, 4, 5])  # months from decision to churn month (inclu
 DORMANT_MONTHS = 6  # months without a transaction before the bank may close the account
 DORMANT_CLOSE_PROB = 0.25
 EFFECT_MONTHS = 6  # how long a retention offer lowers the price and competitor components
+PRODUCTS = ("has_savings", "has_card", "has_loan", "has_invest", "has_insurance")  # besides the current account
 ANNOYED = 2  # response type: contact backfires (service component x1.8 while the offer runs)
 
 
@@ -90,7 +91,7 @@ def initial_state(rng: np.random.Generator, cust: dict[str, np.ndarray]) -> dict
         "has_insurance": rng.random(n) < 0.05 + 0.15 * seasoned,
         "payroll": cust["payroll0"].copy(),
         "decline": (tenure > 24) & (rng.random(n) < 0.08),
-        "deposit": income * cust["wealth"] * rng.lognormal(0.3, 0.5, n) * (0.3 + 0.7 * seasoned),
+        "deposit": income * cust["wealth"] * rng.lognormal(0.7, 0.4, n) * (0.4 + 0.6 * seasoned),
         "invest": np.zeros(n),
         "loan": np.zeros(n),
         "card_limit": np.zeros(n),
@@ -108,8 +109,7 @@ def initial_state(rng: np.random.Generator, cust: dict[str, np.ndarray]) -> dict
 
 def n_products(state: dict[str, np.ndarray]) -> np.ndarray:
     """Products held: the current account plus savings, card, loan, investments and insurance."""
-    keys = ("has_savings", "has_card", "has_loan", "has_invest", "has_insurance")
-    return 1 + sum(state[k].astype(np.int64) for k in keys)
+    return 1 + sum(state[k].astype(np.int64) for k in PRODUCTS)
 
 
 def step(rng: np.random.Generator, cust: dict, state: dict, *, month: int, market: dict, leaving: np.ndarray,
@@ -131,8 +131,7 @@ def step(rng: np.random.Generator, cust: dict, state: dict, *, month: int, marke
     # Products: growth customers add, declining and leaving customers drop.
     add_p = np.where(leaving | decline, 0.0, np.where(stage_growth, 0.035, np.where(tenure < 6, 0.02, 0.008)))
     drop_p = np.where(leaving, 0.25, np.where(decline, 0.035, 0.004))
-    for key in ("has_savings", "has_card", "has_loan", "has_invest", "has_insurance"):
-        u = rng.random(n)
+    for key, u in zip(PRODUCTS, rng.random((len(PRODUCTS), n)), strict=True):
         state[key] = np.where(state[key], u >= drop_p, u < add_p / 3)
     switch = rng.random(n)
     state["payroll"] = np.where(state["payroll"], switch >= np.where(leaving, 0.4, 0.003), switch < 0.003)

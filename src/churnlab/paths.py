@@ -54,3 +54,15 @@ CANDIDATES = MODELS / "candidates"  # baselines and the uncalibrated tuned model
 STUDY = MODELS / "optuna.db"  # the Optuna study (persisted across runs so tuning resumes)
 TRAIN_RUN = MODELS / "mlflow_run.json"  # MLflow run ids and the logged model's URI
 MODEL_COMPARISON = REPORTS / "model_comparison.csv"
+
+# segment / score
+SEGMENTS = PROCESSED / "segments.parquet"  # one row per (customer_id, cutoff): bands, cluster, value tier, stage
+SEGMENT_PROFILES = REPORTS / "segments.csv"  # size, churn rate and CLV per segment level (no ids)
+CLUSTER_PROFILES = REPORTS / "clusters.csv"  # behaviour clusters: name, size, centroid
+LIFECYCLE_TRANSITIONS = REPORTS / "lifecycle_transitions.csv"
+EARLY_WARNING = REPORTS / "early_warning.parquet"  # + .csv; pseudonymous ids only
+GRADE_TABLE = REPORTS / "grade_table.csv"
+GRADE_MIGRATION = REPORTS / "grade_migration.csv"
+
+# retention
+RETENTION = REPORTS / "retention"  # profit curve, Qini curves, policies, campaign KM, churner tables, win-back list

@@ -59,7 +59,8 @@ def mark_month(ax: Axes, month, label: str) -> Axes:
     """A dashed vertical line at `month` (an x value of `ax`), labelled at the top of the axes."""
     ax.axvline(month, color=MARK_COLOUR, ls="--", lw=1.5)
     ax.annotate(label, xy=(month, 1), xycoords=("data", "axes fraction"), xytext=(4, -14),
-                textcoords="offset points", color=MARK_COLOUR, fontsize=9)
+                textcoords="offset points", color=MARK_COLOUR, fontsize=9,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
     return ax
 
 

@@ -9,7 +9,9 @@ Outputs (see churnlab.paths): data/raw/{customers,monthly,market,churn_events,ca
 data/oracle/{monthly_truth,customer_truth,campaign_effects}.parquet, which no feature may read.
 """
 
+import functools
 import logging
+import multiprocessing
 from collections.abc import Iterator
 
 import numpy as np
@@ -38,7 +40,7 @@ INVOLUNTARY = 2  # index into CHURN_TYPES
 ENTRY_HORIZONS = (12, 24, 36)  # months ahead for which customer_truth gives the true churn risk at entry
 
 
-def simulate_market(*, seed: int, n_months: int, start_month: str, shock_month: int, shock_months: int,
+def simulate_market(*, seed: int, n_months: int, start_month: str | pd.Timestamp, shock_month: int, shock_months: int,
                     shock_spread_pp: float, recession_month: int) -> pd.DataFrame:
     """Monthly market environment for `n_months` month-ends (the simulator also needs months past the window).
 
@@ -63,6 +65,24 @@ def simulate_market(*, seed: int, n_months: int, start_month: str, shock_month: 
         "unemployment": unemployment.round(2),
         "promo_index": promo.round(3),
     })
+
+
+MARKET_PARAMS = ("n_months", "start_month", "burn_in_months", "oracle_survival_months", "shock_month", "shock_months",
+                 "shock_spread_pp", "recession_month")
+
+
+def market_for(*, seed: int, n_months: int, start_month: str, burn_in_months: int, horizon: int,
+               oracle_survival_months: int, shock_month: int, shock_months: int, shock_spread_pp: float,
+               recession_month: int) -> pd.DataFrame:
+    """The market the simulation needs: from the start of the burn-in to as far past the window as the oracle looks.
+
+    `shock_month` and `recession_month` count from the first month of the window (0), as in params.yaml.
+    """
+    ahead = max(horizon, oracle_survival_months)
+    return simulate_market(seed=seed, n_months=burn_in_months + n_months + ahead + 1,
+                           start_month=pd.Timestamp(start_month) - pd.offsets.MonthEnd(burn_in_months),
+                           shock_month=burn_in_months + shock_month, shock_months=shock_months,
+                           shock_spread_pp=shock_spread_pp, recession_month=burn_in_months + recession_month)
 
 
 def month_ends(first: pd.Timestamp, offsets: np.ndarray) -> pd.DatetimeIndex:
@@ -125,15 +145,23 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
                    existing_share: float, max_prior_tenure_months: int, base_monthly_hazard: float,
                    campaign_months: list[int], campaign_target_share: float, campaign_treat_share: float,
                    campaign_cost: float, oracle_paths: int, oracle_every_months: int,
-                   oracle_survival_months: int) -> dict[str, pd.DataFrame]:
-    """Simulate `n` customers of block `block` over `n_months`; return contract and oracle tables for them."""
+                   oracle_survival_months: int, burn_in_months: int) -> dict[str, pd.DataFrame]:
+    """Simulate `n` customers of block `block` over `n_months`; return contract and oracle tables for them.
+
+    `market` starts `burn_in_months` before the window. The bank runs through the burn-in unobserved, so the
+    window opens with some customers already on their way out; customers who leave during the burn-in never
+    appear. Inside, months are counted from the start of the burn-in (s); window month m = s - burn_in_months.
+    """
     rng = np.random.default_rng([seed, block])
     mk = {c: market[c].to_numpy() for c in market.columns if c != "month"}
     months = pd.DatetimeIndex(market["month"])
+    first, total = burn_in_months, burn_in_months + n_months
     cust = bank.draw_customers(rng, n, n_months=n_months, existing_share=existing_share,
                                max_prior_tenure_months=max_prior_tenure_months)
     ids = np.array([f"C{block * BLOCK + i + 1:08d}" for i in range(n)], dtype=object)
-    customers = _customers_frame(ids, cust, months[0], rng)
+    customers = _customers_frame(ids, cust, months[first], rng)
+    window_open = cust["open_month"]
+    cust["open_month"] = window_open + first
     state = bank.initial_state(rng, cust)
     fresh = {k: v.copy() for k, v in state.items()}
     never = np.iinfo(np.int64).max // 2
@@ -141,51 +169,55 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
     leaving = np.zeros(n, dtype=bool)
     entry_risk = {f"{kind}_{k}m_at_entry": np.full(n, np.nan) for kind in ("p_voluntary", "p_churn")
                   for k in ENTRY_HORIZONS}  # NaN beyond oracle_survival_months
-    deposits = [state["deposit"].copy()] * 3
+    deposits = [state["deposit"].copy()] * 4  # deposits[0]: three months before the current month
     rows, truth, campaigns, effects, survival = [], [], [], [], None
 
     def curves(stream: int, idx: np.ndarray, months_ahead: int, treat_until: np.ndarray | None = None) -> dict:
-        return truth_curves([seed, block, m, stream], cust, state, idx, month=m, leaving=leaving,
+        return truth_curves([seed, block, s, stream], cust, state, idx, month=s, leaving=leaving,
                             churn_month=churn_month, churn_type=churn_type, horizon=months_ahead, market=mk,
                             paths=oracle_paths, base_hazard=base_monthly_hazard, treat_until=treat_until)
 
-    for m in range(n_months):
-        joining = cust["open_month"] == m
+    for s in range(total):
+        m = s - first
+        joining = cust["open_month"] == s
         for key, value in fresh.items():
             state[key][..., joining] = value[..., joining]
-        present = (cust["open_month"] <= m) & (churn_month >= m)
-        row, parts = bank.step(rng, cust, state, month=m, market=mk, leaving=leaving, base_hazard=base_monthly_hazard)
+        present = (cust["open_month"] <= s) & (churn_month >= s)
+        row, parts = bank.step(rng, cust, state, month=s, market=mk, leaving=leaving, base_hazard=base_monthly_hazard)
         lam = bank.total_hazard(parts)
         active = present & ~leaving
         u_close, u_decide, u_reason, u_type = rng.random((4, n))
         delay = bank.LEAVE_DELAYS[rng.integers(0, len(bank.LEAVE_DELAYS), n)]
         closed = active & (state["dormant"] >= bank.DORMANT_MONTHS) & (u_close < bank.DORMANT_CLOSE_PROB)
-        churn_month[closed], churn_type[closed] = m, INVOLUNTARY
+        churn_month[closed], churn_type[closed] = s, INVOLUNTARY
         decide = active & ~closed & (u_decide < lam)
         shares = np.cumsum(np.stack([parts[r] for r in REASONS]), axis=0) / np.maximum(lam, 1e-12)
         why = np.minimum((u_reason[None, :] > shares).sum(axis=0), len(REASONS) - 1)
         life = why == REASONS.index("life_event")
-        churn_month[decide] = (m + np.where(life, 1, delay) - 1)[decide]
+        churn_month[decide] = (s + np.where(life, 1, delay) - 1)[decide]
         reason[decide] = why[decide]
         price_like = (why == REASONS.index("price")) | (why == REASONS.index("competitor_offer"))
         churn_type[decide] = np.where(u_type < np.where(price_like, 0.6, 0.15), 1, 0)[decide]
         idx = np.flatnonzero(present)
-        rows.append((m, idx, {k: v[idx] for k, v in row.items()}))
         hazard_now = np.where(active, lam, 0.0)[idx]
         phase_now = np.where(leaving[idx], "leaving", "active")
         leaving |= decide & ~life
-        alive = present & (churn_month > m)
+        alive = present & (churn_month > s)
+        deposits = deposits[1:] + [state["deposit"].copy()]
+        if m < 0:  # burn-in: nothing is observed
+            continue
+        rows.append((s, idx, {k: v[idx] for k, v in row.items()}))
         if m in campaign_months:
-            chosen = _campaign_selection(rng, cust, state, deposits[0], alive, month=m, market=mk,
+            chosen = _campaign_selection(rng, cust, state, deposits[0], alive, month=s, market=mk,
                                          target_share=campaign_target_share)
             treated = rng.random(len(chosen)) < campaign_treat_share
-            offer_end = np.full(len(chosen), m + bank.EFFECT_MONTHS)
+            offer_end = np.full(len(chosen), s + bank.EFFECT_MONTHS)
             p_control = curves(2, chosen, horizon, state["treat_until"][chosen])["any"][:, -1]
             p_treated = curves(2, chosen, horizon, offer_end)["any"][:, -1]
-            state["treat_until"][chosen[treated]] = m + bank.EFFECT_MONTHS
-            campaigns.append(pd.DataFrame({"customer_id": ids[chosen], "month": months[m], "treated": treated,
+            state["treat_until"][chosen[treated]] = s + bank.EFFECT_MONTHS
+            campaigns.append(pd.DataFrame({"customer_id": ids[chosen], "month": months[s], "treated": treated,
                                            "offer": "rate_match", "cost": np.where(treated, campaign_cost, 0.0)}))
-            effects.append(pd.DataFrame({"customer_id": ids[chosen], "month": months[m], "treated": treated,
+            effects.append(pd.DataFrame({"customer_id": ids[chosen], "month": months[s], "treated": treated,
                                          "p_control": p_control, "p_treated": p_treated,
                                          "true_effect": p_treated - p_control}))
         p_any, p_vol, p_split = (np.full(len(idx), np.nan) for _ in range(3))
@@ -193,29 +225,31 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
             on = alive[idx]
             res = curves(1, idx[on], horizon)
             p_any[on], p_vol[on], p_split[on] = (res[k][:, -1] for k in ("any", "voluntary", "any_split"))
-        entering = np.flatnonzero(alive & (np.maximum(cust["open_month"], 0) == m))
+        entering = np.flatnonzero(alive & (np.maximum(cust["open_month"], first) == s))
         if len(entering):
             res = curves(3, entering, oracle_survival_months)
             for name, values in entry_risk.items():
                 kind, k = name.split("_")[1], int(name.split("_")[2][:-1])
                 if k <= oracle_survival_months:
                     values[entering] = res["voluntary" if kind == "voluntary" else "any"][:, k - 1]
-        if m == n_months - 1:
+        if s == total - 1:
             last = np.flatnonzero(alive)
             res = curves(4, last, oracle_survival_months)
             survival = pd.DataFrame({
-                "customer_id": np.repeat(ids[last], oracle_survival_months), "month": months[m],
+                "customer_id": np.repeat(ids[last], oracle_survival_months), "month": months[s],
                 "months_ahead": np.tile(np.arange(1, oracle_survival_months + 1), len(last)),
                 "survival_any": (1 - res["any"]).ravel().round(6),
                 "survival_voluntary": (1 - res["voluntary"]).ravel().round(6)})
-        truth.append(pd.DataFrame({"customer_id": ids[idx], "month": months[m], "phase": phase_now,
+        truth.append(pd.DataFrame({"customer_id": ids[idx], "month": months[s], "phase": phase_now,
                                    "decision_hazard": hazard_now, "p_churn_h": p_any, "p_voluntary_h": p_vol,
                                    "p_churn_h_split": p_split}))
-        deposits = deposits[1:] + [state["deposit"].copy()]
+    seen = churn_month >= first  # customers who left during the burn-in never appear
+    in_window = seen & (churn_month < total)
     return {
-        "customers": customers,
+        "customers": customers[seen].reset_index(drop=True),
         "monthly": _monthly_frame(rows, ids, months),
-        "churn_events": _events_frame(ids, churn_month, churn_type, reason, months, n_months),
+        "churn_events": _events_frame(ids[in_window], months[churn_month[in_window]], churn_type[in_window],
+                                      reason[in_window]),
         "campaigns": _concat(campaigns, "campaigns"),
         "monthly_truth": pd.concat(truth, ignore_index=True),
         "customer_truth": pd.DataFrame({
@@ -223,7 +257,8 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
             "response_type": np.asarray(RESPONSES, dtype=object)[cust["response"]],
             "engagement": cust["engagement"].round(4), "service_proneness": cust["service_prone"].round(4),
             "digital_affinity": cust["digital"].round(4), "true_income": cust["income"].round(0),
-            "open_month_index": cust["open_month"], **{k: v.round(6) for k, v in entry_risk.items()}}),
+            "open_month_index": window_open, **{k: v.round(6) for k, v in entry_risk.items()}})[seen]
+        .reset_index(drop=True),
         "campaign_effects": _concat(effects, "campaign_effects"),
         "survival_truth": survival,
     }
@@ -252,18 +287,31 @@ def _monthly_frame(rows: list, ids: np.ndarray, months: pd.DatetimeIndex) -> pd.
     return monthly.iloc[order].reset_index(drop=True)
 
 
-def _events_frame(ids, churn_month, churn_type, reason, months, n_months) -> pd.DataFrame:
-    done = churn_month < n_months
+def _events_frame(ids, churn_dates, churn_type, reason) -> pd.DataFrame:
     types = np.asarray(CHURN_TYPES, dtype=object)
     reasons = np.asarray((*REASONS, None), dtype=object)
-    return pd.DataFrame({"customer_id": ids[done], "churn_month": months[churn_month[done]],
-                         "churn_type": types[churn_type[done]], "reason": reasons[reason[done]]})
+    return pd.DataFrame({"customer_id": ids, "churn_month": churn_dates, "churn_type": types[churn_type],
+                         "reason": reasons[reason]})
 
 
-def simulate(*, n_customers: int, seed: int, market: pd.DataFrame, **kwargs) -> Iterator[dict[str, pd.DataFrame]]:
-    """Yield the tables block by block (BLOCK customers each), so callers can write them in chunks."""
-    for block, first in enumerate(range(0, n_customers, BLOCK)):
-        yield simulate_block(block, min(BLOCK, n_customers - first), seed=seed, market=market, **kwargs)
+def simulate(*, n_customers: int, seed: int, market: pd.DataFrame, workers: int = 1,
+             **kwargs) -> Iterator[dict[str, pd.DataFrame]]:
+    """Yield the tables block by block (BLOCK customers each, in order), so callers can write them in chunks.
+
+    Blocks are independent, so `workers` processes simulate them in parallel; each block has its own random
+    stream, so the result does not depend on `workers`.
+    """
+    blocks = [(block, min(BLOCK, n_customers - first)) for block, first in enumerate(range(0, n_customers, BLOCK))]
+    run = functools.partial(_run_block, seed=seed, market=market, **kwargs)
+    if workers <= 1 or len(blocks) == 1:
+        yield from map(run, blocks)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap(run, blocks)
+
+
+def _run_block(block_size: tuple[int, int], **kwargs) -> dict[str, pd.DataFrame]:
+    return simulate_block(*block_size, **kwargs)
 
 
 ORACLE_TYPES = {
@@ -286,9 +334,9 @@ def summarise(tallies: list[dict], *, n_months: int, horizon: int) -> dict:
     """simulate.json: row counts, annual churn rate, churn share by type, treated share, oracle quality.
 
     Annual churn rate: for each complete 12-month period of the window, churn events in it divided by the
-    customers active at its start, averaged. The oracle AUC pools every customer-month whose H-month future
-    lies inside the window; its Monte Carlo standard error is the RMS difference between the AUC from all
-    paths and from half of them (the half-path AUC has twice the Monte Carlo variance).
+    customers with a row in its first month, averaged. The oracle AUC pools every customer-month whose H-month
+    future lies inside the window; its Monte Carlo standard error is the RMS difference between the AUC from
+    all paths and from half of them (the half-path AUC has twice the Monte Carlo variance).
     """
     from sklearn.metrics import roc_auc_score
 
@@ -328,8 +376,7 @@ def tally(tables: dict[str, pd.DataFrame], months: pd.DatetimeIndex, horizon: in
     return {
         "rows": {name: len(frame) for name, frame in tables.items() if name in ("customers", "monthly", "churn_events",
                                                                                  "campaigns")},
-        "active": np.bincount(months.get_indexer(tables["monthly"]["month"]), minlength=n_months)
-        - np.bincount(churn_idx, minlength=n_months),
+        "active": np.bincount(months.get_indexer(tables["monthly"]["month"]), minlength=n_months),
         "events": np.bincount(churn_idx, minlength=n_months),
         "by_type": events["churn_type"].value_counts().reindex(list(CHURN_TYPES), fill_value=0).to_numpy(),
         "treated": int(tables["campaigns"]["treated"].sum()),
@@ -351,12 +398,9 @@ def main() -> None:
     setup_logging()
     base, params = load_params("base"), load_params("simulate")
     horizon = base["horizon_months"]
-    ahead = max(horizon, params["oracle_survival_months"])  # the oracle looks this far past the window
-    market = simulate_market(seed=base["seed"], n_months=params["n_months"] + ahead + 1,
-                             start_month=params["start_month"], shock_month=params["shock_month"],
-                             shock_months=params["shock_months"], shock_spread_pp=params["shock_spread_pp"],
-                             recession_month=params["recession_month"])
-    window = market.iloc[: params["n_months"]].reset_index(drop=True)
+    burn_in = params["burn_in_months"]
+    market = market_for(seed=base["seed"], horizon=horizon, **{k: params[k] for k in MARKET_PARAMS})
+    window = market.iloc[burn_in: burn_in + params["n_months"]].reset_index(drop=True)
     validate(window, "market")
     targets = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "churn_events": paths.CHURN_EVENTS,
                "campaigns": paths.CAMPAIGNS, "monthly_truth": paths.ORACLE_MONTHLY,
@@ -366,9 +410,9 @@ def main() -> None:
     months, tallies, ok = pd.DatetimeIndex(window["month"]), [], False
     log.info("simulating %d customers over %d months in blocks of %d", params["n_customers"], params["n_months"], BLOCK)
     try:
+        market_only = set(MARKET_PARAMS) - {"n_months", "burn_in_months", "oracle_survival_months"}
         blocks = simulate(seed=base["seed"], market=market, horizon=horizon,
-                          **{k: v for k, v in params.items() if k not in ("start_month", "shock_month", "shock_months",
-                                                                          "shock_spread_pp", "recession_month")})
+                          **{k: v for k, v in params.items() if k not in market_only})
         for tables in tqdm(blocks, total=-(-params["n_customers"] // BLOCK), desc="simulate", unit="block"):
             contract = ("customers", "monthly", "churn_events", "campaigns")
             validate_relations({k: validate(tables[k], k) for k in contract})

@@ -238,7 +238,7 @@ def main() -> None:
     overall = tables["km_summary"].iloc[0]
     report = {"best_model": best, "selected_by": params["evaluation"]["select_by"], "models": metrics,
               "customers": {"train": len(train), "test": len(test), "events_train": int(train["churned"].sum())},
-              "km": {k: float(overall[k]) for k in ("median_months", "survival_12m", "survival_24m", "survival_36m")},
+              "km": {k: float(overall[k]) for k in ["median_months", *(f"survival_{t}m" for t in params["km"]["times"])]},
               "logrank_p": dict(zip(tables["logrank"]["group"], tables["logrank"]["p_value"], strict=True)),
               "cox_strata": strata.sources, "clv": summary}
     write_json(report, paths.METRICS / "survival.json")

@@ -13,8 +13,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from lifelines import CoxPHFitter, LogLogisticAFTFitter, LogNormalAFTFitter, WeibullAFTFitter
+from lifelines import LogLogisticAFTFitter, LogNormalAFTFitter, WeibullAFTFitter
 from scipy import stats
+
+from churnlab.survival_cox import DelayedEntryCox
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,30 @@ class LifelinesModel:
         for lo in range(0, len(frame), chunk):
             part = frame.iloc[lo:lo + chunk][self.columns]
             curves = self.fitter_.predict_survival_function(part, times=grid).to_numpy().T  # customers x grid
+            curves[:, 0] = 1.0  # S(0) = 1; lifelines' Cox clamps times before the first event to its value
             rows = np.arange(len(part))[:, None]
             first = start[lo:lo + chunk]
             at_start = np.clip(curves[rows[:, 0], first], 1e-12, None)[:, None]
             out[lo:lo + chunk] = curves[rows, first[:, None] + months[None, :]] / at_start
         return np.clip(out, 0.0, 1.0)
+
+
+class CoxModel:
+    """A fitted `DelayedEntryCox` on the tenure scale; strata columns (if any) come with the frame."""
+
+    def __init__(self, fitter: DelayedEntryCox, columns: list[str], strata: list[str]):
+        self.fitter_, self.columns, self.strata = fitter, columns, strata
+
+    def _strata(self, frame: pd.DataFrame) -> pd.Series | None:
+        return frame[self.strata].astype(str).agg("|".join, axis=1) if self.strata else None
+
+    def survival(self, frame: pd.DataFrame, start: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """Array (customers x months): S(start + u | x) / S(start | x) = exp(-(H(start + u) - H(start)))."""
+        start = np.asarray(start, dtype=int)
+        grid = np.arange(0, start.max() + months.max() + 1)
+        cumulative = self.fitter_.cumulative_hazard(frame, grid, self._strata(frame))
+        rows = np.arange(len(frame))[:, None]
+        return np.exp(-(cumulative[rows, start[:, None] + months[None, :]] - cumulative[rows, start[:, None]]))
 
 
 def xgb_names(columns: list[str]) -> list[str]:
@@ -97,16 +118,16 @@ class Strata:
         return pd.DataFrame(out, index=covariates.index)
 
 
-def fit_cox(frame: pd.DataFrame, columns: list[str], *, penalizer: float, l1_ratio: float,
-            strata: list[str] | None = None) -> LifelinesModel:
+def fit_cox(frame: pd.DataFrame, columns: list[str], *, penalizer: float,
+            strata: list[str] | None = None) -> CoxModel:
     """Penalised Cox PH (Efron ties) on the tenure scale with delayed entry, optionally stratified."""
-    data = frame[[*columns, *(strata or []), TIME, EVENT, ENTRY]]
-    cox = CoxPHFitter(penalizer=penalizer, l1_ratio=l1_ratio, strata=strata or None)
-    cox.fit(data, duration_col=TIME, event_col=EVENT, entry_col=ENTRY)
-    return LifelinesModel(cox, [*columns, *(strata or [])])
+    model = CoxModel(DelayedEntryCox(penalizer=penalizer), columns, strata or [])
+    model.fitter_.fit(frame[columns], frame[TIME], frame[EVENT], frame[ENTRY], model._strata(frame))
+    return model
 
 
-def schoenfeld_test(frame: pd.DataFrame, columns: list[str], cox: CoxPHFitter) -> pd.DataFrame:
+def schoenfeld_test(frame: pd.DataFrame, columns: list[str], params: pd.Series, variance: pd.DataFrame
+                    ) -> pd.DataFrame:
     """Grambsch-Therneau test of proportional hazards per covariate, with delayed entry.
 
     The Schoenfeld residual of churner i is x_i - xbar(t_i), xbar the exp(x'b)-weighted mean over the
@@ -117,7 +138,7 @@ def schoenfeld_test(frame: pd.DataFrame, columns: list[str], cox: CoxPHFitter) -
     """
     x = frame[columns].to_numpy(float)
     time, entry = frame[TIME].to_numpy(float), frame[ENTRY].to_numpy(float)
-    beta = cox.params_[columns].to_numpy()
+    beta = params[columns].to_numpy()
     score = np.exp(x @ beta - (x @ beta).max())
     events = np.flatnonzero(frame[EVENT].to_numpy() == 1)
     events = events[np.argsort(time[events], kind="stable")]
@@ -126,7 +147,7 @@ def schoenfeld_test(frame: pd.DataFrame, columns: list[str], cox: CoxPHFitter) -
         t = time[events[lo:lo + 256]][:, None]
         weight = ((entry[None, :] < t) & (time[None, :] >= t)) * score[None, :]
         residuals[lo:lo + 256] = x[events[lo:lo + 256]] - (weight @ x) / weight.sum(axis=1, keepdims=True)
-    variance = cox.variance_matrix_.loc[columns, columns].to_numpy()
+    variance = variance.loc[columns, columns].to_numpy()
     scaled = len(events) * residuals @ variance
     g = np.arange(1, len(events) + 1, dtype=float)
     g -= g.mean()
@@ -142,9 +163,8 @@ def ph_tests(frame: pd.DataFrame, columns: list[str], *, penalizer: float, sampl
     hazard ratio is "significant". Returns one row per design column: statistic, p, source, violates.
     """
     sample = frame.sample(n=min(sample_size, len(frame)), random_state=seed)
-    data = sample[[*columns, TIME, EVENT, ENTRY]]
-    cox = CoxPHFitter(penalizer=penalizer).fit(data, duration_col=TIME, event_col=EVENT, entry_col=ENTRY)
-    table = schoenfeld_test(data, columns, cox)
+    cox = DelayedEntryCox(penalizer=penalizer).fit(sample[columns], sample[TIME], sample[EVENT], sample[ENTRY])
+    table = schoenfeld_test(sample, columns, cox.params_, cox.variance_matrix_)
     table["source"] = table["covariate"].map(source_of)
     table["violates"] = table["p"] < alpha
     return table.sort_values("test_statistic", ascending=False, ignore_index=True)
@@ -164,7 +184,7 @@ def ph_handling(ph: pd.DataFrame, strata: list[str]) -> pd.DataFrame:
     return ph.assign(handling=handling)
 
 
-def hazard_ratios(model: LifelinesModel, describe) -> pd.DataFrame:
+def hazard_ratios(model: CoxModel, describe) -> pd.DataFrame:
     """Hazard ratios with 95 % intervals; `describe(column)` gives the unit of comparison."""
     summary = model.fitter_.summary
     table = pd.DataFrame({

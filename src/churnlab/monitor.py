@@ -1,0 +1,195 @@
+"""The `monitor` stage: the champion's stability, decay and label-free performance, month by month.
+
+Monitoring is monthly, not at the quarterly snapshot cutoffs: a bank scores every month and a shock that
+starts between two cutoffs should not wait a quarter. The snapshot of every month after the last training
+cutoff is computed here with the features stage's own point-in-time SQL (`features.snapshot_at`, DuckDB,
+~3 s a month on the default data), so the monitored rows are exactly what the model would be fed.
+
+For each month: the PSI of the champion's score and the CSI / KS of every feature against the training
+reference, with no-drift thresholds at that month's sample size (`churnlab.stability`); the label-free
+AUC and churn-rate estimate, and the realised metrics once the month's H-month labels are in
+(`churnlab.estimate`); the alert state and retrain recommendation (`churnlab.alerts`). On simulated data
+the false-alarm rate (quiet months before the competitor promotion) and the detection rate (months from
+`simulate.shock_month` on) are measured too.
+
+Writes reports/metrics/monitor.json, reports/monitor/{months,stability}.csv, reports/plots/monitor_*.csv
+and data/processed/monitor_scores.parquet. Run with `python -m churnlab.monitor`.
+"""
+
+import json
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from churnlab import paths, tracking
+from churnlab.alerts import alarm_rates, alert_states
+from churnlab.estimate import backtest, expected_auc
+from churnlab.features import snapshot_at
+from churnlab.indicators import CATEGORICAL, FLAGS, INDICATORS, point_in_time_features
+from churnlab.io import write_csv, write_json, write_parquet
+from churnlab.logs import setup_logging
+from churnlab.params import load_params
+from churnlab.split import TimeSplit, choose_split, read_snapshots
+from churnlab.stability import SCORE, compare_month, fit_reference, required_draws
+from churnlab.tables import connect, month_end, month_range
+
+log = logging.getLogger(__name__)
+
+MONITOR = paths.REPORTS / "monitor"
+MONITOR_JSON = paths.METRICS / "monitor.json"
+SCORES = paths.PROCESSED / "monitor_scores.parquet"
+MARKET_SQL = """CREATE OR REPLACE TEMP TABLE market_asof AS
+SELECT min(customer_id) AS customer_id, m AS t FROM monthly WHERE m BETWEEN {lo} AND {hi} GROUP BY m"""
+
+
+def month_index(date) -> int:
+    """The month index of `churnlab.tables` (12 * year + month - 1) of a date."""
+    date = pd.Timestamp(date)
+    return 12 * date.year + date.month - 1
+
+
+def market_history(con, lo: int, hi: int) -> pd.DataFrame:
+    """The market indicators at every month lo..hi, by the catalogue's own SQL (one row per month)."""
+    con.execute(MARKET_SQL.format(lo=int(lo), hi=int(hi)))
+    market = [i.feature for i in INDICATORS if i.group == "market"]
+    return point_in_time_features(con, "market_asof")[["t", *market]].sort_values("t", ignore_index=True)
+
+
+def summarise_months(scores: list[dict], stability: pd.DataFrame, performance: pd.DataFrame) -> pd.DataFrame:
+    """One row per month: score PSI and threshold, drifting features, estimated and realised performance."""
+    months = pd.DataFrame(scores)
+    drifting = stability[stability["drifting"]]
+    by_month = {
+        "market_drifting": drifting[drifting["group"] == "market"].groupby("month")["feature"].agg(list),
+        "drifting_features": drifting[drifting["group"] != "market"].groupby("month")["feature"].agg(list),
+    }
+    for column, lists in by_month.items():
+        months[column] = [lists.get(m, []) for m in months["month"]]
+    return months.merge(performance.drop(columns="rows"), on="month", how="left")
+
+
+def load_champion(model_name: str):
+    """The champion pyfunc and its registry record (version, run id) from the MLflow registry."""
+    mlflow = tracking.start()
+    version = mlflow.MlflowClient().get_model_version_by_alias(model_name, "champion")
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
+    return model, {"name": model_name, "version": int(version.version), "run_id": version.run_id}
+
+
+def score(model, rows: pd.DataFrame) -> np.ndarray:
+    return model.predict(rows)["p_churn"].to_numpy(float)
+
+
+def jsonable(months: pd.DataFrame) -> dict:
+    """The per-month table as {month: {...}} for monitor.json (`dvc metrics diff` flattens the keys)."""
+    keep = ["rows", "score_psi", "score_threshold", "drifting_features", "market_drifting", "expected_auc",
+            "expected_auc_low", "expected_auc_high", "auc", "expected_churn_rate", "churn_rate", "alert",
+            "retrain", "reasons"]
+    out = {}
+    for row in months.to_dict("records"):
+        out[str(pd.Timestamp(row["month"]).date())] = {
+            k: (None if isinstance(row[k], float) and np.isnan(row[k]) else row[k]) for k in keep}
+    return json.loads(json.dumps(out, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def main() -> None:
+    setup_logging()
+    base, features, params = load_params("base"), load_params("features"), load_params("monitor")
+    split_params, model_name = load_params("train")["split"], load_params("register")["model_name"]
+    seed, horizon, started = base["seed"], base["horizon_months"], time.perf_counter()
+
+    if paths.SPLIT.exists():
+        split = TimeSplit.from_dict(json.loads(paths.SPLIT.read_text(encoding="utf-8")))
+    else:
+        split = choose_split(pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff", "labeled"]),
+                             horizon_months=horizon, **split_params)
+    model, champion = load_champion(model_name)
+    reference = read_snapshots(paths.SNAPSHOTS, cutoffs=split.train)
+    reference[SCORE] = score(model, reference)
+    log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", model_name, champion["version"],
+             len(reference), len(split.train), split.train[0].date(), split.train[-1].date())
+
+    con = connect({"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
+                   "churn_events": paths.CHURN_EVENTS})
+    first, last = month_range(con)
+    lo, hi = month_index(split.train[0]), month_index(split.train[-1])
+    groups = {i.feature: i.group for i in INDICATORS}
+    numeric = [f for f in groups if f not in CATEGORICAL and f not in FLAGS and groups[f] != "market"]
+    ref = fit_reference(reference, groups=groups, market_history=market_history(con, lo, hi), numeric=numeric,
+                        bins=params["bins"])
+    draws = max(params["null_draws"], required_draws(params["alpha"], features=len(groups)))
+    rng = np.random.default_rng([seed, 7])
+    months = list(range(hi + 1, last + 1, params["every_months"]))
+    scores, tables, scored = [], [], []
+    for t in tqdm(months, desc="monitor", unit="month"):
+        current, _ = snapshot_at(con, t, last_month=last, horizon_months=horizon, **features["churn"])
+        current[SCORE] = score(model, current)
+        summary, table = compare_month(ref, current, alpha=params["alpha"], draws=draws, min_csi=params["min_csi"],
+                                       rng=rng)
+        month = month_end(t)
+        scores.append({"month": month, **summary})
+        tables.append(table.assign(month=month))
+        scored.append(pd.DataFrame({"month": month, "customer_id": current["customer_id"], SCORE: current[SCORE],
+                                    "label": current["label"], "complete": t + horizon <= last}))
+    con.close()
+    stability, scored = pd.concat(tables, ignore_index=True), pd.concat(scored, ignore_index=True)
+    performance = backtest(scored, draws=params["auc_draws"], ece_bins=params["ece_bins"], seed=seed)
+    reference_auc = expected_auc(reference[SCORE])
+    months_table = alert_states(summarise_months(scores, stability, performance), reference_auc=reference_auc,
+                                max_auc_drop=params["max_auc_drop"],
+                                min_drifting_features=params["min_drifting_features"])
+
+    labelled = months_table[months_table["auc"].notna()]
+    metrics = {
+        "champion": champion, "months_monitored": len(months_table),
+        "reference": {"cutoffs": [str(t.date()) for t in split.train], "rows": len(reference),
+                      "expected_auc": reference_auc, "mean_score": float(reference[SCORE].mean()),
+                      "churn_rate": float(reference["label"].astype(float).mean())},
+        "settings": {"alpha": params["alpha"], "null_draws": draws, "min_csi": params["min_csi"],
+                     "max_auc_drop": params["max_auc_drop"], "monitoring": "monthly"},
+        "months": jsonable(months_table),
+        "label_free": {"labelled_months": len(labelled),
+                       "auc_mae": float(labelled["auc_error"].abs().mean()) if len(labelled) else None,
+                       "auc_max_error": float(labelled["auc_error"].abs().max()) if len(labelled) else None,
+                       "churn_rate_mae": float(labelled["churn_rate_error"].abs().mean()) if len(labelled) else None},
+        "latest": {"month": str(months_table["month"].iloc[-1].date()),
+                   "retrain": bool(months_table["retrain"].iloc[-1]), "reasons": months_table["reasons"].iloc[-1]},
+    }
+    if paths.ORACLE_MONTHLY.exists():  # simulated data: the promotion's timing is known
+        simulate = load_params("simulate")
+        start = month_end(first + simulate["shock_month"])
+        end = month_end(first + simulate["shock_month"] + simulate["shock_months"] - 1)
+        metrics["simulator"] = {"shock_start": str(start.date()), "shock_end": str(end.date()),
+                                **alarm_rates(months_table, shock_start=start, shock_end=end)}
+        quiet = labelled[labelled["month"] < start]
+        metrics["label_free"]["auc_mae_quiet"] = float(quiet["auc_error"].abs().mean()) if len(quiet) else None
+        log.info("simulator: false-alarm rate %s, detection rate %s", metrics["simulator"]["false_alarm_rate"],
+                 metrics["simulator"]["detection_rate"])
+
+    write_parquet(scored, SCORES)
+    write_csv(stability, MONITOR / "stability.csv")
+    table = months_table.assign(**{c: months_table[c].map("; ".join) for c in
+                                   ("drifting_features", "market_drifting", "reasons")})
+    write_csv(table, MONITOR / "months.csv")
+    write_csv(table[["month", "score_psi", "score_threshold"]], paths.PLOTS / "monitor_psi.csv")
+    decay = ["month", "expected_auc", "auc", "pr_auc", "expected_churn_rate", "churn_rate", "ece"]
+    write_csv(table[[c for c in decay if c in table]], paths.PLOTS / "monitor_decay.csv")
+    write_json(metrics, MONITOR_JSON)
+
+    mlflow = tracking.start()
+    with mlflow.start_run(run_name="monitor"):
+        mlflow.set_tags({**tracking.lineage_tags("monitor", [paths.SNAPSHOTS, paths.MONTHLY]), "kind": "monitor",
+                         "champion_version": str(champion["version"]), "champion_run_id": champion["run_id"]})
+        for row in months_table.itertuples(index=False):
+            mlflow.log_metrics({"score_psi": row.score_psi, "expected_auc": row.expected_auc,
+                                "alert": float(row.alert)}, step=month_index(row.month))
+        mlflow.log_artifact(str(MONITOR_JSON))
+    log.info("monitor done in %.0f s: %d months, %d in alert; latest retrain=%s", time.perf_counter() - started,
+             len(months_table), int(months_table["alert"].sum()), metrics["latest"]["retrain"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The `report` stage: the notebooks as offline HTML, the champion's model card, and an offline DVC plots template.
+
+- Each notebook in `report.notebooks` that exists is executed with papermill (from notebooks/, so it reads
+  the pipeline outputs of this run) and exported to reports/notebooks/<name>.html: one self-contained file,
+  figures embedded, no CDN (`churnlab.notebook_html`), that a data scientist can mail to a colleague.
+  Missing notebooks are skipped with a log line; a notebook that fails fails the stage.
+- reports/model_card.md and .html (`churnlab.model_card`) for the champion of the MLflow registry.
+- reports/dvc_plots_template.html for `dvc plots show --html-template ...` offline (`churnlab.offline_plots`;
+  without vl-convert-python the template says how to get it instead of plotting).
+
+Writes reports/metrics/report.json (what was rendered, external references found: must be 0).
+Run with `python -m churnlab.report`.
+"""
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from churnlab import paths
+from churnlab.io import write_json, write_text
+from churnlab.logs import setup_logging
+from churnlab.model_card import card_html, gather_inputs, render_card
+from churnlab.notebook_html import execute, external_references, to_html
+from churnlab.offline_plots import MissingVlConvert, dvc_template
+from churnlab.params import load_params
+
+log = logging.getLogger(__name__)
+
+NOTEBOOKS = Path("notebooks")
+HTML_DIR = paths.REPORTS / "notebooks"
+MODEL_CARD = paths.REPORTS / "model_card.md"
+PLOTS_TEMPLATE = paths.REPORTS / "dvc_plots_template.html"
+NO_VL_CONVERT = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>DVC plots</title>{refresh_tag}</head><body>
+<p><b>Offline plots need vl-convert-python</b> (pip install vl-convert-python==1.9.0.post1, then
+<code>dvc repro report</code>): this template has no Vega libraries, so the plots below stay blank.</p>
+{plot_divs}
+</body></html>
+"""
+
+
+def render_notebooks(names: list[str], *, folder: Path, target: Path, timeout_s: int) -> dict[str, dict]:
+    """Execute each notebook `folder/<name>` that exists and write `target/<stem>.html`; a summary per name."""
+    done = {}
+    with tempfile.TemporaryDirectory(prefix="churnlab-report-") as scratch:
+        for name in names:
+            source = folder / name
+            if not source.exists():
+                log.info("skip %s: not in %s", name, folder)
+                continue
+            started = time.perf_counter()
+            executed = execute(source, Path(scratch) / name, timeout_s=timeout_s)
+            page = to_html(executed)
+            external = external_references(page)
+            if external:  # offline_html should have removed them all: never ship a page that phones out
+                raise ValueError(f"{name}: external references left in the HTML: {external[:3]}")
+            out = target / f"{source.stem}.html"
+            write_text(page, out)
+            done[name] = {"html": out.as_posix(), "seconds": round(time.perf_counter() - started, 1),
+                          "bytes": len(page.encode())}
+            log.info("%s -> %s (%.0f s, %.1f MB)", name, out, done[name]["seconds"], done[name]["bytes"] / 1e6)
+    return done
+
+
+def main() -> None:
+    setup_logging()
+    params = load_params("report")
+    sections = {s: load_params(s) for s in ("base", "features", "train")}
+    model_name = load_params("register")["model_name"]
+
+    rendered = render_notebooks(params["notebooks"], folder=NOTEBOOKS, target=HTML_DIR,
+                                timeout_s=params["timeout_s"])
+
+    inputs = gather_inputs(sections, model_name=model_name)
+    card = render_card(inputs)
+    write_text(card, MODEL_CARD)
+    write_text(card_html(card, title=f"Model card: {model_name} v{inputs.champion['version']}"),
+               MODEL_CARD.with_suffix(".html"))
+    log.info("model card for %s version %s -> %s", model_name, inputs.champion["version"], MODEL_CARD)
+
+    try:
+        template, offline = dvc_template(), True
+    except MissingVlConvert as error:
+        template, offline = NO_VL_CONVERT, False
+        log.warning("%s: %s is a placeholder", error, PLOTS_TEMPLATE)
+    write_text(template, PLOTS_TEMPLATE)
+    write_json({"notebooks": rendered, "model_card_version": inputs.champion["version"],
+                "offline_plots_template": offline}, paths.METRICS / "report.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The `score` stage: the early-warning list for the scoring cutoff, risk grades, and recommended actions.
+
+The champion (`models:/<register.model_name>@champion`) scores the snapshots of
+
+- the validation cutoff(s) of models/split.json: the grade boundaries are chosen there (`churnlab.grades`);
+- the test cutoff: the grade table (count, share, observed churn rate, lift, cumulative capture);
+- the last two cutoffs: the grade migration matrix, previous cutoff -> scoring cutoff (the last month);
+- the scoring cutoff: the early-warning list, one row per active customer: pseudonymous id (never the raw one),
+  churn probability within the horizon, points and grade, the top reasons (TreeSHAP on the XGBoost model inside
+  the champion, in the catalogue's words, `churnlab.reasons`), segment, behaviour cluster, lifecycle stage, value
+  tier and CLV (data/processed/segments.parquet), expected loss = probability x CLV, and the recommended action
+  with its expected net benefit (`churnlab.actions`). Sorted by expected loss, largest first.
+
+Customers without a CLV from the survival stage get monthly margin x `clv_fallback_months` (logged). Writes
+reports/early_warning.parquet and .csv, reports/grade_table.csv, reports/grade_migration.csv and
+reports/metrics/score.json, and logs an MLflow run `score` (summaries only: no ids). Run with
+`python -m churnlab.score`.
+"""
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+
+from churnlab import paths, tracking
+from churnlab.actions import NO_ACTION, catalogue, recommend
+from churnlab.grades import assign_grades, choose_boundaries, grade_table, is_monotone, points
+from churnlab.io import write_csv, write_json, write_parquet
+from churnlab.lifecycle import check_columns
+from churnlab.logs import setup_logging
+from churnlab.migration import migration_matrix
+from churnlab.params import load_params
+from churnlab.privacy import pseudonym_key, pseudonymise
+from churnlab.reasons import contributions, reason_labels, reference_values, top_reasons
+from churnlab.split import TimeSplit, read_snapshots
+
+log = logging.getLogger(__name__)
+
+SEGMENT_COLUMNS = ["customer_id", "age_band", "income_band", "segment", "region", "behaviour_cluster",
+                   "cluster_name", "lifecycle_stage", "value_tier", "clv", "monthly_margin"]
+
+
+def customer_clv(segments: pd.DataFrame, *, fallback_months: float) -> tuple[pd.Series, int]:
+    """The CLV of each row, and how many rows fell back to monthly margin x `fallback_months` (no CLV)."""
+    missing = segments["clv"].isna()
+    return segments["clv"].fillna(segments["monthly_margin"] * fallback_months), int(missing.sum())
+
+
+def build_early_warning(scoring: pd.DataFrame, p, reasons: pd.DataFrame, segments: pd.DataFrame, *,
+                        thresholds: list[float], grade_labels: list[str], points_params: dict, actions: list,
+                        clv_fallback_months: float, key: bytes) -> pd.DataFrame:
+    """The early-warning list of the scoring snapshot rows `scoring` (with churn probabilities `p` and the
+    output of `reasons.top_reasons`), joined to their `segments` row; see the module docstring."""
+    check_columns(scoring, ["customer_id", "cutoff"], table="scoring snapshots")
+    check_columns(segments, SEGMENT_COLUMNS, table="segments")
+    rows = scoring[["customer_id", "cutoff"]].reset_index(drop=True)
+    found = rows[["customer_id"]].merge(segments[SEGMENT_COLUMNS], on="customer_id", how="left", validate="1:1")
+    if found["cluster_name"].isna().any():
+        raise KeyError(f"segments has no row for {int(found['cluster_name'].isna().sum())} scored customer(s) at "
+                       f"the scoring cutoff: rerun the segment stage")
+    clv, _ = customer_clv(found, fallback_months=clv_fallback_months)
+    score = points(p, **points_params)
+    warning = pd.DataFrame({
+        "customer_pseudonym": pseudonymise(rows["customer_id"], key=key), "cutoff": rows["cutoff"],
+        "p_churn": np.asarray(p, float), "points": score,
+        "grade": assign_grades(score, thresholds, grade_labels),
+    })
+    warning = pd.concat([warning, reasons.reset_index(drop=True),
+                         found[SEGMENT_COLUMNS[1:-2]].reset_index(drop=True)], axis=1)
+    warning["clv"] = clv.to_numpy()
+    warning["expected_loss"] = warning["p_churn"] * warning["clv"]
+    features = reasons[[c for c in reasons.columns if c.endswith("_feature")]].reset_index(drop=True)
+    action = recommend(warning["p_churn"], warning["clv"], features, warning["segment"], actions)
+    warning = pd.concat([warning, action], axis=1).sort_values("expected_loss", ascending=False, kind="stable")
+    warning.insert(0, "rank", np.arange(1, len(warning) + 1))
+    return warning.reset_index(drop=True)
+
+
+def grade_rows(frame: pd.DataFrame, p, *, thresholds: list[float], labels: list[str], points_params: dict):
+    """Points and grades of snapshot rows (customer_id, cutoff, grade)."""
+    return pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(), "cutoff": frame["cutoff"].to_numpy(),
+                         "grade": assign_grades(points(p, **points_params), thresholds, labels)})
+
+
+def load_champion(mlflow, model_name: str):
+    """The champion's pyfunc, the ChurnModel inside it, and its registry version."""
+    uri = f"models:/{model_name}@champion"
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    version = mlflow.MlflowClient().get_model_version_by_alias(model_name, "champion")
+    return pyfunc, pyfunc.unwrap_python_model().model, int(version.version)
+
+
+def main() -> None:
+    from churnlab.serving import flatten  # imports mlflow: only the stage needs it
+
+    setup_logging()
+    params, model_name = load_params("score"), load_params("register")["model_name"]
+    mlflow = tracking.start()
+    pyfunc, model, version = load_champion(mlflow, model_name)
+    split = TimeSplit.from_dict(json.loads(paths.SPLIT.read_text(encoding="utf-8")))
+    cutoffs = sorted(pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff"])["cutoff"].unique())
+    scoring_cutoff, previous_cutoff = pd.Timestamp(cutoffs[-1]), pd.Timestamp(cutoffs[-2])
+    log.info("champion %s v%d; validation %s, test %s, migration %s -> scoring %s", model_name, version,
+             split.as_dict()["validation"], split.test.date(), previous_cutoff.date(), scoring_cutoff.date())
+    rows = read_snapshots(paths.SNAPSHOTS, cutoffs=[*split.validation, split.test, previous_cutoff, scoring_cutoff])
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        return pyfunc.predict(frame)["p_churn"].to_numpy(float)
+
+    points_params, grades = params["points"], params["grades"]
+    validation = rows[rows["cutoff"].isin(split.validation) & rows["labeled"]]
+    thresholds, labels = choose_boundaries(points(predict(validation), **points_params),
+                                           validation["label"].astype(int), **grades)
+    log.info("grade thresholds (points, best grade first): %s -> grades %s", np.round(thresholds, 1), labels)
+    test = rows[rows["cutoff"] == split.test]
+    p_test = predict(test)
+    table = grade_table(assign_grades(points(p_test, **points_params), thresholds, labels),
+                        test["label"].astype(int), p_test)
+    table.insert(1, "min_points", [*thresholds, -np.inf][: len(table)])
+    monotone = is_monotone(table)
+    log.info("grade table on the test cutoff %s (monotone: %s):\n%s", split.test.date(), monotone,
+             table.to_string(index=False))
+
+    scoring, previous = rows[rows["cutoff"] == scoring_cutoff], rows[rows["cutoff"] == previous_cutoff]
+    p_now = predict(scoring)
+    moves = pd.concat([grade_rows(previous, predict(previous), thresholds=thresholds, labels=labels,
+                                  points_params=points_params),
+                       grade_rows(scoring, p_now, thresholds=thresholds, labels=labels, points_params=points_params)])
+    migration = migration_matrix(moves, state="grade")
+
+    indicators = pd.read_csv(paths.INDICATORS)
+    reference = reference_values(rows[rows["cutoff"].isin([*split.validation, split.test])], model.features)
+    reasons = top_reasons(contributions(model, scoring), scoring, labels=reason_labels(indicators),
+                          reference=reference, top=params["reasons"]["top"])
+    segments = pd.read_parquet(paths.SEGMENTS, filters=[("cutoff", "==", scoring_cutoff)])
+    fallback = customer_clv(segments, fallback_months=params["clv_fallback_months"])[1]
+    if fallback:
+        log.warning("%d customers have no CLV from the survival stage: using monthly margin x %s months", fallback,
+                    params["clv_fallback_months"])
+    warning = build_early_warning(scoring, p_now, reasons, segments, thresholds=thresholds, grade_labels=labels,
+                                  points_params=points_params, actions=catalogue(params["actions"]),
+                                  clv_fallback_months=params["clv_fallback_months"], key=pseudonym_key())
+
+    write_parquet(warning, paths.EARLY_WARNING)
+    write_csv(warning, paths.EARLY_WARNING.with_suffix(".csv"))
+    write_csv(table, paths.GRADE_TABLE)
+    write_csv(migration, paths.GRADE_MIGRATION)
+    acting = warning["action"] != NO_ACTION
+    metrics = {
+        "champion_version": version, "scoring_cutoff": str(scoring_cutoff.date()), "test_cutoff": str(split.test.date()),
+        "customers_scored": len(warning), "mean_p_churn": float(warning["p_churn"].mean()),
+        "expected_loss_total": float(warning["expected_loss"].sum()), "clv_fallback_customers": fallback,
+        "grades": {"labels": labels, "min_points": [float(t) for t in thresholds], "test_monotone": monotone,
+                   "test_churn_rate": dict(zip(table["grade"].astype(str), table["churn_rate"].astype(float),
+                                               strict=True)),
+                   "share_now": warning["grade"].value_counts(normalize=True).reindex(labels).fillna(0).to_dict()},
+        "actions": {"counts": warning["action"].value_counts().to_dict(), "customers_contacted": int(acting.sum()),
+                    "total_cost": float(warning["action_cost"].sum()),
+                    "total_expected_benefit": float(warning["expected_benefit"].sum()),
+                    "total_expected_net_benefit": float(warning["expected_net_benefit"].sum())},
+    }
+    write_json(metrics, paths.METRICS / "score.json")
+
+    with mlflow.start_run(run_name="score"):
+        mlflow.set_tags({**tracking.lineage_tags("score", [paths.SNAPSHOTS, paths.SEGMENTS, paths.INDICATORS]),
+                         "kind": "score", "champion": f"{model_name}/{version}"})
+        mlflow.log_params({"champion_version": version, **flatten(params, "score.")})
+        mlflow.log_metrics({"customers_scored": len(warning), "mean_p_churn": metrics["mean_p_churn"],
+                            "test_monotone": float(monotone), "grades": len(labels),
+                            **{f"actions.{k}": v for k, v in metrics["actions"].items() if k != "counts"},
+                            **{f"test_churn_rate.{g}": v for g, v in metrics["grades"]["test_churn_rate"].items()}})
+        for path in (paths.GRADE_TABLE, paths.GRADE_MIGRATION):
+            mlflow.log_artifact(str(path))
+        mlflow.log_dict(metrics, "score.json")
+    log.info("wrote %s: %d customers, %d actions, expected net benefit EUR %.0f", paths.EARLY_WARNING, len(warning),
+             int(acting.sum()), metrics["actions"]["total_expected_net_benefit"])
+
+
+if __name__ == "__main__":
+    main()
