@@ -81,3 +81,18 @@ def test_series_alarm_flags_a_market_shock_but_not_an_ordinary_month():
 def test_bad_alpha_is_a_clear_error():
     with pytest.raises(ValueError, match="alpha"):
         psi_threshold(np.array([5, 5]), n_current=10, alpha=1.5, draws=10, rng=np.random.default_rng(0))
+
+
+def test_far_tail_threshold_matches_a_long_simulation():
+    """At alpha = 0.0005, 2,000 draws hold one draw beyond the quantile. With full bins (every bin expects >= 5
+    current rows) the moment-matched chi-square must agree with the empirical quantile of 200,000 draws within
+    5 %; with a sparse bin the function draws enough for the empirical quantile itself."""
+    rng = np.random.default_rng(4)
+    full = np.array([3000, 2500, 2000, 1500, 600, 300, 100])
+    fitted = psi_threshold(full, n_current=1000, alpha=0.0005, draws=2000, rng=rng)
+    long_run = psi_threshold(full, n_current=1000, alpha=0.0005, draws=200_000, rng=rng)
+    assert fitted == pytest.approx(long_run, rel=0.05)
+    sparse = np.array([300, 250, 200, 150, 60, 30, 10])
+    short = psi_threshold(sparse, n_current=200, alpha=0.0005, draws=2000, rng=rng)
+    long_run = psi_threshold(sparse, n_current=200, alpha=0.0005, draws=200_000, rng=rng)
+    assert short == pytest.approx(long_run, rel=0.05)

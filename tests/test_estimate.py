@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from churnlab.estimate import backtest, expected_auc, estimate_performance, realised_performance
+from churnlab.estimate import backtest, estimate_performance, expected_auc, realised_performance
 
 
 def test_expected_auc_matches_the_worked_example():

@@ -75,7 +75,7 @@ def test_many_distinct_values_are_cut_into_deciles():
     rates = bin_rates(values, labels, bins=10)
     assert len(rates) == 10 and rates["rows"].between(499, 501).all()
     stats = screen_indicator(values, labels, **SETTINGS)
-    assert stats["red_line"].startswith("> 1.2")  # the top decile starts near the 90th percentile (1.28)
+    assert stats["red_line"].startswith("> 1.2")  # the top decile starts at the 90th percentile (1.28)
 
 
 def test_screen_indicators_has_one_row_per_feature():
@@ -83,3 +83,13 @@ def test_screen_indicators_has_one_row_per_feature():
     table = screen_indicators([values.rename("a"), (-values).rename("b")], labels, **SETTINGS)
     assert table["feature"].tolist() == ["a", "b"]
     assert set(table.columns) >= {"missing_share", "iv", "auc", "higher_is_riskier", "amber_line", "red_line"}
+
+
+def test_a_value_held_by_most_rows_is_one_bin_and_the_tail_still_splits():
+    # 95 % zeros (churn 5 %), then 1..50 (churn 50 %): decile edges are all 0 but the tail is its own bin
+    values = pd.Series(np.concatenate([np.zeros(950), np.tile(np.arange(1.0, 51.0), 1)]))
+    labels = pd.Series(np.concatenate([np.arange(950) % 20 == 0, np.arange(50) % 2 == 0]).astype(int))
+    rates = bin_rates(values, labels, bins=10)
+    assert rates["rows"].tolist() == [950, 50]
+    stats = screen_indicator(values, labels, **SETTINGS)
+    assert stats["iv"] > 0.5 and stats["red_line"] == "> 0"

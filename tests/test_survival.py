@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, PROFILE, deep_merge
+from conftest import PROFILE, ROOT, deep_merge
 
 from churnlab import paths, survival
 
@@ -21,7 +21,8 @@ COVARIATES = {
     "fees_3m": lambda rng, n: rng.uniform(0, 20, n), "competitor_spread": lambda rng, n: rng.normal(0.5, 0.2, n),
     "unemployment": lambda rng, n: rng.normal(6, 0.5, n), "promo_index": lambda rng, n: rng.random(n),
     "income": lambda rng, n: np.where(rng.random(n) < 0.2, np.nan, rng.lognormal(8, 0.4, n)),
-    "deposit_balance": lambda rng, n: rng.lognormal(8, 1, n), "investment_balance": lambda rng, n: rng.lognormal(6, 2, n),
+    "deposit_balance": lambda rng, n: rng.lognormal(8, 1, n),
+    "investment_balance": lambda rng, n: rng.lognormal(6, 2, n),
     "loan_balance": lambda rng, n: np.where(rng.random(n) < 0.7, 0.0, rng.lognormal(9, 1, n)),
     "salary_inflow": lambda rng, n: rng.lognormal(7.5, 0.3, n), "tx_amount": lambda rng, n: rng.lognormal(6, 1, n),
     "payroll": lambda rng, n: pd.array(rng.random(n) < 0.5, dtype="boolean"),

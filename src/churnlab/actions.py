@@ -1,9 +1,11 @@
 """The retention actions catalogue and the recommendation of one action per customer.
 
 Each action (params.yaml `score.actions`) has a cost (EUR per customer contacted, offer included), a contact
-channel, the indicators it addresses (`reasons`: snapshot feature names), and a response model: the relative
-reduction of the churn probability it brings when one of those indicators is among the customer's top reasons
-(`response`), and otherwise (`response_unmatched`, 0 unless the action helps whatever the reason). An action may be
+channel, the reasons it addresses (`reasons`: a snapshot feature name, matching that feature whatever its
+direction, or "feature:direction", e.g. "fees_3m:up", matching only that direction: a fee waiver answers high fees,
+not low ones), and a response model: the relative reduction of the churn probability it brings when one of those
+reasons is among the customer's top reasons (`response`), and otherwise (`response_unmatched`, 0 unless the
+action helps whatever the reason). An action may be
 limited to some bank segments (`segments`; e.g. only affluent and private customers have a relationship manager).
 
 For a customer with churn probability p, customer lifetime value CLV and response r, an action is worth
@@ -61,13 +63,19 @@ def catalogue(actions: dict[str, dict]) -> list[Action]:
 def responses(reasons: pd.DataFrame, segment: pd.Series, actions: list[Action]) -> pd.DataFrame:
     """Relative reduction of churn probability of each action (columns) for each customer (rows).
 
-    `reasons` holds the feature names of each customer's top reasons (one column per rank, missing allowed).
-    An action outside a customer's eligible segments responds 0.
+    `reasons` holds the top reasons as `reason_k_feature` and `reason_k_direction` columns (missing allowed), as
+    `churnlab.reasons.top_reasons` returns them. An action outside a customer's eligible segments responds 0.
     """
-    features = reasons.astype("object").to_numpy()
+    ranks = sorted(c.removesuffix("_feature") for c in reasons.columns if c.endswith("_feature"))
+    if not ranks:
+        raise KeyError("reasons: no reason_k_feature column to match actions on")
+    features = reasons[[f"{r}_feature" for r in ranks]].astype("object").to_numpy()
+    directions = reasons.reindex(columns=[f"{r}_direction" for r in ranks]).astype("object").to_numpy()
+    keys = np.char.add(np.char.add(features.astype(str), ":"), directions.astype(str))
     out = {}
     for action in actions:
-        matched = np.isin(features, list(action.reasons)).any(axis=1)
+        matched = (np.isin(features, [r for r in action.reasons if ":" not in r])
+                   | np.isin(keys, [r.replace(" ", "") for r in action.reasons if ":" in r])).any(axis=1)
         r = np.where(matched, action.response, action.response_unmatched)
         if action.segments:
             r = np.where(segment.astype(str).isin(action.segments).to_numpy(), r, 0.0)

@@ -2,10 +2,12 @@
 
 A month is in `alert` when any of these crosses its line, and each crossing is a reason:
 
-- score drift: the PSI of the churn score above its no-drift (1 - alpha) quantile (`churnlab.drift`);
+- score drift: the PSI of the churn score above its no-drift (1 - alpha) quantile (`churnlab.drift`) and
+  above the materiality floor `min_psi`;
 - market drift: a market indicator outside its (1 - alpha) prediction interval from the reference months;
 - estimated decay: the label-free expected AUC more than `max_auc_drop` below its value on the reference
-  period (`churnlab.estimate`); realised decay likewise, once the month's labels are in;
+  period (`churnlab.estimate`); realised decay likewise once the month's labels are in, and only below the
+  band the AUC would reach by chance if calibration held (small samples give noisy realised AUCs);
 - feature drift: at least `min_drifting_features` customer or banking features whose CSI is above both
   their no-drift quantile (at alpha / number of features, Bonferroni, so the month's family of tests
   fires falsely at most alpha of the time) and the materiality floor `min_csi`.
@@ -23,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 SIGNALS = ("score_drift", "market_drift", "feature_drift", "estimated_decay", "realised_decay")
+# Diagnostic only (not a reason to alert): the score PSI above its no-drift quantile, without the materiality floor.
+DIAGNOSTICS = ("score_drift_statistical",)
 
 
 def alert_states(months: pd.DataFrame, *, reference_auc: float, max_auc_drop: float,
@@ -34,16 +38,20 @@ def alert_states(months: pd.DataFrame, *, reference_auc: float, max_auc_drop: fl
     """
     months = months.copy()
     months["score_drift"] = months["score_psi"] > months["score_threshold"]
+    if "score_null_quantile" in months:
+        months["score_drift_statistical"] = months["score_psi"] > months["score_null_quantile"]
     months["market_drift"] = months["market_drifting"].map(len) > 0
     months["feature_drift"] = months["drifting_features"].map(len) >= min_drifting_features
     line = reference_auc - max_auc_drop
     months["estimated_decay"] = months["expected_auc"] < line
-    months["realised_decay"] = months["auc"].notna() & (months["auc"] < line)
+    # realised: below the line and below the band the AUC would have by chance if calibration held (small samples)
+    low = months.get("expected_auc_low", -np.inf)
+    months["realised_decay"] = months["auc"].notna() & (months["auc"] < line) & (months["auc"] < low)
 
     def reasons(row) -> list[str]:
         out = []
         if row.score_drift:
-            out.append(f"score PSI {row.score_psi:.4f} > no-drift quantile {row.score_threshold:.4f}")
+            out.append(f"score PSI {row.score_psi:.4f} > its line {row.score_threshold:.4f}")
         if row.market_drift:
             out.append(f"market indicators outside their reference interval: {', '.join(row.market_drifting)}")
         if row.feature_drift:
@@ -62,25 +70,37 @@ def alert_states(months: pd.DataFrame, *, reference_auc: float, max_auc_drop: fl
     return months
 
 
-def alarm_rates(months: pd.DataFrame, *, shock_start: pd.Timestamp, shock_end: pd.Timestamp) -> dict:
+def alarm_rates(months: pd.DataFrame, *, shock_start: pd.Timestamp, shock_end: pd.Timestamp,
+                horizon_months: int) -> dict:
     """False-alarm and detection rates of the alert and of each signal (simulated data only).
 
     Quiet months: before `shock_start`. Drift months: from `shock_start` on; `shock_end` (the last month
-    of the promotion itself) also gives the detection rate inside the promotion only.
+    of the promotion itself) also gives the detection rate inside the promotion only. A quiet month t whose
+    label window (t, t+H] reaches into the promotion sees it through its labels: realised decay there is
+    the promotion's effect, not a false alarm, so such a month counts as a false alarm only if another
+    signal fired (and is left out of realised decay's false-alarm rate).
     """
     month = pd.to_datetime(months["month"])
+    months = months.copy()
+    sees_shock = (month < shock_start) & (month + pd.offsets.MonthEnd(horizon_months) >= shock_start)
+    others = [s for s in SIGNALS if s != "realised_decay" and s in months]
+    months["alert"] = months["alert"].where(~sees_shock, months[others].any(axis=1))
+    months["realised_decay"] = months["realised_decay"].astype(float).where(~sees_shock)
     quiet, drift = months[month < shock_start], months[month >= shock_start]
     promotion = months[(month >= shock_start) & (month <= shock_end)]
 
     def share(frame: pd.DataFrame, column: str) -> float | None:
-        return float(frame[column].mean()) if len(frame) else None
+        values = frame[column].dropna().astype(float)
+        return float(values.mean()) if len(values) else None
 
     return {
-        "quiet_months": len(quiet), "drift_months": len(drift), "promotion_months": len(promotion),
+        "quiet_months": len(quiet), "quiet_months_with_shock_in_label_window": int(sees_shock.sum()),
+        "drift_months": len(drift), "promotion_months": len(promotion),
         "false_alarm_rate": share(quiet, "alert"), "detection_rate": share(drift, "alert"),
         "detection_rate_promotion": share(promotion, "alert"),
         "by_signal": {s: {"false_alarm_rate": share(quiet, s), "detection_rate": share(drift, s),
-                          "detection_rate_promotion": share(promotion, s)} for s in SIGNALS},
+                          "detection_rate_promotion": share(promotion, s)}
+                      for s in (*SIGNALS, *DIAGNOSTICS) if s in months},
     }
 
 

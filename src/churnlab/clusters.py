@@ -3,8 +3,9 @@
 Money and counts are skewed, so they enter as log1p (params `log1p`), the rest as they are (`plain`); a missing
 value (e.g. the digital share of a customer with neither logins nor branch visits) takes the fitting sample's
 median. Each column is standardised on the fitting sample and clipped at +-5 SD, so a few huge balances cannot
-claim a cluster of their own. k runs over k_min..k_max and the k with the highest mean silhouette (Rousseeuw
-1987; on a seeded sample, as it costs O(n^2)) wins. Clusters are numbered by size, largest first.
+claim a cluster of their own. k runs over k_min..k_max; the criterion is the mean silhouette (Rousseeuw 1987; on a
+seeded sample, as it costs O(n^2)), and the smallest k within `silhouette_tolerance` of the best wins (differences
+below the sampling noise should not buy extra clusters). Clusters are numbered by size, largest first.
 
 Names come from rules on the standardised centroid (z, in SD of the fitting population), with t the
 `name_threshold_sd`, so they describe what the centroid is whatever the seed or k:
@@ -99,12 +100,12 @@ class BehaviourClusters:
     """Fitted behaviour clustering: `fit` on one sample of snapshots, `predict` any snapshot rows."""
 
     def __init__(self, *, log1p: list[str], plain: list[str], k_min: int, k_max: int, silhouette_rows: int,
-                 name_threshold_sd: float, seed: int):
+                 name_threshold_sd: float, seed: int, silhouette_tolerance: float = 0.0):
         if not 2 <= k_min <= k_max:
             raise ValueError(f"segment.clusters: need 2 <= k_min ({k_min}) <= k_max ({k_max})")
         self.log1p, self.plain = list(log1p), list(plain)
         self.k_min, self.k_max, self.silhouette_rows = k_min, k_max, silhouette_rows
-        self.threshold, self.seed = name_threshold_sd, seed
+        self.threshold, self.seed, self.tolerance = name_threshold_sd, seed, silhouette_tolerance
 
     def _standardise(self, snapshots: pd.DataFrame) -> np.ndarray:
         x = behaviour_matrix(snapshots, log1p=self.log1p, plain=self.plain).fillna(self.medians_)
@@ -126,7 +127,8 @@ class BehaviourClusters:
             self.silhouette_[k] = float(silhouette_score(z, fits[k].labels_, sample_size=sample,
                                                          random_state=self.seed))
             log.info("k=%d: silhouette %.4f, inertia %.0f", k, self.silhouette_[k], fits[k].inertia_)
-        self.k_ = max(self.silhouette_, key=self.silhouette_.get)
+        best = max(self.silhouette_.values())
+        self.k_ = min(k for k, score in self.silhouette_.items() if score >= best - self.tolerance)
         self.kmeans_ = fits[self.k_]
         sizes = np.bincount(self.kmeans_.labels_, minlength=self.k_)
         self.order_ = np.argsort(-sizes, kind="stable")  # new id i <- old cluster order_[i]

@@ -22,7 +22,7 @@ the sample sizes: about (B - 1) (1/n_ref + 1/n_cur) for B bins (it is asymptotic
 rule such as "PSI > 0.1" therefore fires on small samples, and misses real shifts on large ones. Here each
 threshold is the (1 - alpha) quantile of PSI under no drift at the compared sizes: draw both samples from
 the reference's own bin shares (a multinomial parametric bootstrap: binning is fixed, so PSI depends only
-on the bin counts) and recompute PSI `draws` times.
+on the bin counts) and recompute PSI `draws` times (`psi_threshold` says how far-out quantiles are taken).
 """
 
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+MIN_TAIL = 20  # draws beyond an empirical quantile for it to be usable; further out, a fitted chi-square
 FLOOR = 1e-4  # share given to an empty bin: 1 row in 10,000, so one unseen level cannot dominate the sum
 MISSING = "<missing>"
 UNSEEN = "<unseen>"
@@ -110,12 +111,27 @@ def psi_threshold(reference_counts: np.ndarray, *, n_current: int, alpha: float,
                   rng: np.random.Generator) -> float:
     """The (1 - alpha) quantile of PSI under no drift at these sample sizes: the alarm line.
 
-    The Monte Carlo quantile needs several draws beyond it: `draws` should be well above 1 / alpha.
+    With at least `MIN_TAIL` draws beyond the quantile (draws * alpha >= 20) it is the empirical quantile of
+    the draws. Further out (a Bonferroni alpha over ~50 features would need ~100,000 draws a feature and a
+    month), if every bin expects at least 5 current rows (the usual chi-square rule), the draws fix a scaled
+    chi-square c * chi2(k) by their mean and variance (Satterthwaite) and its quantile is taken: PSI under no
+    drift is asymptotically (1/n_ref + 1/n_cur) chi2(B - 1), and the moment match absorbs the departures from
+    it. With sparser bins the tail is heavier than the chi-square's, so enough draws are made for the
+    empirical quantile instead (cheap there: small samples).
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    null = null_psi(reference_counts, n_current=n_current, draws=draws, rng=rng)
-    return float(np.quantile(null, 1 - alpha))
+    counts = np.asarray(reference_counts, float)
+    sparse = n_current * counts[counts > 0].min(initial=np.inf) / max(counts.sum(), 1) < 5
+    if draws * alpha < MIN_TAIL and sparse:
+        draws = int(np.ceil(MIN_TAIL / alpha))
+    null = null_psi(counts, n_current=n_current, draws=draws, rng=rng)
+    if draws * alpha >= MIN_TAIL:
+        return float(np.quantile(null, 1 - alpha))
+    mean, var = null.mean(), null.var(ddof=1)
+    if mean <= 0 or var <= 0:
+        return float(null.max())
+    return float(var / (2 * mean) * stats.chi2.ppf(1 - alpha, 2 * mean**2 / var))
 
 
 def ks_test(reference: pd.Series, current: pd.Series) -> tuple[float, float]:

@@ -15,7 +15,7 @@ Reads only the contract tables in data/raw (never data/oracle). Run with `python
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import duckdb
@@ -32,7 +32,7 @@ from churnlab.lifetimes import build_lifetimes
 from churnlab.logs import setup_logging
 from churnlab.params import load_params
 from churnlab.screening import screen_indicators
-from churnlab.tables import connect, month_end, month_range
+from churnlab.tables import Source, connect, month_end, month_range
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +80,17 @@ def snapshot_at(con: duckdb.DuckDBPyConnection, t: int, *, last_month: int, hori
     if definition not in DEFINITIONS:
         raise ValueError(f"features.churn.definition={definition!r} is not one of {DEFINITIONS}")
     con.execute(ACTIVE_SQL.format(t=int(t)))
-    features = point_in_time_features(con, "active").sort_values("customer_id", ignore_index=True)
+    features = point_in_time_features(con, "active")
     labels = churn_labels(con, "active", t=t, last_month=last_month, horizon_months=horizon_months, **churn)
-    labels = labels.set_index("customer_id").loc[features["customer_id"]].reset_index()
+    if not labels["customer_id"].equals(features["customer_id"]):  # both are sorted by customer_id
+        raise RuntimeError(f"features and labels at cutoff {month_end(t).date()} cover different customers")
     snapshot = pd.DataFrame({
         "customer_id": features["customer_id"],
         "cutoff": pd.Series(month_end(t), index=features.index).astype("datetime64[ns]"),
         "label": labels[definition].array,
         "labeled": labels[definition].notna().to_numpy(),
+        **{column: features[column] for column in FEATURES},
     })
-    snapshot = pd.concat([snapshot, features[list(FEATURES)]], axis=1)
     return snapshot, labels
 
 
@@ -100,8 +101,8 @@ def iter_snapshots(con: duckdb.DuckDBPyConnection, *, cutoffs: list[int], last_m
         yield t, *snapshot_at(con, t, last_month=last_month, horizon_months=horizon_months, **churn)
 
 
-def build_snapshots(tables, *, horizon_months: int, first_cutoff_month: int, cutoff_every_months: int,
-                    churn: dict) -> pd.DataFrame:
+def build_snapshots(tables: Mapping[str, Source], *, horizon_months: int, first_cutoff_month: int,
+                    cutoff_every_months: int, churn: dict) -> pd.DataFrame:
     """All snapshots of the contract `tables` (DataFrames or Parquet paths) as one DataFrame (small data)."""
     con = connect(tables)
     first, last = month_range(con)
@@ -113,7 +114,8 @@ def build_snapshots(tables, *, horizon_months: int, first_cutoff_month: int, cut
 
 
 class LabelTally:
-    """Running counts for features.json: rows, label rates per definition on training cutoffs."""
+    """Running counts for features.json. Label rates are over the training cutoffs (t+H <= L), where every
+    label is known; the unlabeled share is over all snapshots."""
 
     def __init__(self, *, last_month: int, horizon_months: int):
         self.last_training = last_month - horizon_months
@@ -141,6 +143,7 @@ class LabelTally:
 
 
 def main() -> None:
+    """DVC stage `features`: snapshots, lifetimes, the indicator catalogue and reports/metrics/features.json."""
     setup_logging()
     base, params = load_params("base"), load_params("features")
     horizon, churn = base["horizon_months"], params["churn"]
@@ -166,7 +169,7 @@ def main() -> None:
         finally:
             if writer:
                 writer.close(ok)
-        log.info("wrote %s: %d snapshots", paths.SNAPSHOTS, tally.rows)
+        log.info("wrote %s: %d snapshots; building lifetimes", paths.SNAPSHOTS, tally.rows)
         lifetimes = build_lifetimes(con, last_month=last)
         con.close()
     write_parquet(lifetimes, paths.LIFETIMES)
@@ -174,9 +177,10 @@ def main() -> None:
              int(lifetimes["event"].sum()))
 
     last_training = month_end(last - horizon)
-    keep = [("labeled", "=", True), ("cutoff", "<=", last_training)]
-    label = pq.read_table(paths.SNAPSHOTS, columns=["label"], filters=keep).column("label").to_pandas()
-    columns = (pq.read_table(paths.SNAPSHOTS, columns=[f], filters=keep).column(f).to_pandas().rename(f)
+    rows = pq.read_table(paths.SNAPSHOTS, columns=["cutoff", "labeled", "label"]).to_pandas()
+    keep = (rows["labeled"] & (rows["cutoff"] <= last_training)).to_numpy()
+    label = rows.loc[keep, "label"].astype("int8")
+    columns = (pq.read_table(paths.SNAPSHOTS, columns=[f]).column(f).to_pandas()[keep].rename(f)
                for f in FEATURES)  # one column at a time keeps the memory of a single feature
     screening = screen_indicators(columns, label, total=len(FEATURES), **params["catalogue"])
     write_csv(catalogue().merge(screening, on="feature"), paths.INDICATORS)
@@ -187,7 +191,8 @@ def main() -> None:
                "horizon_months": horizon, "customers": len(lifetimes),
                "lifetime_events": int(lifetimes["event"].sum()), **tally.summary(churn["definition"])}
     write_json(metrics, paths.METRICS / "features.json")
-    log.info("label rates on training cutoffs: %s", metrics["label_rate"])
+    log.info("label rates on training cutoffs: %s; unlabeled share %.3f", metrics["label_rate"],
+             metrics["unlabeled_share"])
 
 
 if __name__ == "__main__":

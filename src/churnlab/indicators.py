@@ -5,10 +5,9 @@ Each indicator is a feature of a snapshot: a customer's state at month-end t com
 means t-3..t-1. Lookback windows are conditional aggregates (`sum(CASE WHEN lag <= 2 THEN ... END)`, twice
 as fast in DuckDB as `FILTER` clauses) over the rows of months t-11..t of each customer: the same values as
 window frames ending at t, but only one cutoff's slice is in memory, and leakage is guarded in one place,
-the join condition `month <= t`. A customer with less
-history than a window uses the months there are; a ratio whose denominator is zero or absent is missing
-(XGBoost routes missing values itself). Market indicators come from the `market` table with window frames
-over months.
+the join condition `month <= t`. A customer with less history than a window uses the months there are; a
+ratio whose denominator is zero or absent is missing (XGBoost routes missing values itself). Market
+indicators come from the `market` table through window frames over months (`RANGE 3 PRECEDING`).
 """
 
 from dataclasses import dataclass
@@ -185,14 +184,15 @@ SELECT b.customer_id, b.t,
 FROM banking AS b
 JOIN customers AS c USING (customer_id)
 LEFT JOIN market_at AS k ON k.m = b.t
+ORDER BY b.customer_id, b.t
 """
 
 
 def point_in_time_features(con: duckdb.DuckDBPyConnection, asof: str) -> pd.DataFrame:
     """Every catalogue indicator for each (customer_id, t) row of the relation `asof`, from rows dated <= t.
 
-    `t` is a month index (see `churnlab.tables`). Returns customer_id, t and the FEATURES columns, with
-    categorical columns as pandas `category`, flags as bool and everything else as float64.
+    `t` is a month index (see `churnlab.tables`). Returns customer_id, t and the FEATURES columns, sorted by
+    customer_id and t, with categorical columns as pandas `category`, flags as bool, the rest float64.
     """
     lo, hi = con.execute(f"SELECT min(t), max(t) FROM {asof}").fetchone()
     if lo is None:
@@ -209,16 +209,21 @@ def point_in_time_features(con: duckdb.DuckDBPyConnection, asof: str) -> pd.Data
 
 
 def tidy_dtypes(features: pd.DataFrame) -> pd.DataFrame:
-    """Categoricals as `category`, flags as bool, numbers as float64 (stable dtypes across cutoffs)."""
-    features = features[["customer_id", "t", *FEATURES]].copy()
+    """Categoricals as `category`, flags as bool, numbers as float64 (stable dtypes across cutoffs).
+
+    Built as one new frame from a dict of columns: converting column by column in place makes pandas
+    re-consolidate its blocks each time, which costs seconds per million rows.
+    """
+    columns = {"customer_id": features["customer_id"], "t": features["t"]}
     for column in FEATURES:
+        values = features[column]
         if column in CATEGORICAL:
-            features[column] = features[column].astype("category")
+            columns[column] = values.astype("category")
         elif column in FLAGS:
-            features[column] = features[column].astype("boolean").fillna(False).astype(bool)
+            columns[column] = values.astype("boolean").fillna(False).astype(bool)
         else:
-            features[column] = features[column].astype("float64")
-    return features
+            columns[column] = values.astype("float64", copy=False)
+    return pd.DataFrame(columns)
 
 
 def catalogue_markdown() -> str:

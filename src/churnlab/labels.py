@@ -26,36 +26,34 @@ import pandas as pd
 DEFINITIONS = ("closure", "dormancy", "value", "partial")
 
 LABEL_SQL = """
-WITH slice AS (
-    SELECT x.customer_id, x.m, x.tx_count, x.n_products,
-           x.deposit_balance + x.investment_balance AS total_balance
+WITH at_t AS (
+    SELECT x.customer_id, x.deposit_balance + x.investment_balance AS balance_t, x.n_products AS products_t
     FROM monthly AS x SEMI JOIN {active} AS a ON a.customer_id = x.customer_id
+    WHERE x.m = {t}
+),
+slice AS (
+    SELECT x.customer_id, x.m,
+        x.tx_count = 0 AS idle,
+        x.m > {t} AND x.deposit_balance + x.investment_balance < (1 - {value_drop_pct} / 100) * b.balance_t AS low,
+        x.m > {t} AND x.n_products <= b.products_t - {partial_drop} AS fewer
+    FROM monthly AS x JOIN at_t AS b USING (customer_id)
     WHERE x.m BETWEEN {t} - {dormancy_months} + 1 AND {t} + {horizon}
 ),
-flagged AS (
-    SELECT *,
-        count(*) OVER idle = {dormancy_months} AND sum(tx_count) OVER idle = 0 AS idle_run_ends,
-        max(total_balance) FILTER (WHERE m = {t}) OVER person AS balance_t,
-        max(n_products) FILTER (WHERE m = {t}) OVER person AS products_t
+runs AS (  -- a run ends at month e when every month of the frame ending at e is present and flagged
+    SELECT customer_id, m, fewer,
+        count(CASE WHEN idle THEN 1 END) OVER idle_frame = {dormancy_months} AS idle_run_ends,
+        count(CASE WHEN low THEN 1 END) OVER low_frame = {value_window_months} AS low_run_ends
     FROM slice
-    WINDOW idle AS (PARTITION BY customer_id ORDER BY m
-                    RANGE BETWEEN {dormancy_months} - 1 PRECEDING AND CURRENT ROW),
-           person AS (PARTITION BY customer_id)
-),
-runs AS (
-    SELECT *,
-        count(*) FILTER (WHERE m > {t} AND total_balance < (1 - {value_drop_pct} / 100) * balance_t)
-            OVER sustained = {value_window_months} AS low_run_ends
-    FROM flagged
-    WINDOW sustained AS (PARTITION BY customer_id ORDER BY m
-                    RANGE BETWEEN {value_window_months} - 1 PRECEDING AND CURRENT ROW)
+    WINDOW idle_frame AS (PARTITION BY customer_id ORDER BY m
+                          RANGE BETWEEN {dormancy_months} - 1 PRECEDING AND CURRENT ROW),
+           low_frame AS (PARTITION BY customer_id ORDER BY m
+                         RANGE BETWEEN {value_window_months} - 1 PRECEDING AND CURRENT ROW)
 ),
 future AS (
     SELECT customer_id,
-        coalesce(bool_or(idle_run_ends) FILTER (WHERE m > {t}), false) AS dormancy_event,
-        coalesce(bool_or(low_run_ends) FILTER (WHERE m > {t}), false) AS value_event,
-        coalesce(bool_or(n_products <= products_t - {partial_drop}) FILTER (WHERE m > {t}), false)
-            AS partial_event
+        bool_or(idle_run_ends AND m > {t}) AS dormancy_event,
+        bool_or(low_run_ends) AS value_event,
+        bool_or(fewer) AS partial_event
     FROM runs
     GROUP BY customer_id
 )
@@ -67,15 +65,16 @@ SELECT a.customer_id,
 FROM {active} AS a
 LEFT JOIN future AS f USING (customer_id)
 LEFT JOIN churn_events AS e USING (customer_id)
+ORDER BY a.customer_id
 """
 
 
 def churn_labels(con: duckdb.DuckDBPyConnection, active: str, *, t: int, last_month: int, horizon_months: int,
                  dormancy_months: int, value_drop_pct: float, value_window_months: int,
                  partial_drop: int) -> pd.DataFrame:
-    """One row per customer of the relation `active` (customers active at month index t): the label of
-    each definition as a nullable Int8 column (`closure`, `dormancy`, `value`, `partial`; 1 churned within
-    (t, t+H], 0 stayed, <NA> future not fully observed because t+H is past `last_month`)."""
+    """One row per customer of the relation `active` (customers active at month index t), sorted by
+    customer_id: the label of each definition as a nullable Int8 column (`closure`, `dormancy`, `value`,
+    `partial`; 1 churned within (t, t+H], 0 stayed, <NA> future not fully observed: t+H is past `last_month`)."""
     if horizon_months < 1 or dormancy_months < 1 or value_window_months < 1 or partial_drop < 1:
         raise ValueError("horizon_months, dormancy_months, value_window_months and partial_drop must be >= 1")
     if not 0 < value_drop_pct < 100:

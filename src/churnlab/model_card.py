@@ -56,11 +56,16 @@ def _flat(payload: dict, prefix: str = "") -> dict:
 
 
 def performance_rows(metrics: dict[str, dict]) -> pd.DataFrame:
-    """Test-cutoff metrics from evaluate.json, with oracle figures and ratios where the simulator gave them."""
-    flat = _flat(metrics.get("evaluate", {}))
-    keep = {k: v for k, v in flat.items() if any(w in k for w in ("roc_auc", "pr_auc", "brier", "ece", "lift",
-                                                                    "empc", "log_loss", "oracle", "recall"))}
-    return pd.DataFrame({"metric": list(keep), "value": list(keep.values())})
+    """Test-cutoff metrics of the chosen model (evaluate.json), with the oracle AUC and ratio where simulated."""
+    evaluate = metrics.get("evaluate", {})
+    rows = [(k, v) for k, v in evaluate.get("test", {}).items()]
+    if "churn_rate" in evaluate:
+        rows.append(("churn_rate", evaluate["churn_rate"]))
+    oracle = evaluate.get("oracle", {})
+    if oracle:
+        rows += [("oracle_roc_auc", oracle.get("roc_auc")),
+                 ("oracle_ratio = (AUC - 0.5) / (oracle AUC - 0.5)", oracle.get("ratio"))]
+    return pd.DataFrame(rows, columns=["metric", "value"])
 
 
 def render_card(inputs: CardInputs) -> str:
@@ -86,7 +91,7 @@ def render_card(inputs: CardInputs) -> str:
         "## Data and period",
         f"Monthly account data of {_fmt(feature_stats.get('customers'))} customers; "
         f"{_fmt(feature_stats.get('snapshots'))} point-in-time snapshots at {_fmt(feature_stats.get('cutoffs'))} "
-        f"quarterly cutoffs; last fully labelled training cutoff {feature_stats.get('last_training_cutoff', 'n/a')}.",
+        f"quarterly cutoffs; latest fully labelled cutoff {feature_stats.get('last_training_cutoff', 'n/a')}.",
     ]
     if "simulate" in inputs.metrics:
         lines.append("The data are **simulated** (churnlab's bank simulator), so the true churn probability (the "
@@ -107,12 +112,14 @@ def render_card(inputs: CardInputs) -> str:
         lines.append("not available (reports/indicators.csv missing)")
     lines += ["", "## Validation design"]
     if inputs.split:
-        lines.append(f"Out of time, as deployed: training cutoffs {inputs.split['train'][0]}..{inputs.split['train'][-1]}"
-                     f" ({len(inputs.split['train'])}), validation (early stopping, tuning, calibration) "
+        train = inputs.split["train"]
+        lines.append(f"Out of time, as deployed: training cutoffs {train[0]}..{train[-1]} ({len(train)}), "
+                     "validation (early stopping, tuning, calibration) "
                      f"{', '.join(inputs.split['validation'])}, test {inputs.split['test']} (the latest fully "
                      f"labelled cutoff, used once). A training label window never reaches the validation cutoff, "
                      "nor a validation one the test cutoff (churnlab.split).")
-    lines += ["", "## Performance on the test cutoff"]
+    evaluate = inputs.metrics.get("evaluate", {})
+    lines += ["", f"## Performance on the test cutoff {evaluate.get('cutoff', '')}".rstrip()]
     perf = performance_rows(inputs.metrics)
     lines.append(_table(perf) if len(perf) else "not available (reports/metrics/evaluate.json missing)")
     lines += ["", "## Calibration",
@@ -129,8 +136,9 @@ def render_card(inputs: CardInputs) -> str:
                      f"{_fmt(lf.get('auc_mae'))} over {lf.get('labelled_months')} labelled months.")
         if sim:
             lines.append(f"On the simulator: false-alarm rate {_fmt(sim.get('false_alarm_rate'))} on "
-                         f"{sim.get('quiet_months')} quiet months, detection rate {_fmt(sim.get('detection_rate'))} on "
-                         f"{sim.get('drift_months')} months from the competitor promotion ({sim.get('shock_start')}) on.")
+                         f"{sim.get('quiet_months')} quiet months, detection rate "
+                         f"{_fmt(sim.get('detection_rate'))} on {sim.get('drift_months')} months from the "
+                         f"competitor promotion ({sim.get('shock_start')}) on.")
         lines.append(f"Latest month {latest.get('month')}: retrain recommended = **{latest.get('retrain')}**"
                      + (f" ({'; '.join(latest.get('reasons', []))})" if latest.get("reasons") else "") + ".")
     else:
@@ -147,6 +155,12 @@ def render_card(inputs: CardInputs) -> str:
               "positive label.",
               "- Observational: a high score says who is likely to leave, not who an offer would keep (see the "
               "retention stage's uplift analysis)."]
+    register = inputs.metrics.get("register", {})
+    if register:
+        lines += ["", "## Registration",
+                  f"Last `register` run: version {register.get('version')} {register.get('decision')} "
+                  f"({register.get('reason')}); `{register.get('metric')}` challenger "
+                  f"{_fmt(register.get('challenger_score'))} vs champion {_fmt(register.get('champion_score'))}."]
     lines += ["", "## Lineage",
               f"- registry version: {champion.get('version', 'n/a')}; run id: {champion.get('run_id', 'n/a')}",
               f"- git commit: {tags.get('git_commit', 'n/a')} (dirty: {tags.get('git_dirty', 'n/a')})"]

@@ -28,12 +28,13 @@ from churnlab import paths, tracking
 from churnlab.alerts import alarm_rates, alert_states
 from churnlab.estimate import backtest, expected_auc
 from churnlab.features import snapshot_at
+from churnlab.grades import assign_grades, points
 from churnlab.indicators import CATEGORICAL, FLAGS, INDICATORS, point_in_time_features
 from churnlab.io import write_csv, write_json, write_parquet
 from churnlab.logs import setup_logging
 from churnlab.params import load_params
 from churnlab.split import TimeSplit, choose_split, read_snapshots
-from churnlab.stability import SCORE, compare_month, fit_reference, required_draws
+from churnlab.stability import SCORE, compare_month, fit_reference
 from churnlab.tables import connect, month_end, month_range
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,33 @@ def load_champion(model_name: str):
 
 
 def score(model, rows: pd.DataFrame) -> np.ndarray:
-    return model.predict(rows)["p_churn"].to_numpy(float)
+    """The champion's churn probabilities (only its signature's columns are passed: no id reaches MLflow)."""
+    return model.predict(rows[model.metadata.get_input_schema().input_names()])["p_churn"].to_numpy(float)
+
+
+def grade_shares(p, grading: dict | None) -> dict[str, float]:
+    """Share of rows in each risk grade of the `score` stage (its points and boundaries); {} without grades."""
+    if not grading:
+        return {}
+    grades = assign_grades(points(p, **grading["points"]), grading["min_points"], grading["labels"])
+    return {str(k): float(v) for k, v in pd.Series(grades).value_counts(normalize=True, sort=False).items()}
+
+
+def load_grading() -> dict | None:
+    """The score stage's grade boundaries (reports/metrics/score.json) and points scale, if it has run."""
+    score_json = paths.METRICS / "score.json"
+    if not score_json.exists():
+        log.info("no %s: the grade distribution is not monitored", score_json)
+        return None
+    grades = json.loads(score_json.read_text(encoding="utf-8"))["grades"]
+    return {"labels": grades["labels"], "min_points": grades["min_points"], "points": load_params("score")["points"]}
 
 
 def jsonable(months: pd.DataFrame) -> dict:
     """The per-month table as {month: {...}} for monitor.json (`dvc metrics diff` flattens the keys)."""
-    keep = ["rows", "score_psi", "score_threshold", "drifting_features", "market_drifting", "expected_auc",
-            "expected_auc_low", "expected_auc_high", "auc", "expected_churn_rate", "churn_rate", "alert",
-            "retrain", "reasons"]
+    keep = ["rows", "score_psi", "score_null_quantile", "score_threshold", "drifting_features", "market_drifting",
+            "expected_auc", "expected_auc_low", "expected_auc_high", "auc", "expected_churn_rate", "churn_rate",
+            "alert", "retrain", "reasons", "grade_shares"]
     out = {}
     for row in months.to_dict("records"):
         out[str(pd.Timestamp(row["month"]).date())] = {
@@ -107,6 +127,7 @@ def main() -> None:
         split = choose_split(pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff", "labeled"]),
                              horizon_months=horizon, **split_params)
     model, champion = load_champion(model_name)
+    grading = load_grading()
     reference = read_snapshots(paths.SNAPSHOTS, cutoffs=split.train)
     reference[SCORE] = score(model, reference)
     log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", model_name, champion["version"],
@@ -118,19 +139,21 @@ def main() -> None:
     lo, hi = month_index(split.train[0]), month_index(split.train[-1])
     groups = {i.feature: i.group for i in INDICATORS}
     numeric = [f for f in groups if f not in CATEGORICAL and f not in FLAGS and groups[f] != "market"]
-    ref = fit_reference(reference, groups=groups, market_history=market_history(con, lo, hi), numeric=numeric,
-                        bins=params["bins"])
-    draws = max(params["null_draws"], required_draws(params["alpha"], features=len(groups)))
+    # market series: the training period, and at least the `market_reference_months` up to its end
+    market_lo = max(min(lo, hi - params["market_reference_months"] + 1), first)
+    ref = fit_reference(reference, groups=groups, market_history=market_history(con, market_lo, hi),
+                        numeric=numeric, bins=params["bins"])
+    draws = params["null_draws"]
     rng = np.random.default_rng([seed, 7])
     months = list(range(hi + 1, last + 1, params["every_months"]))
     scores, tables, scored = [], [], []
     for t in tqdm(months, desc="monitor", unit="month"):
         current, _ = snapshot_at(con, t, last_month=last, horizon_months=horizon, **features["churn"])
         current[SCORE] = score(model, current)
-        summary, table = compare_month(ref, current, alpha=params["alpha"], draws=draws, min_csi=params["min_csi"],
-                                       rng=rng)
+        summary, table = compare_month(ref, current, alpha=params["alpha"], draws=draws, min_psi=params["min_psi"],
+                                       min_csi=params["min_csi"], rng=rng)
         month = month_end(t)
-        scores.append({"month": month, **summary})
+        scores.append({"month": month, **summary, "grade_shares": grade_shares(current[SCORE], grading)})
         tables.append(table.assign(month=month))
         scored.append(pd.DataFrame({"month": month, "customer_id": current["customer_id"], SCORE: current[SCORE],
                                     "label": current["label"], "complete": t + horizon <= last}))
@@ -145,10 +168,12 @@ def main() -> None:
     labelled = months_table[months_table["auc"].notna()]
     metrics = {
         "champion": champion, "months_monitored": len(months_table),
-        "reference": {"cutoffs": [str(t.date()) for t in split.train], "rows": len(reference),
+        "reference": {"cutoffs": [str(t.date()) for t in split.train], "rows": len(reference), "horizon": horizon,
+                      "grade_shares": grade_shares(reference[SCORE], grading),
                       "expected_auc": reference_auc, "mean_score": float(reference[SCORE].mean()),
                       "churn_rate": float(reference["label"].astype(float).mean())},
-        "settings": {"alpha": params["alpha"], "null_draws": draws, "min_csi": params["min_csi"],
+        "settings": {"alpha": params["alpha"], "null_draws": draws, "min_psi": params["min_psi"],
+                     "min_csi": params["min_csi"],
                      "max_auc_drop": params["max_auc_drop"], "monitoring": "monthly"},
         "months": jsonable(months_table),
         "label_free": {"labelled_months": len(labelled),
@@ -163,7 +188,8 @@ def main() -> None:
         start = month_end(first + simulate["shock_month"])
         end = month_end(first + simulate["shock_month"] + simulate["shock_months"] - 1)
         metrics["simulator"] = {"shock_start": str(start.date()), "shock_end": str(end.date()),
-                                **alarm_rates(months_table, shock_start=start, shock_end=end)}
+                                **alarm_rates(months_table, shock_start=start, shock_end=end,
+                                              horizon_months=horizon)}
         quiet = labelled[labelled["month"] < start]
         metrics["label_free"]["auc_mae_quiet"] = float(quiet["auc_error"].abs().mean()) if len(quiet) else None
         log.info("simulator: false-alarm rate %s, detection rate %s", metrics["simulator"]["false_alarm_rate"],
@@ -174,7 +200,7 @@ def main() -> None:
     table = months_table.assign(**{c: months_table[c].map("; ".join) for c in
                                    ("drifting_features", "market_drifting", "reasons")})
     write_csv(table, MONITOR / "months.csv")
-    write_csv(table[["month", "score_psi", "score_threshold"]], paths.PLOTS / "monitor_psi.csv")
+    write_csv(table[["month", "score_psi", "score_null_quantile", "score_threshold"]], paths.PLOTS / "monitor_psi.csv")
     decay = ["month", "expected_auc", "auc", "pr_auc", "expected_churn_rate", "churn_rate", "ece"]
     write_csv(table[[c for c in decay if c in table]], paths.PLOTS / "monitor_decay.csv")
     write_json(metrics, MONITOR_JSON)

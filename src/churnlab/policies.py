@@ -10,9 +10,11 @@ Policy comparison. On customers for whom the true effect of the offer is known (
 k = round(budget_share n) customers it ranks highest:
 
 - retained customers: the sum of the benefit over the contacted (expected churners saved);
-- net value: sum of benefit x v over the contacted, minus k c;
-- share of the oracle: a policy's value over that of the oracle, which ranks by the true benefit x v and so
-  maximises net value at this budget;
+- value retained: sum of benefit x v over the contacted; net value: value retained minus k c;
+- share of the oracle: a policy's value retained over that of the oracle, which ranks by the true benefit
+  x v and so retains the most value at this budget. Every policy pays the same k c, so the share is taken
+  before that cost: after it, a campaign whose offers cost more than they keep (net value < 0 even for the
+  oracle) would make the ratio meaningless;
 - wasted offers: the share of contacted customers whose true effect is >= 0 (the offer keeps no one: they
   stay anyway, are leaving regardless, or react badly), and the share it harms (effect > 0).
 
@@ -83,7 +85,8 @@ def _values(frame: pd.DataFrame, policies: dict[str, str | None], *, k: int, cos
         t, y = treated[chosen], churned[chosen]
         rate_c = y[~t].mean() if (~t).any() else np.nan
         rate_t = y[t].mean() if t.any() else np.nan
-        out[name] = {"retained": float(np.sum(weight * b)), "net_value": float(np.sum(weight * b * v) - k * cost),
+        kept = float(np.sum(weight * b * v))
+        out[name] = {"retained": float(np.sum(weight * b)), "value_retained": kept, "net_value": kept - k * cost,
                      "wasted_share": float(np.mean(b <= 0)), "harmed_share": float(np.mean(b < 0)),
                      "estimated_retained": float((rate_c - rate_t) * k)}
     return out
@@ -112,12 +115,12 @@ def compare_policies(frame: pd.DataFrame, policies: dict[str, str | None], *, bu
         for name, value in values.items():
             for metric, x in value.items():
                 draws[name][metric].append(x)
-            draws[name]["share_of_oracle"].append(value["net_value"] / values[ORACLE]["net_value"])
+            draws[name]["share_of_oracle"].append(value["value_retained"] / values[ORACLE]["value_retained"])
             draws[name]["retained_share_of_oracle"].append(value["retained"] / values[ORACLE]["retained"])
     lo, hi = (1 - ci) / 2 * 100, (1 + ci) / 2 * 100
     rows = []
     for name, value in point.items():
-        value = {**value, "share_of_oracle": value["net_value"] / point[ORACLE]["net_value"],
+        value = {**value, "share_of_oracle": value["value_retained"] / point[ORACLE]["value_retained"],
                  "retained_share_of_oracle": value["retained"] / point[ORACLE]["retained"]}
         row = {"policy": name, "offers": k}
         for metric, x in value.items():

@@ -8,7 +8,8 @@ has the `top` largest, fewer when fewer are positive.
 
 Each reason reads "<plain meaning>: <direction>", the meaning taken from the indicator catalogue
 (reports/indicators.csv) with its window notation put in words ("over t-2..t" -> "over the last 3 months"), and
-the direction of the customer's value against the reference (the median over the snapshots the bank has seen):
+the direction of the customer's value against a reference (the median over a reference set of snapshots, e.g.
+the validation and test cutoffs, so market indicators, equal for everyone at one cutoff, compare with their past):
 "up" or "down" (or "typical" when equal) for numbers, "yes"/"no" for flags, the level for categories, and
 "missing" when the value is missing (e.g. income not declared).
 """
@@ -23,15 +24,18 @@ from churnlab.models import ChurnModel
 
 WINDOWS = (  # catalogue notation -> words; applied in order
     (re.compile(r"over t-(\d+)\.\.t-1\b"), lambda m: f"over the previous {int(m[1])} months"),
-    (re.compile(r"over t-(\d+)\.\.t\b"), lambda m: f"over the last {int(m[1]) + 1} months"),
+    (re.compile(r"over t-(\d+)\.\.t-(\d+)\b"), lambda m: f"over {int(m[2])} to {int(m[1])} months ago"),
+    (re.compile(r"over t-(\d+)\.\.t\b(?!-)"), lambda m: f"over the last {int(m[1]) + 1} months"),
     (re.compile(r"\bat t-(\d+)\b"), lambda m: f"{int(m[1])} months ago"),
-    (re.compile(r"\b(at the end of t|at t|in month t|in t)\b"), lambda m: "now"),
+    (re.compile(r"\b(in month t|in t)\b"), lambda m: "this month"),
+    (re.compile(r"\b(at the end of t|at t)\b"), lambda m: "now"),
 )
 
 
 def plain_meaning(meaning: str) -> str:
-    """The catalogue meaning in words: first clause only, no brackets, windows spelled out."""
-    text = re.sub(r"\s*\([^)]*\)", "", str(meaning).split(";")[0]).strip()
+    """The catalogue meaning in words: the first clause, without a closing aside in brackets or a list of levels
+    after a colon, and with the window notation spelled out."""
+    text = re.sub(r"\s*\([^)]*\)\s*$", "", str(meaning).split(";")[0]).split(":")[0].strip()
     for pattern, words in WINDOWS:
         text = pattern.sub(words, text)
     return text

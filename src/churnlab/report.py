@@ -1,9 +1,9 @@
 """The `report` stage: the notebooks as offline HTML, the champion's model card, and an offline DVC plots template.
 
-- Each notebook in `report.notebooks` that exists is executed with papermill (from notebooks/, so it reads
+- Each notebook matching a glob pattern of `report.notebooks` is executed with papermill (from notebooks/, so it reads
   the pipeline outputs of this run) and exported to reports/notebooks/<name>.html: one self-contained file,
   figures embedded, no CDN (`churnlab.notebook_html`), that a data scientist can mail to a colleague.
-  Missing notebooks are skipped with a log line; a notebook that fails fails the stage.
+  A pattern without a match is skipped with a log line; a notebook that fails fails the stage.
 - reports/model_card.md and .html (`churnlab.model_card`) for the champion of the MLflow registry.
 - reports/dvc_plots_template.html for `dvc plots show --html-template ...` offline (`churnlab.offline_plots`;
   without vl-convert-python the template says how to get it instead of plotting).
@@ -40,15 +40,23 @@ NO_VL_CONVERT = """<!DOCTYPE html>
 """
 
 
-def render_notebooks(names: list[str], *, folder: Path, target: Path, timeout_s: int) -> dict[str, dict]:
-    """Execute each notebook `folder/<name>` that exists and write `target/<stem>.html`; a summary per name."""
+def find_notebooks(patterns: list[str], *, folder: Path) -> list[Path]:
+    """The notebooks matching each glob pattern in `folder`, in the order of the patterns (no duplicates)."""
+    found: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(folder.glob(pattern))
+        if not matches:
+            log.info("skip %s: no notebook in %s matches", pattern, folder)
+        found += [m for m in matches if m not in found]
+    return found
+
+
+def render_notebooks(patterns: list[str], *, folder: Path, target: Path, timeout_s: int) -> dict[str, dict]:
+    """Execute the notebooks matching `patterns` in `folder`; write `target/<stem>.html`; a summary per notebook."""
     done = {}
     with tempfile.TemporaryDirectory(prefix="churnlab-report-") as scratch:
-        for name in names:
-            source = folder / name
-            if not source.exists():
-                log.info("skip %s: not in %s", name, folder)
-                continue
+        for source in find_notebooks(patterns, folder=folder):
+            name = source.name
             started = time.perf_counter()
             executed = execute(source, Path(scratch) / name, timeout_s=timeout_s)
             page = to_html(executed)

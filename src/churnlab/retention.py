@@ -36,18 +36,19 @@ from churnlab.logs import setup_logging
 from churnlab.models import feature_columns
 from churnlab.params import load_params
 from churnlab.policies import compare_policies, profit_curve, profit_summary
+from churnlab.reasons import contributions
 from churnlab.serving import flatten
 from churnlab.tables import connect, month_end, month_range
 from churnlab.uplift import evaluate_uplift, fit_learners
 from churnlab.winback import (
     archetype_agreement,
     churn_types,
+    churner_themes,
     expand_months,
     fit_archetypes,
     profile_anchors,
     profile_indicators,
     public_winback,
-    shap_matrix,
     winback_list,
 )
 
@@ -158,7 +159,8 @@ def main() -> None:
     policies = compare_policies(test, {"random": None, "risk": "risk", "expected_loss": "expected_loss",
                                        "uplift": "uplift", "uplift_value": "uplift_value", "oracle": "oracle"},
                                 budget_share=pol["budget_share"], cost=cost, n_boot=pol["n_boot"], seed=seed)
-    metrics["policies"] = {r["policy"]: {k: r[k] for k in ("net_value", "net_value_lo", "net_value_hi", "retained",
+    metrics["policies"] = {r["policy"]: {k: r[k] for k in ("value_retained", "value_retained_lo", "value_retained_hi",
+                                                           "net_value", "net_value_lo", "net_value_hi", "retained",
                                                            "retained_lo", "retained_hi", "share_of_oracle",
                                                            "share_of_oracle_lo", "share_of_oracle_hi",
                                                            "wasted_share", "harmed_share", "estimated_retained")}
@@ -188,17 +190,18 @@ def main() -> None:
     last_rows = pd.read_parquet(paths.SNAPSHOTS, filters=[("cutoff", "in", list(last["cutoff"].unique()))])
     last_rows = last_rows.merge(last, on=["customer_id", "cutoff"]).merge(events, on="customer_id")
     last_rows = last_rows[last_rows["churn_type"] != "involuntary"].reset_index(drop=True)
-    booster, encoded = model.booster_and_matrix(last_rows)
-    shap = shap_matrix(booster, encoded)
+    shap = contributions(model, last_rows).drop(columns="bias")  # the score stage's TreeSHAP, best round included
     arch = params["archetypes"]
-    kmeans, archetypes = fit_archetypes(shap, n_archetypes=arch["n_archetypes"], seed=seed,
+    labels, archetypes = fit_archetypes(shap, n_archetypes=arch["n_archetypes"], seed=seed,
                                         top_features=arch["top_features"], themes=arch["themes"])
-    last_rows["archetype"] = kmeans.labels_
-    last_rows = last_rows.merge(archetypes[["archetype", "name", "theme"]], on="archetype")
+    last_rows["archetype"] = labels
+    last_rows["theme"] = churner_themes(shap, arch["themes"]).to_numpy()
+    last_rows = last_rows.merge(archetypes[["archetype", "name"]], on="archetype")
     agreement, confusion = ({}, pd.DataFrame()) if "reason" not in last_rows else \
         archetype_agreement(last_rows["archetype"], last_rows["reason"])  # latent reasons: simulated data only
     metrics["archetypes"] = {**agreement, "names": archetypes.set_index("archetype")["name"].to_dict(),
-                             "themes": archetypes.set_index("archetype")["theme"].to_dict()}
+                             "themes": archetypes.set_index("archetype")["theme"].to_dict(),
+                             "churner_themes": last_rows["theme"].value_counts().to_dict()}
 
     before = last_rows.assign(month=(last_rows["churn_month"].dt.to_period("M") - ch["months_before"])
                               .dt.to_timestamp(how="end").dt.normalize().astype("datetime64[ns]"))

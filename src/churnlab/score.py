@@ -7,7 +7,8 @@ The champion (`models:/<register.model_name>@champion`) scores the snapshots of
 - the last two cutoffs: the grade migration matrix, previous cutoff -> scoring cutoff (the last month);
 - the scoring cutoff: the early-warning list, one row per active customer: pseudonymous id (never the raw one),
   churn probability within the horizon, points and grade, the top reasons (TreeSHAP on the XGBoost model inside
-  the champion, in the catalogue's words, `churnlab.reasons`), segment, behaviour cluster, lifecycle stage, value
+  the champion, in the catalogue's words, `churnlab.reasons`; directions against the medians of the validation and
+  test cutoffs), segment, behaviour cluster, lifecycle stage, value
   tier and CLV (data/processed/segments.parquet), expected loss = probability x CLV, and the recommended action
   with its expected net benefit (`churnlab.actions`). Sorted by expected loss, largest first.
 
@@ -30,6 +31,7 @@ from churnlab.io import write_csv, write_json, write_parquet
 from churnlab.lifecycle import check_columns
 from churnlab.logs import setup_logging
 from churnlab.migration import migration_matrix
+from churnlab.models import check_columns as check_features
 from churnlab.params import load_params
 from churnlab.privacy import pseudonym_key, pseudonymise
 from churnlab.reasons import contributions, reason_labels, reference_values, top_reasons
@@ -70,8 +72,8 @@ def build_early_warning(scoring: pd.DataFrame, p, reasons: pd.DataFrame, segment
                          found[SEGMENT_COLUMNS[1:-2]].reset_index(drop=True)], axis=1)
     warning["clv"] = clv.to_numpy()
     warning["expected_loss"] = warning["p_churn"] * warning["clv"]
-    features = reasons[[c for c in reasons.columns if c.endswith("_feature")]].reset_index(drop=True)
-    action = recommend(warning["p_churn"], warning["clv"], features, warning["segment"], actions)
+    action = recommend(warning["p_churn"], warning["clv"], reasons.reset_index(drop=True), warning["segment"],
+                       actions)
     warning = pd.concat([warning, action], axis=1).sort_values("expected_loss", ascending=False, kind="stable")
     warning.insert(0, "rank", np.arange(1, len(warning) + 1))
     return warning.reset_index(drop=True)
@@ -106,7 +108,8 @@ def main() -> None:
     rows = read_snapshots(paths.SNAPSHOTS, cutoffs=[*split.validation, split.test, previous_cutoff, scoring_cutoff])
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
-        return pyfunc.predict(frame)["p_churn"].to_numpy(float)
+        check_features(frame, model.features)  # a missing column: a ColumnError naming it
+        return pyfunc.predict(frame[model.features])["p_churn"].to_numpy(float)  # model columns only: no warning
 
     points_params, grades = params["points"], params["grades"]
     validation = rows[rows["cutoff"].isin(split.validation) & rows["labeled"]]
@@ -148,7 +151,8 @@ def main() -> None:
     write_csv(migration, paths.GRADE_MIGRATION)
     acting = warning["action"] != NO_ACTION
     metrics = {
-        "champion_version": version, "scoring_cutoff": str(scoring_cutoff.date()), "test_cutoff": str(split.test.date()),
+        "champion_version": version, "scoring_cutoff": str(scoring_cutoff.date()),
+        "test_cutoff": str(split.test.date()),
         "customers_scored": len(warning), "mean_p_churn": float(warning["p_churn"].mean()),
         "expected_loss_total": float(warning["expected_loss"].sum()), "clv_fallback_customers": fallback,
         "grades": {"labels": labels, "min_points": [float(t) for t in thresholds], "test_monotone": monotone,

@@ -3,9 +3,10 @@
 For one indicator x and the churn label y (1 churned within the horizon), over the training rows:
 
 - missing_share: share of rows where x is missing.
-- bins: deciles of x (`pandas.qcut`, tied edges merged); one bin per value when x has at most `bins`
-  distinct values (flags, small counts); one bin per category for a categorical indicator; plus one bin
-  for missing values.
+- bins: deciles: the bins (-inf, e1], (e1, e2], ..., (e9, inf) between the observed decile values e1..e9
+  (equal deciles merged, so a value held by most customers, like 0 months since the last transaction,
+  is one bin and the rest still split); one bin per value when x has at most `bins` distinct values
+  (flags, small counts); one bin per category for a categorical indicator; plus one bin for missing values.
 - information value: IV = sum over bins of (p_i - q_i) * ln(p_i / q_i), where p_i is the share of the
   churners and q_i the share of the stayers that fall in bin i. Counts get 0.5 added per bin (Laplace
   smoothing) so an empty cell does not make IV infinite. Rule of thumb (Siddiqi, Credit Risk Scorecards):
@@ -42,9 +43,12 @@ def bin_rates(values: pd.Series, labels: pd.Series, *, bins: int) -> pd.DataFram
     present = values.notna().to_numpy()
     categorical = isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object
     if categorical:
-        keys = values.astype("object").where(values.notna(), None)
-        table = pd.DataFrame({"bin": keys[present].astype(str).to_numpy(), "y": labels[present]})
-        grouped = table.groupby("bin", observed=True)["y"].agg(["sum", "count"])
+        categories = values.astype("category")
+        codes = categories.cat.codes.to_numpy()[present]
+        n_categories = len(categories.cat.categories)
+        grouped = pd.DataFrame({"sum": np.bincount(codes, weights=labels[present], minlength=n_categories),
+                                "count": np.bincount(codes, minlength=n_categories)},
+                               index=categories.cat.categories.astype(str))
         grouped["low"] = grouped["high"] = np.nan
     else:
         numbers = values[present].astype("float64").to_numpy()
@@ -55,13 +59,14 @@ def bin_rates(values: pd.Series, labels: pd.Series, *, bins: int) -> pd.DataFram
             grouped["low"] = np.concatenate([[-np.inf], distinct[:-1]])  # bin v holds x > previous value
             grouped["high"] = distinct
             grouped.index = [_format(v) for v in distinct]
-        else:
-            cut = pd.qcut(numbers, bins, duplicates="drop")
-            table = pd.DataFrame({"bin": cut, "y": labels[present]})
-            grouped = table.groupby("bin", observed=True)["y"].agg(["sum", "count"])
-            grouped["low"] = [interval.left for interval in grouped.index]
-            grouped["high"] = [interval.right for interval in grouped.index]
-            grouped.index = grouped.index.astype(str)
+        else:  # deciles: bins (-inf, e1], (e1, e2], ..., (e9, inf) between the observed decile values
+            inner = np.unique(np.quantile(numbers, np.arange(1, bins) / bins, method="inverted_cdf"))
+            edges = np.concatenate([[-np.inf], inner, [np.inf]])
+            table = pd.DataFrame({"bin": np.searchsorted(inner, numbers, side="left"), "y": labels[present]})
+            grouped = table.groupby("bin")["y"].agg(["sum", "count"])
+            grouped["low"], grouped["high"] = edges[grouped.index], edges[grouped.index + 1]
+            pairs = zip(grouped["low"], grouped["high"], strict=True)
+            grouped.index = [f"({_format(a)}, {_format(b)}]" for a, b in pairs]
     if not present.all():
         grouped.loc["missing"] = [labels[~present].sum(), (~present).sum(), np.nan, np.nan]
     grouped = grouped.rename(columns={"sum": "churned", "count": "rows"})
@@ -113,8 +118,9 @@ def screen_indicator(values: pd.Series, labels: pd.Series, *, bins: int, amber_l
     auc = np.nan
     if y.nunique() == 2:
         if categorical:
-            score = values[present].astype(str).map(rates["rate"])
-            auc = roc_auc_score(y, score)
+            categories = values[present].astype("category")
+            rate = rates["rate"].reindex(categories.cat.categories.astype(str)).to_numpy()
+            auc = roc_auc_score(y, rate[categories.cat.codes.to_numpy()])
         else:
             raw = roc_auc_score(y, values[present].astype("float64"))
             direction = bool(raw >= 0.5)

@@ -133,7 +133,8 @@ def cluster_profiles(segments: pd.DataFrame, snapshots: pd.DataFrame, clusters: 
     """Per behaviour cluster: name, customers and share at the scoring cutoff, centroid (z) and raw medians."""
     now = segments["cutoff"] == segments["cutoff"].max()
     features = [*clusters.log1p, *clusters.plain]
-    medians = snapshots.loc[now.to_numpy(), features].groupby(segments.loc[now, "behaviour_cluster"].to_numpy()).median()
+    cluster_now = segments.loc[now, "behaviour_cluster"].to_numpy()
+    medians = snapshots.loc[now.to_numpy(), features].groupby(cluster_now).median()
     sizes = segments.loc[now, "behaviour_cluster"].value_counts().reindex(range(clusters.k_), fill_value=0)
     table = pd.DataFrame({"behaviour_cluster": range(clusters.k_), "cluster_name": clusters.names_,
                           "customers": sizes.to_numpy(), "share": sizes.to_numpy() / max(int(now.sum()), 1)})
@@ -163,6 +164,7 @@ def main() -> None:
     clusters = BehaviourClusters(log1p=cluster_params["log1p"], plain=cluster_params["plain"],
                                  k_min=cluster_params["k_min"], k_max=cluster_params["k_max"],
                                  silhouette_rows=cluster_params["silhouette_rows"],
+                                 silhouette_tolerance=cluster_params["silhouette_tolerance"],
                                  name_threshold_sd=cluster_params["name_threshold_sd"], seed=base["seed"]).fit(sample)
     log.info("behaviour clusters: k=%d by silhouette %s; names %s", clusters.k_, clusters.silhouette_, clusters.names_)
     segments = segment_snapshots(snapshots, clv, clusters, income_bands=params["income_bands"],
@@ -171,6 +173,9 @@ def main() -> None:
     clusters_table = cluster_profiles(segments, snapshots.reset_index(drop=True), clusters)
     transitions = migration_matrix(segments, state="lifecycle_stage")
 
+    if clv is not None and segments.loc[segments["cutoff"] == scoring_cutoff, "clv"].isna().any():
+        log.warning("%d customers at the scoring cutoff have no CLV in %s: tiered on their monthly margin",
+                    int(segments.loc[segments["cutoff"] == scoring_cutoff, "clv"].isna().sum()), paths.CLV)
     write_parquet(segments, paths.SEGMENTS)
     write_csv(profiles, paths.SEGMENT_PROFILES)
     write_csv(clusters_table, paths.CLUSTER_PROFILES)
@@ -181,7 +186,9 @@ def main() -> None:
         "rows": len(segments), "cutoffs": int(segments["cutoff"].nunique()),
         "scoring_cutoff": str(pd.Timestamp(scoring_cutoff).date()), "customers_now": len(now),
         "value_basis": "clv" if clv is not None else "monthly_margin",
-        "clusters": {"k": clusters.k_, "criterion": "silhouette", "fit_rows": len(sample),
+        "clv_missing_now": int(now["clv"].isna().sum()),  # customers at the scoring cutoff tiered on margin instead
+        "clusters": {"k": clusters.k_, "criterion": "smallest k within silhouette_tolerance of the best silhouette",
+                     "fit_rows": len(sample),
                      "silhouette": {str(k): v for k, v in clusters.silhouette_.items()},
                      "names": clusters.names_, "shares": clusters_table["share"].round(4).tolist()},
         "lifecycle_share_now": {s: float((now["lifecycle_stage"] == s).mean()) for s in STAGES},

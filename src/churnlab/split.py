@@ -87,14 +87,15 @@ def split_frames(snapshots: pd.DataFrame, split: TimeSplit) -> dict[str, pd.Data
 def check_no_leakage(parts: dict[str, pd.DataFrame], *, horizon_months: int) -> None:
     """Raise SplitError if a customer-month is in two parts, or a label window reaches past the next part."""
     keys = {name: set(zip(part["customer_id"], part["cutoff"], strict=True)) for name, part in parts.items()}
-    for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
+    pairs = (("train", "validation"), ("train", "test"), ("validation", "test"))
+    for a, b in pairs:
         shared = keys[a] & keys[b]
         if shared:
             raise SplitError(f"{len(shared)} customer-month(s) in both {a} and {b}")  # no ids: they would reach logs
+    for a, b in pairs:
         if len(parts[a]) and len(parts[b]) and label_end(parts[a]["cutoff"].max(), horizon_months) > \
                 parts[b]["cutoff"].min():
             raise SplitError(f"{a} labels end after the first {b} cutoff {parts[b]['cutoff'].min().date()}")
-
 
 def read_snapshots(path, cutoffs=None) -> pd.DataFrame:
     """The snapshot rows at `cutoffs` (all rows when None), read from Parquet without the other cutoffs.

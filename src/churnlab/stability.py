@@ -4,7 +4,7 @@ The reference is the training period (the rows at every training cutoff of `chur
 the champion. Bins and bin counts are fixed on it once (`fit_reference`); each later month is compared with
 it by `compare_month` using the no-drift thresholds of `churnlab.drift`:
 
-- the score: PSI against the (1 - alpha) no-drift quantile;
+- the score: PSI against the (1 - alpha) no-drift quantile, and at least the materiality floor `min_psi`;
 - customer and banking features: CSI against the (1 - alpha / k) quantile for k such features (Bonferroni),
   and at least the materiality floor `min_csi`; numeric ones also get the KS statistic and p-value;
 - market features (one value per month): the month's value against the reference months' values
@@ -47,18 +47,21 @@ def fit_reference(reference: pd.DataFrame, *, groups: dict[str, str], market_his
     return Reference(len(reference), binnings, counts, values, market, dict(groups))
 
 
-def compare_month(reference: Reference, current: pd.DataFrame, *, alpha: float, draws: int, min_csi: float,
-                  rng: np.random.Generator) -> tuple[dict, pd.DataFrame]:
+def compare_month(reference: Reference, current: pd.DataFrame, *, alpha: float, draws: int, min_psi: float,
+                  min_csi: float, rng: np.random.Generator) -> tuple[dict, pd.DataFrame]:
     """(score summary, per-feature table) of one month's scored snapshot `current` against `reference`.
 
-    The per-feature table has feature, group, statistic (CSI, or z for market features), threshold,
-    drifting, ks and ks_pvalue.
+    Each line is the larger of the no-drift quantile (statistical: more than sampling noise?) and the
+    materiality floor `min_psi` / `min_csi` (practical: large enough to act on?). On small samples the
+    quantile decides, on large ones the floor: at 30,000 rows a PSI of 0.001 is already "significant".
+    The per-feature table has feature, group, statistic (CSI, or z for market features), null_quantile,
+    threshold, drifting, ks and ks_pvalue.
     """
     n = len(current)
     score_counts = reference.binnings[SCORE].counts(current[SCORE])
+    null = psi_threshold(reference.counts[SCORE], n_current=n, alpha=alpha, draws=draws, rng=rng)
     score = {"rows": n, "score_psi": float(psi_from_counts(reference.counts[SCORE], score_counts)),
-             "score_threshold": psi_threshold(reference.counts[SCORE], n_current=n, alpha=alpha, draws=draws,
-                                              rng=rng),
+             "score_null_quantile": null, "score_threshold": max(null, min_psi),
              "mean_score": float(current[SCORE].mean())}
     profiled = [f for f, g in reference.groups.items() if g != "market"]
     market = [f for f, g in reference.groups.items() if g == "market"]
@@ -67,20 +70,16 @@ def compare_month(reference: Reference, current: pd.DataFrame, *, alpha: float, 
     for feature in profiled:
         counts = reference.binnings[feature].counts(current[feature])
         csi = float(psi_from_counts(reference.counts[feature], counts))
-        line = max(psi_threshold(reference.counts[feature], n_current=n, alpha=feature_alpha, draws=draws,
-                                 rng=rng), min_csi)
+        null = psi_threshold(reference.counts[feature], n_current=n, alpha=feature_alpha, draws=draws, rng=rng)
+        line = max(null, min_csi)
         ks, ks_p = (ks_test(reference.numeric[feature], current[feature]) if feature in reference.numeric
                     else (np.nan, np.nan))
-        rows.append({"feature": feature, "group": reference.groups[feature], "statistic": csi, "threshold": line,
+        rows.append({"feature": feature, "group": reference.groups[feature], "statistic": csi, "null_quantile": null,
+                     "threshold": line,
                      "drifting": csi > line, "ks": ks, "ks_pvalue": ks_p})
     for feature in market:
         value = float(current[feature].median())  # one value per month; the median ignores a stray row
         z, line = series_alarm(reference.market[feature], value, alpha=alpha / max(len(market), 1))
-        rows.append({"feature": feature, "group": "market", "statistic": z, "threshold": line,
+        rows.append({"feature": feature, "group": "market", "statistic": z, "null_quantile": line, "threshold": line,
                      "drifting": bool(z > line), "ks": np.nan, "ks_pvalue": np.nan, "value": value})
     return score, pd.DataFrame(rows)
-
-
-def required_draws(alpha: float, *, features: int, beyond: int = 20) -> int:
-    """Monte Carlo draws so that `beyond` draws lie past the Bonferroni quantile (alpha / features)."""
-    return int(np.ceil(beyond * max(features, 1) / alpha))

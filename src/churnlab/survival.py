@@ -24,8 +24,14 @@ import numpy as np
 import pandas as pd
 
 from churnlab import paths, tracking
-from churnlab.clv import compare_values, lifetime_value, monthly_discount, monthly_margin, true_survival_matrix, \
-    value_tiers
+from churnlab.clv import (
+    compare_values,
+    lifetime_value,
+    monthly_discount,
+    monthly_margin,
+    true_survival_matrix,
+    value_tiers,
+)
 from churnlab.io import write_csv, write_json, write_parquet
 from churnlab.kaplan_meier import describe, fit_km
 from churnlab.logs import setup_logging
@@ -71,6 +77,8 @@ def describe_column(design: Design):
             return f"{source} missing vs known"
         if "[" in column:
             return f"{column.split('[')[1][:-1]} vs {design.levels_[source][0]}"
+        if source in design.flags:
+            return "yes vs no"
         return "per doubling of (1 + value)" if source in design.log2 else "per unit"
 
     return per
@@ -137,9 +145,15 @@ def best_model(metrics: dict, *, select_by: str) -> str:
 
 
 def customer_values(lifetimes: pd.DataFrame, model, design: Design, strata: Strata, *, horizon_months: int,
-                    annual_discount_rate: float, tiers: list[str], margins: dict) -> tuple[pd.DataFrame, np.ndarray]:
-    """CLV per customer active at the last month (event 0), from `last_` covariates at current tenure."""
+                    annual_discount_rate: float, tiers: list[str], margins: dict,
+                    average_market: dict[str, float]) -> tuple[pd.DataFrame, np.ndarray]:
+    """CLV per customer active at the last month (event 0), from `last_` covariates at current tenure.
+
+    The market covariates in `average_market` are set to the given (training-average) values: the future
+    market is unknown, and the last month's values would project one month's conditions over the horizon.
+    """
     active = lifetimes[lifetimes["event"] == 0].reset_index(drop=True)
+    active = active.assign(**{f"last_{name}": value for name, value in average_market.items()})
     frame = model_frame(active.drop(columns=["duration", "entry_tenure"]), design, strata, prefix="last_")
     months = np.arange(1, horizon_months + 1)
     survival = model.survival(frame, active["duration"].to_numpy(), months)
@@ -150,6 +164,11 @@ def customer_values(lifetimes: pd.DataFrame, model, design: Design, strata: Stra
                            "survival_12m": survival[:, min(12, horizon_months) - 1], "clv": clv})
     values["value_tier"] = value_tiers(values["clv"], tiers)
     return values, margin
+
+
+def finite(value) -> float | None:
+    """A number for JSON, or None where it is infinite (a KM median the curve never reaches)."""
+    return float(value) if np.isfinite(value) else None
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -169,7 +188,7 @@ def log_run(params: dict, metrics: dict, inputs: list[Path]) -> None:
         mlflow.set_tag("best_model", metrics["best_model"])
         mlflow.log_params({k: str(v)[:500] for k, v in flatten(params).items()})
         numbers = {k: float(v) for k, v in flatten(metrics).items()
-                   if isinstance(v, int | float) and np.isfinite(v)}
+                   if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)}
         mlflow.log_metrics(numbers)
         mlflow.log_artifacts(str(OUT), artifact_path="survival")
 
@@ -218,9 +237,10 @@ def main() -> None:
     best = best_model(metrics, select_by=params["evaluation"]["select_by"])
 
     clv = params["clv"]
+    average_market = {name: float(train[f"entry_{name}"].mean()) for name in clv["average_market"]}
     values, _ = customer_values(lifetimes, models[best], design, strata, horizon_months=clv["horizon_months"],
                                 annual_discount_rate=clv["annual_discount_rate"], tiers=clv["tiers"],
-                                margins=clv["margins"])
+                                margins=clv["margins"], average_market=average_market)
     write_parquet(values, paths.CLV)
     summary = {"customers": len(values), "total_clv": float(values["clv"].sum()),
                "mean_clv": float(values["clv"].mean()),
@@ -238,7 +258,8 @@ def main() -> None:
     overall = tables["km_summary"].iloc[0]
     report = {"best_model": best, "selected_by": params["evaluation"]["select_by"], "models": metrics,
               "customers": {"train": len(train), "test": len(test), "events_train": int(train["churned"].sum())},
-              "km": {k: float(overall[k]) for k in ["median_months", *(f"survival_{t}m" for t in params["km"]["times"])]},
+              "km": {k: finite(overall[k])
+                     for k in ["median_months", *(f"survival_{t}m" for t in params["km"]["times"])]},
               "logrank_p": dict(zip(tables["logrank"]["group"], tables["logrank"]["p_value"], strict=True)),
               "cox_strata": strata.sources, "clv": summary}
     write_json(report, paths.METRICS / "survival.json")

@@ -15,7 +15,6 @@
 
 import numpy as np
 import pandas as pd
-import xgboost
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -78,13 +77,6 @@ def churn_types(anchors: pd.DataFrame) -> pd.DataFrame:
     return pd.crosstab(both["segment"], both["churn_type"], normalize="index").reset_index()
 
 
-def shap_matrix(booster: xgboost.XGBModel, encoded: pd.DataFrame) -> pd.DataFrame:
-    """Exact TreeSHAP contributions (log-odds) of each feature for each row; the bias column is dropped."""
-    matrix = xgboost.DMatrix(encoded.to_numpy(float), feature_names=[str(c) for c in encoded.columns])
-    contributions = booster.get_booster().predict(matrix, pred_contribs=True)
-    return pd.DataFrame(contributions[:, :-1], columns=encoded.columns, index=encoded.index)
-
-
 def feature_themes(features: list[str], themes: dict[str, list[str]]) -> dict[str, str]:
     """Each feature's theme: the theme with the longest prefix the feature starts with ("other" if none)."""
     out = {}
@@ -96,28 +88,47 @@ def feature_themes(features: list[str], themes: dict[str, list[str]]) -> dict[st
 
 
 def fit_archetypes(shap: pd.DataFrame, *, n_archetypes: int, seed: int, top_features: int,
-                   themes: dict[str, list[str]]) -> tuple[KMeans, pd.DataFrame]:
-    """k-means on the SHAP vectors; a table naming each archetype by its top features and theme.
+                   themes: dict[str, list[str]]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Archetype of each churner, and a table naming each archetype by what sets it apart.
 
-    Each feature counts for one theme (`feature_themes`: longest matching prefix, e.g. `complaints` for
-    `complaints_3m`); the archetype's theme is the one whose features have the largest summed positive mean
-    SHAP, or "other" when none pushes risk up.
+    k-means runs on the SHAP vectors scaled to unit length: the direction of an explanation (which features
+    drive the risk, in what mix) separates reasons, while its length is mostly the level of risk. An
+    archetype is named by the features whose mean SHAP in it exceeds the mean over all churners the most
+    (the symptoms every churner shares, such as a falling balance, cancel out). Each feature counts for one
+    theme (`feature_themes`: longest matching prefix, e.g. `complaints` for `complaints_3m`); the
+    archetype's theme is the one whose features carry the most of that distinctive push, or "other".
     """
     if len(shap) < n_archetypes:
         raise ValueError(f"{len(shap)} churners cannot form {n_archetypes} archetypes")
-    kmeans = KMeans(n_clusters=n_archetypes, n_init=10, random_state=seed).fit(shap.to_numpy(float))
-    centres = pd.DataFrame(kmeans.cluster_centers_, columns=shap.columns)
-    theme_of = feature_themes(list(shap.columns), themes)
+    values = shap.to_numpy(float)
+    norms = np.linalg.norm(values, axis=1, keepdims=True)
+    direction = np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
+    labels = KMeans(n_clusters=n_archetypes, n_init=10, random_state=seed).fit_predict(direction)
+    distinct = shap.groupby(labels).mean() - shap.mean()
+    theme_of = pd.Series(feature_themes(list(shap.columns), themes))
     rows = []
-    for cluster, centre in centres.iterrows():
-        top = centre.sort_values(ascending=False).head(top_features)
-        push = centre.clip(lower=0).groupby(pd.Series(theme_of)).sum()
-        scores = {theme: float(push.get(theme, 0.0)) for theme in themes}
-        theme = max(scores, key=scores.get) if scores and max(scores.values()) > 0 else "other"
+    for cluster, push in distinct.iterrows():
+        top = push.sort_values(ascending=False).head(top_features)
+        scores = push.clip(lower=0).groupby(theme_of).sum()
+        scores = scores.drop("other", errors="ignore")
+        theme = str(scores.idxmax()) if len(scores) and scores.max() > 0 else "other"
         rows.append({"archetype": int(cluster), "name": " + ".join(top.index), "theme": theme,
-                     "customers": int(np.sum(kmeans.labels_ == cluster)),
+                     "customers": int(np.sum(labels == cluster)),
                      **{f"top{i + 1}": f"{name} ({value:+.2f})" for i, (name, value) in enumerate(top.items())}})
-    return kmeans, pd.DataFrame(rows)
+    return labels, pd.DataFrame(rows)
+
+
+def churner_themes(shap: pd.DataFrame, themes: dict[str, list[str]]) -> pd.Series:
+    """Each churner's own theme: the one whose features push their risk up the most ("other" if none does).
+
+    Symptoms every leaver shows (falling balances, fewer transactions) belong to no theme, so they decide
+    nothing here: the theme is the most likely cause among those listed.
+    """
+    theme_of = pd.Series(feature_themes(list(shap.columns), themes))
+    push = shap.clip(lower=0).T.groupby(theme_of).sum().T.drop(columns="other", errors="ignore")
+    if push.empty:
+        return pd.Series("other", index=shap.index)
+    return push.idxmax(axis=1).where(push.max(axis=1) > 0, "other")
 
 
 def archetype_agreement(archetype, reason) -> tuple[dict, pd.DataFrame]:
