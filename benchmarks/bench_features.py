@@ -1,10 +1,10 @@
 """Scale benchmark of the `features` stage (not a test): 1,000,000 customers over 36 months, quarterly cutoffs.
 
 Target: under 10 minutes and under 8 GB peak RSS on the 2-core research machine. The contract tables come
-from `churnlab.simulate` (oracle work cut to the minimum, since the features stage never reads it) and are
-written once to a work folder outside the repository; the stage then runs as `python -m churnlab.features`
-in a child process, so its wall time and peak RSS (`os.wait4` rusage of that child alone) exclude the
-simulation. The printed figures go into docs/benchmarks.md.
+from the real `simulate` stage (its oracle work cut to the minimum, since the features stage never reads
+it), run once in a work folder outside the repository; the stage then runs as `python -m churnlab.features`
+in a child process, so its wall time, CPU time and peak RSS (the `os.wait4` rusage of that child alone)
+exclude the simulation. The printed figures go into docs/benchmarks.md.
 
     .venv/bin/python benchmarks/bench_features.py --customers 1000000 --months 36
 """
@@ -20,53 +20,38 @@ from pathlib import Path
 
 import yaml
 
-from churnlab import paths, simulate
-from churnlab.io import ParquetChunks
-from churnlab.schema import arrow_schema
+from churnlab import paths
 
 REPO = Path(__file__).resolve().parents[1]
-CONTRACT = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "churn_events": paths.CHURN_EVENTS}
-NOT_BLOCK_PARAMS = ("start_month", "shock_month", "shock_months", "shock_spread_pp", "recession_month",
-                    "n_customers")
 
 
 def generate(workdir: Path, *, customers: int, months: int, params: dict) -> None:
-    """Simulate the contract tables into workdir/data/raw, block by block (skipped if already there)."""
+    """Run the real `simulate` stage in workdir for the contract tables (skipped if already there)."""
     stamp = workdir / "data/raw/bench.json"
     wanted = {"customers": customers, "months": months}
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:
         print(f"reusing simulated tables in {workdir / 'data/raw'}")
         return
-    base, sim = params["base"], dict(params["simulate"])
+    simulate = dict(params["simulate"])
     # The oracle is ground truth for evaluation, not an input of the features stage: do as little as possible.
-    sim.update(n_months=months, oracle_paths=2, oracle_every_months=months, oracle_survival_months=1)
-    ahead = max(base["horizon_months"], sim["oracle_survival_months"])
-    market = simulate.simulate_market(seed=base["seed"], n_months=months + ahead + 1,
-                                      **{k: sim[k] for k in NOT_BLOCK_PARAMS[:-1]})
-    os.chdir(workdir)
-    writers = {name: ParquetChunks(target, arrow_schema(name)) for name, target in CONTRACT.items()}
+    simulate.update(n_customers=customers, n_months=months, oracle_paths=2, oracle_every_months=3,
+                    shock_month=min(simulate["shock_month"], months - 8))
+    (workdir / "params.yaml").write_text(yaml.safe_dump({**params, "simulate": simulate}), encoding="utf-8")
     start = time.perf_counter()
-    blocks = simulate.simulate(n_customers=customers, seed=base["seed"], market=market,
-                               horizon=base["horizon_months"],
-                               **{k: v for k, v in sim.items() if k not in NOT_BLOCK_PARAMS})
-    for i, tables in enumerate(blocks, 1):
-        for name, writer in writers.items():
-            writer.write(tables[name])
-        if i % 10 == 0:
-            print(f"  simulated {i * simulate.BLOCK:,} customers ({time.perf_counter() - start:.0f} s)", flush=True)
-    for writer in writers.values():
-        writer.close()
-    market.iloc[:months].to_parquet(paths.MARKET, index=False)
+    subprocess.run([sys.executable, "-m", "churnlab.simulate"], cwd=workdir, check=True, env=_env())
     stamp.write_text(json.dumps(wanted))
     print(f"simulated {customers:,} customers x {months} months in {time.perf_counter() - start:.0f} s")
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(REPO / "src"))
 
 
 def run_stage(workdir: Path) -> tuple[float, float, float, int]:
     """Run the features stage in a child process; return wall seconds, CPU seconds (user + system), peak RSS
     in GB and the exit code. CPU time is the fairer figure when other work shares the machine."""
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "churnlab.features"], cwd=workdir, env=env)
+    child = subprocess.Popen([sys.executable, "-m", "churnlab.features"], cwd=workdir, env=_env())
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start

@@ -46,7 +46,9 @@ def test_monitor_stage_on_the_small_pipeline(pipeline_dir):
     assert metrics["months_monitored"] >= 3 and metrics["champion"]["version"] >= 1
     sim = metrics["simulator"]
     assert sim["false_alarm_rate"] is not None and sim["detection_rate"] is not None
-    months = pd.read_csv(pipeline_dir / "reports/monitor/months.csv", parse_dates=["month"])
-    shock = months["month"] >= pd.Timestamp(sim["shock_start"])
-    assert months.loc[shock, "market_drift"].any()  # the promotion is flagged
-    assert not months.loc[~shock, "market_drift"].any()  # quiet months are not
+    assert sim["detection_rate_promotion"] == 1.0  # every month of the promotion is in alert
+    stability = pd.read_csv(pipeline_dir / "reports/monitor/stability.csv", parse_dates=["month"])
+    promo = stability[stability["feature"] == "promo_index"].set_index("month")["drifting"]
+    in_promotion = (promo.index >= pd.Timestamp(sim["shock_start"])) & (promo.index <= pd.Timestamp(sim["shock_end"]))
+    assert promo[in_promotion].all()  # the promotion is flagged
+    assert not promo[promo.index < pd.Timestamp(sim["shock_start"])].any()  # quiet months are not

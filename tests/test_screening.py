@@ -5,8 +5,9 @@ per cell: churner shares p = (1.5, 5.5) / 7, stayer shares q = (9.5, 5.5) / 15, 
 IV = (0.2143 - 0.6333) ln(0.2143 / 0.6333) + (0.7857 - 0.3667) ln(0.7857 / 0.3667) = 0.4541 + 0.3193 = 0.7734.
 
 Traffic-light example: values 0..9, 10 rows each; values 0..7 have 1 churner each, 8 has 5 and 9 has 6.
-Base rate r = 19 / 100 = 0.19; red (2 r = 0.38) and amber (1.5 r = 0.285) both hold for 8 and 9 only, so
-both lines read "> 7".
+Base rate r = 19 / 100 = 0.19. Tail churn rates from the top: {9} 0.6, {8, 9} 0.55, {7..9} 12/30 = 0.4,
+{6..9} 13/40 = 0.325, {5..9} 14/50 = 0.28, then lower. Red (2 r = 0.38): the least extreme passing tail is
+{7..9}, so "> 6". Amber (1.5 r = 0.285): {6..9}, so "> 5".
 """
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_categorical_lines_list_the_risky_categories_and_auc_uses_the_bin_rate()
 
 def test_traffic_light_lines_follow_the_documented_rule():
     stats = screen_indicator(*ladder(), **SETTINGS)
-    assert stats["red_line"] == "> 7" and stats["amber_line"] == "> 7"
+    assert stats["red_line"] == "> 6" and stats["amber_line"] == "> 5"
     assert stats["higher_is_riskier"] is True
 
 
@@ -56,7 +57,7 @@ def test_auc_is_oriented_and_direction_reported():
     up = screen_indicator(values, labels, **SETTINGS)
     down = screen_indicator(-values, labels, **SETTINGS)
     assert up["auc"] == pytest.approx(down["auc"]) and up["auc"] > 0.5
-    assert down["higher_is_riskier"] is False and down["red_line"] == "<= -8"
+    assert down["higher_is_riskier"] is False and down["red_line"] == "<= -7"
 
 
 def test_missing_values_get_their_own_bin_and_share():
@@ -75,7 +76,7 @@ def test_many_distinct_values_are_cut_into_deciles():
     rates = bin_rates(values, labels, bins=10)
     assert len(rates) == 10 and rates["rows"].between(499, 501).all()
     stats = screen_indicator(values, labels, **SETTINGS)
-    assert stats["red_line"].startswith("> 1.2")  # the top decile starts at the 90th percentile (1.28)
+    assert stats["red_line"].startswith("> 1.2")  # only the top decile (above the 90th percentile, 1.28)
 
 
 def test_screen_indicators_has_one_row_per_feature():
@@ -93,3 +94,13 @@ def test_a_value_held_by_most_rows_is_one_bin_and_the_tail_still_splits():
     assert rates["rows"].tolist() == [950, 50]
     stats = screen_indicator(values, labels, **SETTINGS)
     assert stats["iv"] > 0.5 and stats["red_line"] == "> 0"
+
+
+def test_a_few_customers_in_an_extreme_bin_do_not_move_the_line():
+    # 0 complaints: 900 rows at 5 %; 1: 80 at 5 %; 2: 19 at 32 %; 3: 1 customer, who stayed.
+    # Base rate 55 / 1000, red lift 0.11: 1 or more 10 / 100 = 0.10 fails, 2 or more 6 / 20 = 0.3 passes,
+    # so the line is "> 1" although the single customer with 3 complaints (rate 0) alone would fail.
+    values = pd.Series([0.0] * 900 + [1.0] * 80 + [2.0] * 19 + [3.0])
+    labels = pd.Series([1] * 45 + [0] * 855 + [1] * 4 + [0] * 76 + [1] * 6 + [0] * 13 + [0])
+    stats = screen_indicator(values, labels, **SETTINGS)
+    assert stats["red_line"] == "> 1"

@@ -52,8 +52,10 @@ def draw_customers(rng: np.random.Generator, n: int, *, n_months: int, existing_
     wealth = rng.lognormal(0, 0.8, n)
     segment = np.where(income * wealth > 9000, 2, np.where(income * wealth > 3800, 1, 0))
     channel = rng.choice(len(CHANNELS), n, p=[0.45, 0.35, 0.12, 0.08])
+    # Rate sensitivity follows what a bank sees (segment, online channel, wealth in the balances), with a
+    # little idiosyncratic noise: the hazard should depend mostly on observable behaviour.
     price_sens = _sigmoid(-1.3 + 0.8 * (segment == 1) + 1.1 * (segment == 2) + 0.7 * (channel == 1)
-                          + 0.5 * (wealth > 2) + rng.normal(0, 1.0, n))
+                          + 0.5 * (wealth > 2) + rng.normal(0, 0.35, n))
     response = np.where(rng.random(n) < 0.06, ANNOYED, np.where(price_sens > 0.25, 1, 0))
     return {
         "open_month": open_month,

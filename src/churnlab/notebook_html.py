@@ -54,8 +54,7 @@ def kernel_environment(scratch: Path) -> dict[str, str]:
     """Environment for a hermetic kernel: Jupyter and matplotlib state in `scratch`, no user start-up files."""
     env = {var: str(scratch / var.lower()) for var in
            ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR", "MPLCONFIGDIR")}
-    env["MPLBACKEND"] = "Agg"
-    return env
+    return env  # MPLBACKEND stays unset: the kernel's inline backend embeds the figures
 
 
 def execute(notebook: Path, output: Path, *, parameters: dict | None = None, timeout_s: int = 900):
@@ -66,6 +65,7 @@ def execute(notebook: Path, output: Path, *, parameters: dict | None = None, tim
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="churnlab-kernel-") as scratch:
         os.environ.update(kernel_environment(Path(scratch)))  # the kernel inherits this process's environment
+        os.environ.pop("MPLBACKEND", None)  # "Agg" (set for stages and tests) would stop figures reaching the page
         try:
             papermill.execute_notebook(str(notebook), str(output), parameters=parameters or {},
                                        cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,

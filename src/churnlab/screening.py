@@ -15,12 +15,14 @@ For one indicator x and the churn label y (1 churned within the horizon), over t
   on rows where x is present. Reported as max(AUC, 1 - AUC), with `higher_is_riskier` saying which way
   x points. A categorical indicator is scored by its in-sample bin churn rate, so its AUC is >= 0.5 by
   construction and slightly optimistic, and it has no direction.
-- traffic light: with base rate r (churn rate over all training rows), a bin is red when its churn rate
-  exceeds `red_lift` * r and amber when it exceeds `amber_lift` * r. Walking from the risky end of the
-  sorted bins, the warning line is the inner edge of the run of consecutive bins above the lift, e.g.
-  "> 2" for complaints_3m when every bin above 2 complaints churns at more than the lift. A categorical
-  indicator lists the categories above the lift. A missing bin above the lift adds "or missing". An empty
-  line means no bin reaches the lift: the indicator alone never warrants the colour.
+- traffic light: with base rate r (churn rate over all training rows), the red line is the least extreme
+  cut such that the customers beyond it, taken together, churn at more than `red_lift` * r; the amber line
+  likewise with `amber_lift`. Cuts are bin edges, so the line is at decile (or value) resolution, e.g.
+  "> 2" for complaints_3m when customers with 3 or more complaints churn at more than twice the base rate.
+  Taking the tail as a group keeps a handful of customers in an extreme bin from moving the line. A
+  categorical indicator lists its categories whose own churn rate is above the lift; a missing bin above the
+  lift adds "or missing". An empty line means no cut reaches the lift: the indicator alone never warrants
+  the colour.
 """
 
 from collections.abc import Iterable
@@ -92,14 +94,13 @@ def _line(rates: pd.DataFrame, *, threshold: float, higher_is_riskier: bool | No
         if hot:
             parts.append("in {" + ", ".join(sorted(hot)) + "}")
     elif len(ranked):
-        ordered = ranked.iloc[::-1] if higher_is_riskier else ranked
-        run = 0
-        while run < len(ordered) and ordered["rate"].iloc[run] > threshold:
-            run += 1
-        if run == len(ordered):
+        ordered = ranked.iloc[::-1] if higher_is_riskier else ranked  # from the risky end inward
+        tail_rate = (ordered["churned"].cumsum() / ordered["rows"].cumsum()).to_numpy()
+        passing = np.flatnonzero(tail_rate > threshold)
+        if len(passing) and passing[-1] == len(ordered) - 1:
             parts.append("any value")
-        elif run:
-            inner = ordered.iloc[run - 1]
+        elif len(passing):
+            inner = ordered.iloc[passing[-1]]  # the least extreme cut whose tail still churns above the lift
             parts.append(f"> {_format(inner['low'])}" if higher_is_riskier else f"<= {_format(inner['high'])}")
     if missing:
         parts.append("missing")
