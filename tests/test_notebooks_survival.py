@@ -8,29 +8,10 @@ import nbformat
 import pandas as pd
 import pytest
 
+from notebooks import code_cells, printed_text
+
 NAME = "2.0-survival-lifetimes.ipynb"
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / NAME
-
-
-def code_cells(notebook) -> list:
-    return [cell for cell in notebook.cells if cell.cell_type == "code"]
-
-
-def printed_text(notebook) -> str:
-    parts = []
-    for cell in code_cells(notebook):
-        for output in cell.outputs:
-            if output.output_type == "stream":
-                parts.append(output.text)
-            elif "data" in output:
-                parts.append(output.data.get("text/plain", ""))
-    return "\n".join(parts)
-
-
-def test_survival_notebook_is_saved_with_outputs_stripped():
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    dirty = [i for i, cell in enumerate(code_cells(notebook)) if cell.outputs or cell.execution_count is not None]
-    assert not dirty, f"{NAME}: code cells {dirty} carry outputs or execution counts; strip them before committing"
 
 
 def test_survival_notebook_writes_nothing_and_reads_pipeline_outputs_only():

@@ -1,11 +1,11 @@
 """The simulated bank's customer dynamics: who customers are, how they behave each month, and why they leave.
 
-Used by `churnlab.simulate`. One month of one block of customers is a vectorised step over numpy arrays,
-so the same `step` drives both the observed history and the oracle's forward Monte Carlo paths.
+Used by `churnlab.simulate`. One month of one block of customers is a vectorised step over numpy arrays, so
+the same `step` drives both the observed history and the oracle's forward Monte Carlo paths.
 
-The monthly decision-to-leave hazard is the sum of four reason components (price, service, competitor
-offer, life event); each reason's share of the hazard is the probability it is the latent reason.
-Observable drivers scale them (sizes are monthly log-hazard effects):
+The monthly decision-to-leave hazard is the sum of four reason components (price, service, competitor offer,
+life event); each reason's share of the hazard is the probability it is the latent reason. Observable drivers
+scale them (sizes are monthly log-hazard effects):
 
 - tenure: +1.1 x exp(-tenure / 6 months), i.e. three times the hazard in the first month, fading by a year;
 - products: -0.28 per product above two; payroll account: -0.55;
@@ -14,9 +14,11 @@ Observable drivers scale them (sizes are monthly log-hazard effects):
 - competitor offer: proportional to the promotion index, three times stronger for rate-sensitive customers;
 - macro: +0.12 per point of unemployment above 6 %; lifecycle decline: +0.8.
 
-A customer who decides to leave closes 3-5 months later (life events: at once), and in between "quietly
-quits": deposits, investments, transactions and logins fall each month. Dormant customers (no transaction
-for 6 months) are closed by the bank with probability 0.25 a month (involuntary churn).
+At the start of each month a customer may decide to leave, with the hazard given the state at the end of the
+month before. A customer who decides closes 3-5 months later (life events: that month), and from the month of
+the decision "quietly quits": deposits, investments, transactions and logins fall each month. Dormant
+customers (no transaction for 6 months) are closed by the bank with probability 0.25 a month (involuntary
+churn).
 """
 
 import numpy as np

@@ -1,18 +1,20 @@
 """The simulator's ground truth: each active customer's true probability of churning in the months ahead.
 
-Given the simulator's full state at the end of month t (including the latent "decided to leave" phase),
-the probability of a churn event by month t+k is computed by forward Monte Carlo over the customer's future
-behaviour, Rao-Blackwellised over the decision to leave: each path simulates the covariates as if the
-customer stayed and accumulates, exactly, the probability mass of
+Given the simulator's full state at the end of month t (including the latent "decided to leave" phase), the
+probability of a churn event by month t+k is computed by forward Monte Carlo over the customer's future
+behaviour, Rao-Blackwellised over the decision to leave: each path simulates the covariates as if the customer
+stayed and accumulates, exactly, the probability mass of
 
 - an involuntary closure at month t+j:  A_{j-1} q_j, and
-- a decision to leave at month t+j:     A_{j-1} (1 - q_j) lam_j, whose churn month falls d - 1 months
-  later (d = 1 for life events, 3, 4 or 5 otherwise; `bank.LEAVE_DELAYS`),
+- a decision to leave at the start of month t+j:  A_{j-1} (1 - q_j) lam_j, whose churn month falls d - 1
+  months later (d = 1 for life events, 3, 4 or 5 otherwise; `bank.LEAVE_DELAYS`),
 
-where A_j = A_{j-1} (1 - q_j)(1 - lam_j) is the probability of no decision and no closure so far, q_j the
-dormant-closure probability and lam_j the decision hazard. Only covariate noise is left to Monte Carlo, so a
-few dozen paths give a standard error far below the spread of risk across customers (simulate.json reports
-the split-half Monte Carlo error of the oracle AUC).
+where A_j = A_{j-1} (1 - q_j)(1 - lam_j) is the probability of no decision and no closure so far, and q_j and
+lam_j the dormant-closure probability and the decision hazard given the state at the end of month t+j-1. A
+decision is drawn at the start of a month from the state the bank saw at the end of the month before, so the
+oracle at t knows no coin flip that the data up to t could not show. Only covariate noise is left to Monte
+Carlo, so a few dozen paths give a standard error far below the spread of risk across customers (simulate.json
+reports the split-half Monte Carlo error of the oracle AUC).
 
 Treatment effects use common random numbers: the same paths are run with and without the offer.
 """
@@ -53,9 +55,8 @@ def forward_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *,
     size = len(idx) * paths
     alive = np.ones(size)
     closed, decided = np.zeros((horizon, size)), np.zeros((horizon, size))
-    for j in range(horizon):
-        _, parts = bank.step(rng, c, s, month=month + j + 1, market=market, leaving=np.zeros(size, dtype=bool),
-                             base_hazard=base_hazard, observe=False)
+    parts = bank.hazard_components(c, s, month=month, market=market, base_hazard=base_hazard)
+    for j in range(horizon):  # decisions at the start of month month+j+1, from the hazard at the end of the last
         q = np.where(s["dormant"] >= bank.DORMANT_MONTHS, bank.DORMANT_CLOSE_PROB, 0.0)
         lam = bank.total_hazard(parts)
         mass = alive * (1 - q) * lam
@@ -67,6 +68,9 @@ def forward_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *,
             if j + delay - 1 < horizon:
                 decided[j + delay - 1] += mass * (1 - life) / len(bank.LEAVE_DELAYS)
         alive *= (1 - q) * (1 - lam)
+        if j + 1 < horizon:
+            _, parts = bank.step(rng, c, s, month=month + j + 1, market=market, leaving=np.zeros(size, dtype=bool),
+                                 base_hazard=base_hazard, observe=False)
     shape = (len(idx), paths, horizon)
     curves = {"voluntary": np.cumsum(decided, axis=0), "any": np.cumsum(decided + closed, axis=0)}
     out = {name: curve.T.reshape(shape).mean(axis=1) for name, curve in curves.items()}

@@ -167,6 +167,7 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
     never = np.iinfo(np.int64).max // 2
     churn_month, churn_type, reason = np.full(n, never), np.full(n, -1), np.full(n, -1)
     leaving = np.zeros(n, dtype=bool)
+    lam, parts = np.zeros(n), {r: np.zeros(n) for r in REASONS}  # no decision before the first month
     entry_risk = {f"{kind}_{k}m_at_entry": np.full(n, np.nan) for kind in ("p_voluntary", "p_churn")
                   for k in ENTRY_HORIZONS}  # NaN beyond oracle_survival_months
     deposits = [state["deposit"].copy()] * 4  # deposits[0]: three months before the current month
@@ -183,9 +184,9 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
         for key, value in fresh.items():
             state[key][..., joining] = value[..., joining]
         present = (cust["open_month"] <= s) & (churn_month >= s)
-        row, parts = bank.step(rng, cust, state, month=s, market=mk, leaving=leaving, base_hazard=base_monthly_hazard)
-        lam = bank.total_hazard(parts)
-        active = present & ~leaving
+        # Decisions at the start of month s, from the hazard at the end of month s-1 (joiners decide from
+        # their second month): what the bank saw up to s-1 is all the information there was.
+        active = present & ~leaving & ~joining
         u_close, u_decide, u_reason, u_type = rng.random((4, n))
         delay = bank.LEAVE_DELAYS[rng.integers(0, len(bank.LEAVE_DELAYS), n)]
         closed = active & (state["dormant"] >= bank.DORMANT_MONTHS) & (u_close < bank.DORMANT_CLOSE_PROB)
@@ -198,10 +199,12 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
         reason[decide] = why[decide]
         price_like = (why == REASONS.index("price")) | (why == REASONS.index("competitor_offer"))
         churn_type[decide] = np.where(u_type < np.where(price_like, 0.6, 0.15), 1, 0)[decide]
+        leaving |= decide & ~life  # leavers' activity runs off from this month on
+        row, parts = bank.step(rng, cust, state, month=s, market=mk, leaving=leaving, base_hazard=base_monthly_hazard)
+        lam = bank.total_hazard(parts)  # the hazard of deciding at the start of next month
         idx = np.flatnonzero(present)
-        hazard_now = np.where(active, lam, 0.0)[idx]
+        hazard_now = np.where(leaving, 0.0, lam)[idx]
         phase_now = np.where(leaving[idx], "leaving", "active")
-        leaving |= decide & ~life
         alive = present & (churn_month > s)
         deposits = deposits[1:] + [state["deposit"].copy()]
         if m < 0:  # burn-in: nothing is observed

@@ -1,0 +1,28 @@
+"""Helpers for the notebook tests: read a notebook's code cells and what they printed."""
+
+from pathlib import Path
+
+import nbformat
+
+FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def code_cells(notebook) -> list:
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def printed_text(notebook) -> str:
+    """Everything the code cells printed or displayed as text."""
+    parts = []
+    for cell in code_cells(notebook):
+        for output in cell.outputs:
+            if output.output_type == "stream":
+                parts.append(output.text)
+            elif "data" in output:
+                parts.append(output.data.get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def source(name: str) -> str:
+    """The code of notebook `name` as committed."""
+    return "\n".join(cell.source for cell in code_cells(nbformat.read(FOLDER / name, as_version=4)))
