@@ -39,8 +39,8 @@ lab: setup  ## JupyterLab on http://127.0.0.1:8888 (notebooks/)
 	jupyter lab --no-browser --ip 127.0.0.1 --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs the package registry)
-	$(PYTHON) -m venv /tmp/churnlab-uv && /tmp/churnlab-uv/bin/pip install --quiet uv==0.13.8
-	/tmp/churnlab-uv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	test -x .venv-lock/bin/uv || ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet uv==0.13.8)
+	.venv-lock/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--python-platform x86_64-unknown-linux-gnu --generate-hashes -o requirements.lock
 
 bench: setup  ## the scale benchmarks (minutes each); figures go to docs/benchmarks.md by hand

@@ -1,7 +1,7 @@
 """MLflow set-up shared by every stage: one SQLite store under the repository's `mlruns/`, and lineage tags.
 
 The store is resolved from the repository root, not the working directory, so that `dvc exp run --temp`
-and `--queue` (which run in a copy under `.dvc/tmp/exps/`) log to the same store as `dvc repro`.
+and `--queue` (which run in a copy inside the repository's .dvc folder) log to the same store as `dvc repro`.
 `MLFLOW_TRACKING_URI`, when set, wins (tests point it at `tmp_path`).
 """
 
