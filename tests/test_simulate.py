@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from churnlab import paths, simulate
+from churnlab.market import market_for
 from churnlab.schema import validate_all
 
 HORIZON = 6
@@ -17,7 +18,7 @@ SHOCK = 24
 @pytest.fixture(scope="module")
 def bank() -> dict[str, pd.DataFrame]:
     """8,000 customers over 36 months, a promotion shock at month 24 and campaigns at months 12 and 18."""
-    market = simulate.market_for(seed=11, n_months=36, start_month="2021-01-31", burn_in_months=12, horizon=HORIZON,
+    market = market_for(seed=11, n_months=36, start_month="2021-01-31", burn_in_months=12, horizon=HORIZON,
                                  oracle_survival_months=12, shock_month=SHOCK, shock_months=6, shock_spread_pp=1.2,
                                  recession_month=30)
     blocks = list(simulate.simulate(

@@ -23,6 +23,8 @@ import numpy as np
 
 from churnlab import bank
 
+INVOLUNTARY = 2  # index of 'involuntary' in schema.CHURN_TYPES
+
 
 def _tile(arrays: dict, idx: np.ndarray, paths: int) -> dict:
     """Copy customers `idx`, each repeated `paths` times (customer-major order)."""
@@ -75,4 +77,25 @@ def forward_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *,
     curves = {"voluntary": np.cumsum(decided, axis=0), "any": np.cumsum(decided + closed, axis=0)}
     out = {name: curve.T.reshape(shape).mean(axis=1) for name, curve in curves.items()}
     out["any_split"] = curves["any"].T.reshape(shape)[:, : max(paths // 2, 1)].mean(axis=1)
+    return out
+
+
+def truth_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *, month: int, leaving: np.ndarray,
+                 churn_month: np.ndarray, churn_type: np.ndarray, horizon: int, treat_until: np.ndarray | None = None,
+                 **oracle_kw) -> dict[str, np.ndarray]:
+    """True cumulative churn curves (any, voluntary, any_split) over `horizon` months for customers `idx`.
+
+    Customers who already decided to leave have a known churn month, so their curve is a step; the others
+    come from the forward Monte Carlo of `oracle.forward_curves`.
+    """
+    ahead = np.arange(1, horizon + 1)
+    due = ((churn_month[idx] - month)[:, None] <= ahead[None, :]).astype(float)
+    out = {"any": due, "voluntary": due * (churn_type[idx] != INVOLUNTARY)[:, None], "any_split": due.copy()}
+    staying = ~leaving[idx]
+    if staying.any():
+        until = None if treat_until is None else treat_until[staying]
+        res = forward_curves(seed, cust, state, idx[staying], month=month, horizon=horizon, treat_until=until,
+                             **oracle_kw)
+        for name, curve in res.items():
+            out[name][staying] = curve
     return out

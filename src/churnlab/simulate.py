@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from churnlab import bank
-from churnlab.oracle import forward_curves
+from churnlab.market import MARKET_PARAMS, market_for
+from churnlab.oracle import INVOLUNTARY, truth_curves
 from churnlab.schema import (
     CHANNELS,
     CHURN_TYPES,
@@ -30,59 +31,13 @@ from churnlab.schema import (
     TABLES,
     arrow_schema,
 )
+from churnlab.simulate_summary import summarise, tally
 
 log = logging.getLogger(__name__)
 
 BLOCK = 10_000  # customers per random stream; fixed so results do not depend on chunking
-MARKET_STREAM = 7_436_911  # arbitrary constant separating the market stream from the customer blocks
 RESPONSES = ("neutral", "responsive", "annoyed")
-INVOLUNTARY = 2  # index into CHURN_TYPES
 ENTRY_HORIZONS = (12, 24, 36)  # months ahead for which customer_truth gives the true churn risk at entry
-
-
-def simulate_market(*, seed: int, n_months: int, start_month: str | pd.Timestamp, shock_month: int, shock_months: int,
-                    shock_spread_pp: float, recession_month: int) -> pd.DataFrame:
-    """Monthly market environment for `n_months` month-ends (the simulator also needs months past the window).
-
-    The competitor-promotion shock lifts the promotion index to 1 and widens the competitor spread by
-    `shock_spread_pp` from `shock_month` for `shock_months`, then fades with a 2-month half-life. The
-    recession adds 2 points of unemployment from `recession_month`, phased in over 6 months.
-    """
-    rng = np.random.default_rng([seed, MARKET_STREAM])
-    t = np.arange(n_months)
-    policy = np.clip(1.0 + np.cumsum(rng.normal(0.03, 0.12, n_months)), 0.0, 8.0)
-    in_shock = (t >= shock_month) & (t < shock_month + shock_months)
-    fade = np.where(t >= shock_month + shock_months, 0.5 ** ((t - shock_month - shock_months + 1) / 2.0), 0.0)
-    shock = np.where(in_shock, 1.0, fade)
-    spread = 0.3 + 0.15 * np.sin(t / 7.0) + rng.normal(0, 0.05, n_months) + shock_spread_pp * shock
-    recession = 2.0 * np.clip((t - recession_month + 1) / 6.0, 0.0, 1.0)
-    unemployment = 6.0 + 0.3 * np.sin(t / 11.0) + recession + rng.normal(0, 0.08, n_months)
-    promo = np.clip(0.08 + 0.04 * rng.random(n_months) + 0.9 * shock, 0.0, 1.0)
-    return pd.DataFrame({
-        "month": pd.date_range(start_month, periods=n_months, freq="ME"),
-        "policy_rate": policy.round(3),
-        "competitor_spread": spread.round(3),
-        "unemployment": unemployment.round(2),
-        "promo_index": promo.round(3),
-    })
-
-
-MARKET_PARAMS = ("n_months", "start_month", "burn_in_months", "oracle_survival_months", "shock_month", "shock_months",
-                 "shock_spread_pp", "recession_month")
-
-
-def market_for(*, seed: int, n_months: int, start_month: str, burn_in_months: int, horizon: int,
-               oracle_survival_months: int, shock_month: int, shock_months: int, shock_spread_pp: float,
-               recession_month: int) -> pd.DataFrame:
-    """The market the simulation needs: from the start of the burn-in to as far past the window as the oracle looks.
-
-    `shock_month` and `recession_month` count from the first month of the window (0), as in params.yaml.
-    """
-    ahead = max(horizon, oracle_survival_months)
-    return simulate_market(seed=seed, n_months=burn_in_months + n_months + ahead + 1,
-                           start_month=pd.Timestamp(start_month) - pd.offsets.MonthEnd(burn_in_months),
-                           shock_month=burn_in_months + shock_month, shock_months=shock_months,
-                           shock_spread_pp=shock_spread_pp, recession_month=burn_in_months + recession_month)
 
 
 def month_ends(first: pd.Timestamp, offsets: np.ndarray) -> pd.DatetimeIndex:
@@ -118,27 +73,6 @@ def _campaign_selection(rng, cust, state, deposit_3m_ago, eligible, *, month, ma
     k = int(round(target_share * eligible.sum()))
     candidates = np.flatnonzero(eligible)
     return candidates[np.argsort(-score[candidates], kind="stable")[:k]]
-
-
-def truth_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *, month: int, leaving: np.ndarray,
-                 churn_month: np.ndarray, churn_type: np.ndarray, horizon: int, treat_until: np.ndarray | None = None,
-                 **oracle_kw) -> dict[str, np.ndarray]:
-    """True cumulative churn curves (any, voluntary, any_split) over `horizon` months for customers `idx`.
-
-    Customers who already decided to leave have a known churn month, so their curve is a step; the others
-    come from the forward Monte Carlo of `oracle.forward_curves`.
-    """
-    ahead = np.arange(1, horizon + 1)
-    due = ((churn_month[idx] - month)[:, None] <= ahead[None, :]).astype(float)
-    out = {"any": due, "voluntary": due * (churn_type[idx] != INVOLUNTARY)[:, None], "any_split": due.copy()}
-    staying = ~leaving[idx]
-    if staying.any():
-        until = None if treat_until is None else treat_until[staying]
-        res = forward_curves(seed, cust, state, idx[staying], month=month, horizon=horizon, treat_until=until,
-                             **oracle_kw)
-        for name, curve in res.items():
-            out[name][staying] = curve
-    return out
 
 
 def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_months: int, horizon: int,
@@ -331,61 +265,6 @@ ORACLE_TYPES = {
     "survival_truth": {"customer_id": "string", "month": "timestamp[ns]", "months_ahead": "int64",
                        "survival_any": "float64", "survival_voluntary": "float64"},
 }
-
-
-def summarise(tallies: list[dict], *, n_months: int, horizon: int) -> dict:
-    """simulate.json: row counts, annual churn rate, churn share by type, treated share, oracle quality.
-
-    Annual churn rate: for each complete 12-month period of the window, churn events in it divided by the
-    customers with a row in its first month, averaged. The oracle AUC pools every customer-month whose H-month
-    future lies inside the window; its Monte Carlo standard error is the RMS difference between the AUC from
-    all paths and from half of them (the half-path AUC has twice the Monte Carlo variance).
-    """
-    from sklearn.metrics import roc_auc_score
-
-    total = {key: sum(t[key] for t in tallies) for key in ("active", "events", "by_type")}
-    total["rows"] = {name: sum(t["rows"][name] for t in tallies) for name in tallies[0]["rows"]}
-    years = [(y * 12, y * 12 + 12) for y in range(n_months // 12)]
-    annual = [total["events"][a:b].sum() / total["active"][a] for a, b in years if total["active"][a] > 0]
-    p, split, label, month = (np.concatenate([t["oracle"][k] for t in tallies]) for k in range(4))
-    per_month = [(roc_auc_score(label[month == m], p[month == m]), roc_auc_score(label[month == m], split[month == m]))
-                 for m in np.unique(month) if 0 < label[month == m].sum() < (month == m).sum()]
-    diffs = np.array([a - b for a, b in per_month])
-    n_events = int(total["by_type"].sum())
-    treated = sum(t["treated"] for t in tallies)
-    return {
-        "rows": {k: int(v) for k, v in total["rows"].items()},
-        "annual_churn_rate": round(float(np.mean(annual)), 4),
-        "churn_share_by_type": {k: round(float(v / max(n_events, 1)), 4)
-                                for k, v in zip(CHURN_TYPES, total["by_type"], strict=True)},
-        "treated_share_of_customers": round(treated / max(total["rows"]["customers"], 1), 4),
-        "treated_share_of_campaign": round(treated / max(total["rows"]["campaigns"], 1), 4),
-        "oracle": {"horizon_months": horizon, "label_rate": round(float(label.mean()), 4),
-                   "mean_probability": round(float(p.mean()), 4), "auc": round(float(roc_auc_score(label, p)), 4),
-                   "auc_mc_standard_error": round(float(np.sqrt(np.mean(diffs ** 2))), 5) if len(diffs) else None},
-    }
-
-
-def tally(tables: dict[str, pd.DataFrame], months: pd.DatetimeIndex, horizon: int) -> dict:
-    """Small per-block counts from which `summarise` builds simulate.json."""
-    n_months = len(months)
-    events = tables["churn_events"]
-    churn_idx = months.get_indexer(events["churn_month"])
-    truth = tables["monthly_truth"]
-    month_idx = months.get_indexer(truth["month"])
-    churned = pd.Series(churn_idx, index=events["customer_id"]).reindex(truth["customer_id"]).to_numpy()
-    keep = truth["p_churn_h"].notna().to_numpy() & (month_idx + horizon < n_months)
-    label = (churned > month_idx) & (churned <= month_idx + horizon)
-    return {
-        "rows": {name: len(frame) for name, frame in tables.items() if name in ("customers", "monthly", "churn_events",
-                                                                                 "campaigns")},
-        "active": np.bincount(months.get_indexer(tables["monthly"]["month"]), minlength=n_months),
-        "events": np.bincount(churn_idx, minlength=n_months),
-        "by_type": events["churn_type"].value_counts().reindex(list(CHURN_TYPES), fill_value=0).to_numpy(),
-        "treated": int(tables["campaigns"]["treated"].sum()),
-        "oracle": (truth["p_churn_h"].to_numpy()[keep].astype(np.float32),
-                   truth["p_churn_h_split"].to_numpy()[keep].astype(np.float32), label[keep], month_idx[keep]),
-    }
 
 
 def main() -> None:
