@@ -26,3 +26,11 @@ def printed_text(notebook) -> str:
 def source(name: str) -> str:
     """The code of notebook `name` as committed."""
     return "\n".join(cell.source for cell in code_cells(nbformat.read(FOLDER / name, as_version=4)))
+
+
+def run_clean(project, run_notebook, name: str):
+    """Execute notebook `name` in the pipeline copy `project`, check no cell raised; return it and what it printed."""
+    notebook = run_notebook(project, name)
+    errors = [output for cell in code_cells(notebook) for output in cell.outputs if output.output_type == "error"]
+    assert not errors, f"{name} raised: {errors}"
+    return notebook, printed_text(notebook)
