@@ -216,12 +216,3 @@ def hazard_components(cust: dict, state: dict, *, month: int, market: dict, base
 def total_hazard(parts: dict[str, np.ndarray]) -> np.ndarray:
     """The decision-to-leave probability: the sum of the reason components, capped at 0.9."""
     return np.minimum(sum(parts[r] for r in REASONS), 0.9)
-
-
-def delay_cdf(months_left: int, parts: dict[str, np.ndarray]) -> np.ndarray:
-    """P(churn month within `months_left` months, counting the decision month | decision now), by reason mix."""
-    lam = sum(parts[r] for r in REASONS)
-    slow = np.mean(months_left >= LEAVE_DELAYS)
-    life = 1.0 if months_left >= 1 else 0.0
-    return np.where(lam > 0, (parts["life_event"] * life + (lam - parts["life_event"]) * slow) / np.maximum(lam, 1e-12),
-                    0.0)

@@ -72,14 +72,6 @@ def summarise_months(scores: list[dict], stability: pd.DataFrame, performance: p
     return months.merge(performance.drop(columns="rows"), on="month", how="left")
 
 
-def load_champion(model_name: str):
-    """The champion pyfunc and its registry record (version, run id) from the MLflow registry."""
-    mlflow = tracking.start()
-    version = mlflow.MlflowClient().get_model_version_by_alias(model_name, "champion")
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
-    return model, {"name": model_name, "version": int(version.version), "run_id": version.run_id}
-
-
 def score(model, rows: pd.DataFrame) -> np.ndarray:
     """The champion's churn probabilities (only its signature's columns are passed: no id reaches MLflow)."""
     return model.predict(rows[model.metadata.get_input_schema().input_names()])["p_churn"].to_numpy(float)
@@ -126,7 +118,8 @@ def main() -> None:
     else:
         split = choose_split(pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff", "labeled"]),
                              horizon_months=horizon, **split_params)
-    model, champion = load_champion(model_name)
+    loaded = tracking.load_champion(model_name)
+    model, champion = loaded.pyfunc, {"name": model_name, "version": loaded.version, "run_id": loaded.run_id}
     grading = load_grading()
     reference = read_snapshots(paths.SNAPSHOTS, cutoffs=split.train)
     reference[SCORE] = score(model, reference)

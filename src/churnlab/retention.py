@@ -60,14 +60,14 @@ def load_champion(model_name: str):
     """The champion ChurnModel from the MLflow registry; models/churn_model.pkl if no champion is registered."""
     from mlflow.exceptions import MlflowException
 
-    mlflow = tracking.start()
-    uri = f"models:/{model_name}@champion"
     try:
-        return mlflow.pyfunc.load_model(uri).unwrap_python_model().model, uri
+        champion = tracking.load_champion(model_name)
+        return champion.model, champion.uri
     except MlflowException as err:
         from churnlab.train import load_model
 
-        log.warning("no champion %s in the registry (%s); using %s", uri, str(err).splitlines()[0], paths.CHURN_MODEL)
+        log.warning("no champion %s in the registry (%s); using %s", model_name, str(err).splitlines()[0],
+                    paths.CHURN_MODEL)
         return load_model(paths.CHURN_MODEL), str(paths.CHURN_MODEL)
 
 

@@ -85,21 +85,14 @@ def grade_rows(frame: pd.DataFrame, p, *, thresholds: list[float], labels: list[
                          "grade": assign_grades(points(p, **points_params), thresholds, labels)})
 
 
-def load_champion(mlflow, model_name: str):
-    """The champion's pyfunc, the ChurnModel inside it, and its registry version."""
-    uri = f"models:/{model_name}@champion"
-    pyfunc = mlflow.pyfunc.load_model(uri)
-    version = mlflow.MlflowClient().get_model_version_by_alias(model_name, "champion")
-    return pyfunc, pyfunc.unwrap_python_model().model, int(version.version)
-
-
 def main() -> None:
     from churnlab.serving import flatten  # imports mlflow: only the stage needs it
 
     setup_logging()
     params, model_name = load_params("score"), load_params("register")["model_name"]
     mlflow = tracking.start()
-    pyfunc, model, version = load_champion(mlflow, model_name)
+    champion = tracking.load_champion(model_name)
+    pyfunc, model, version = champion.pyfunc, champion.model, champion.version
     split = TimeSplit.from_dict(json.loads(paths.SPLIT.read_text(encoding="utf-8")))
     cutoffs = sorted(pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff"])["cutoff"].unique())
     scoring_cutoff, previous_cutoff = pd.Timestamp(cutoffs[-1]), pd.Timestamp(cutoffs[-2])

@@ -8,7 +8,9 @@ and `--queue` (which run in a copy inside the repository's .dvc folder) log to t
 import hashlib
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -50,6 +52,33 @@ def start(experiment: str = EXPERIMENT):
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
     return mlflow
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The registered model behind `models:/<name>@champion` and its registry record."""
+
+    pyfunc: Any  # mlflow.pyfunc.PyFuncModel: calibrated churn probabilities from raw snapshot columns
+    name: str
+    version: int
+    run_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}@champion"
+
+    @property
+    def model(self):
+        """The ChurnModel inside the pyfunc wrapper (for SHAP and direct scoring)."""
+        return self.pyfunc.unwrap_python_model().model
+
+
+def load_champion(model_name: str) -> Champion:
+    """Load the champion from the project store; MlflowException if no version holds the alias."""
+    mlflow = start()
+    record = mlflow.MlflowClient().get_model_version_by_alias(model_name, "champion")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
+    return Champion(pyfunc, model_name, int(record.version), record.run_id)
 
 
 def file_hash(path: Path) -> str:
