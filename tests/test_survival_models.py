@@ -7,7 +7,15 @@ from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
 
 from churnlab.survival_data import Design, split_customers
-from churnlab.survival_models import Strata, choose_strata, fit_aft, fit_cox, fit_xgboost_aft, schoenfeld_test
+from churnlab.survival_models import (
+    Strata,
+    XGBoostAFT,
+    choose_strata,
+    fit_aft,
+    fit_cox,
+    fit_xgboost_aft,
+    schoenfeld_test,
+)
 
 
 def synthetic(n: int = 1500, seed: int = 0, *, entry: bool = True, months: bool = True) -> pd.DataFrame:
@@ -52,7 +60,7 @@ def test_every_model_gives_conditional_survival_curves(kind):
     elif kind == "weibull":
         model = fit_aft("weibull", frame, columns, penalizer=0.001)
     else:
-        model = fit_xgboost_aft(frame, columns, seed=1, sample_size=10_000, validation_share=0.2,
+        model = fit_xgboost_aft(frame, columns, seed=1, sample_size=10_000, bags=2, validation_share=0.2,
                                 num_boost_round=50, early_stopping_rounds=10, distribution="normal", scale=1.0,
                                 max_depth=2)
     months = np.arange(1, 25)
@@ -100,3 +108,15 @@ def test_split_is_seeded_and_disjoint():
     assert 250 < len(test) < 350
     with pytest.raises(ValueError, match="test_share"):
         split_customers(frame, test_share=1.5, seed=7)
+
+
+def test_bagged_xgboost_aft_averages_its_boosters_locations():
+    frame = synthetic(1500)
+    model = fit_xgboost_aft(frame, ["complaints", "payroll"], seed=1, sample_size=10_000, bags=3,
+                            validation_share=0.2, num_boost_round=50, early_stopping_rounds=10,
+                            distribution="normal", scale=1.0, max_depth=2, subsample=0.7)
+    start = np.zeros(len(frame), dtype=int)
+    single = [XGBoostAFT([b], model.columns, distribution="normal", scale=1.0).location(frame, start)
+              for b in model.boosters_]
+    assert len(single) == 3 and not np.allclose(single[0], single[1])  # own seed, own slice: different fits
+    np.testing.assert_allclose(model.location(frame, start), np.mean(single, axis=0), rtol=1e-6)

@@ -70,18 +70,27 @@ def xgb_names(columns: list[str]) -> list[str]:
 
 
 class XGBoostAFT:
-    """XGBoost `survival:aft` on the time since entry: log T = mu(x, entry tenure) + sigma * Z."""
+    """XGBoost `survival:aft` on the time since entry: log T = mu(x, entry tenure) + sigma * Z.
 
-    def __init__(self, booster: xgb.Booster, columns: list[str], *, distribution: str, scale: float):
-        self.booster_, self.columns, self.distribution, self.scale = booster, columns, distribution, scale
+    mu is the mean of the bagged boosters' margins (each fitted on its own seed and early-stopping slice):
+    the average of several noisy tree ensembles ranks customers more steadily than any one of them.
+    """
+
+    def __init__(self, boosters: list[xgb.Booster], columns: list[str], *, distribution: str, scale: float):
+        self.boosters_, self.columns, self.distribution, self.scale = boosters, columns, distribution, scale
 
     def _matrix(self, frame: pd.DataFrame, start: np.ndarray) -> xgb.DMatrix:
         data = frame[self.columns[:-1]].assign(**{self.columns[-1]: np.asarray(start, dtype=float)})
         return xgb.DMatrix(data.to_numpy(dtype=np.float32), feature_names=xgb_names(self.columns))
 
+    def location(self, frame: pd.DataFrame, start: np.ndarray) -> np.ndarray:
+        """mu per customer: the mean log residual time (months) over the bagged boosters."""
+        matrix = self._matrix(frame, start)
+        return np.mean([b.predict(matrix, output_margin=True) for b in self.boosters_], axis=0).astype(float)
+
     def survival(self, frame: pd.DataFrame, start: np.ndarray, months: np.ndarray):
         """Array (customers x months): P(residual time > u | x, entry tenure = start)."""
-        mu = self.booster_.predict(self._matrix(frame, start), output_margin=True).astype(float)
+        mu = self.location(frame, start)
         z = (np.log(np.asarray(months, dtype=float))[None, :] - mu[:, None]) / self.scale
         if self.distribution == "normal":
             return stats.norm.sf(z)
@@ -204,18 +213,17 @@ def fit_aft(kind: str, frame: pd.DataFrame, columns: list[str], *, penalizer: fl
     return LifelinesModel(fitter, columns)
 
 
-def fit_xgboost_aft(frame: pd.DataFrame, columns: list[str], *, seed: int, sample_size: int,
+def fit_xgboost_aft(frame: pd.DataFrame, columns: list[str], *, seed: int, sample_size: int, bags: int,
                     validation_share: float, num_boost_round: int, early_stopping_rounds: int,
                     distribution: str, scale: float, **booster) -> XGBoostAFT:
     """XGBoost AFT on the residual time since entry, entry tenure as a covariate (no truncation needed).
 
-    A churner's residual time is exact ([r, r]); a censored customer's is (r, inf). Early stopping on a
-    seeded validation slice of the training customers picks the number of trees.
+    A churner's residual time is exact ([r, r]); a censored customer's is (r, inf). Each of the `bags`
+    boosters uses seed + b: its own row subsamples and its own validation slice (`validation_share` of the
+    customers) for early stopping, which picks its number of trees.
     """
     data = frame.sample(n=min(sample_size, len(frame)), random_state=seed)
     names = [*columns, "tenure_at_entry"]
-    rng = np.random.default_rng([seed, 41])
-    valid = rng.random(len(data)) < validation_share
 
     def matrix(part: pd.DataFrame) -> xgb.DMatrix:
         x = part[columns].assign(tenure_at_entry=part[ENTRY].astype(float)).to_numpy(dtype=np.float32)
@@ -225,11 +233,14 @@ def fit_xgboost_aft(frame: pd.DataFrame, columns: list[str], *, seed: int, sampl
         d.set_float_info("label_upper_bound", np.where(part[EVENT].to_numpy() == 1, residual, np.inf))
         return d
 
-    params = {"objective": "survival:aft", "eval_metric": "aft-nloglik", "aft_loss_distribution": distribution,
-              "aft_loss_distribution_scale": scale, "tree_method": "hist", "seed": seed, **booster}
-    train, held = matrix(data[~valid]), matrix(data[valid])
-    model = xgb.train(params, train, num_boost_round=num_boost_round, evals=[(held, "valid")],
-                      early_stopping_rounds=early_stopping_rounds, verbose_eval=False)
-    log.info("xgboost aft: %d trees (best iteration %d)", model.num_boosted_rounds(), model.best_iteration)
-    best = model[: model.best_iteration + 1]
-    return XGBoostAFT(best, names, distribution=distribution, scale=scale)
+    boosters = []
+    for bag in range(bags):
+        valid = np.random.default_rng([seed + bag, 41]).random(len(data)) < validation_share
+        params = {"objective": "survival:aft", "eval_metric": "aft-nloglik", "aft_loss_distribution": distribution,
+                  "aft_loss_distribution_scale": scale, "tree_method": "hist", "seed": seed + bag, **booster}
+        model = xgb.train(params, matrix(data[~valid]), num_boost_round=num_boost_round,
+                          evals=[(matrix(data[valid]), "valid")], early_stopping_rounds=early_stopping_rounds,
+                          verbose_eval=False)
+        log.info("xgboost aft bag %d/%d: best iteration %d", bag + 1, bags, model.best_iteration)
+        boosters.append(model[: model.best_iteration + 1])
+    return XGBoostAFT(boosters, names, distribution=distribution, scale=scale)
