@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: help setup repro test lint ui lab lock bench clean-env
+.PHONY: help setup repro test lint ui lab lock bench bench-real clean-env
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ lock:  ## re-resolve requirements.lock from pyproject.toml (needs the package re
 
 bench: setup  ## the scale benchmarks (minutes each); figures go to docs/benchmarks.md by hand
 	python benchmarks/bench_simulate.py
+
+bench-real: setup  ## tuned model vs logistic, XGBoost, LightGBM, FLAML on Churn_Modelling.csv (~12 min)
+	OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_real.py
 
 clean-env:  ## remove .venv
 	rm -rf $(VENV)

@@ -37,10 +37,10 @@ def main() -> None:
         work = Path(folder)
         (work / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "churnlab.simulate"], cwd=work, check=True)
+        subprocess.run([sys.executable, "-m", "churnlab.data"], cwd=work, check=True)
         wall = time.perf_counter() - start
         peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB -> GiB
-        metrics = json.loads((work / "reports/metrics/simulate.json").read_text(encoding="utf-8"))
+        metrics = json.loads((work / "reports/metrics/data.json").read_text(encoding="utf-8"))
         size_mb = sum(f.stat().st_size for f in (work / "data").rglob("*.parquet")) / 1024**2
     rows = metrics["rows"]["monthly"]
     print(f"customers={args.customers:,} months={args.months} oracle_every={args.oracle_every} "

@@ -106,3 +106,55 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"public bank data not found at {SHARED_DATA} (../shared/data is provided outside the repo)")
     return SHARED_DATA
+
+
+def churn_modelling_rows(n_customers: int, *, seed: int = 0):
+    """`n_customers` rows shaped like Churn_Modelling.csv (same columns, kinds and rough margins; ~20 % churn).
+
+    Churn rises with age, Germany, three or more products and inactivity, as in the public file.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    n = n_customers
+    age = rng.normal(39, 10, n).clip(18, 92).round().astype(int)
+    geography = rng.choice(["France", "Germany", "Spain"], n, p=[0.5, 0.25, 0.25])
+    products = rng.choice([1, 2, 3, 4], n, p=[0.5, 0.45, 0.04, 0.01])
+    active = rng.integers(0, 2, n)
+    logit = -1.7 + 0.07 * (age - 39) + 0.8 * (geography == "Germany") + 2.0 * (products >= 3) - 0.8 * active
+    return pd.DataFrame({
+        "RowNumber": np.arange(1, n + 1), "CustomerId": 15_600_000 + rng.permutation(n),
+        "Surname": rng.choice(["Hargrave", "Hill", "Onio", "Boni", "Mitchell"], n),
+        "CreditScore": rng.normal(650, 95, n).clip(350, 850).round().astype(int), "Geography": geography,
+        "Gender": rng.choice(["Female", "Male"], n), "Age": age, "Tenure": rng.integers(0, 11, n),
+        "Balance": np.where(rng.random(n) < 0.36, 0.0, rng.normal(120_000, 30_000, n).round(2)),
+        "NumOfProducts": products, "HasCrCard": rng.integers(0, 2, n), "IsActiveMember": active,
+        "EstimatedSalary": rng.uniform(10, 200_000, n).round(2),
+        "Exited": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int),
+    })
+
+
+SNAPSHOT_STAGES = ("data", "features", "survival", "train", "evaluate", "register")
+
+
+def snapshot_project(target: Path, *, n_customers: int = 600, tenure: str | None = "Tenure",
+                     stages=SNAPSHOT_STAGES) -> Path:
+    """A project on the snapshot source: a Churn_Modelling-like CSV in `target`, `stages` run with their modules."""
+    target.mkdir(parents=True, exist_ok=True)
+    churn_modelling_rows(n_customers).to_csv(target / "Churn_Modelling.csv", index=False)
+    make_project(target, {
+        "data": {"source": "snapshot", "path": str(target / "Churn_Modelling.csv"), "id": "CustomerId",
+                 "target": "Exited", "tenure": tenure, "tenure_unit": "years"},
+        "train": {"tune": {"n_trials": 3}},
+        "survival": {"xgboost": {"bags": 1}},
+    })
+    for stage in stages:
+        run([sys.executable, "-m", f"churnlab.{stage}"], target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def snapshot_pipeline_dir(tmp_path_factory) -> Path:
+    """A temporary project on the snapshot source (600 Churn_Modelling-like customers), data to register run."""
+    return snapshot_project(tmp_path_factory.mktemp("snapshot_pipeline"))

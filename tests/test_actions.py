@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.actions import NO_ACTION, Action, catalogue, recommend
+from churnlab.actions import NO_ACTION, Action, actions_without_reasons, catalogue, recommend
 
 ACTIONS = catalogue({
     "rate_match": {"cost": 60.0, "channel": "phone", "response": 0.35, "reasons": ["competitor_spread"]},
@@ -83,3 +83,19 @@ def test_catalogue_errors_name_the_action():
         Action(name="bad", cost=1.0, channel="app", response=1.5)
     with pytest.raises(ValueError, match="empty"):
         recommend(pd.Series([0.5]), pd.Series([1.0]), reasons([]), pd.Series(["mass"]), [])
+
+
+def test_without_segments_a_segment_limited_action_is_offered_to_no_one():
+    """A snapshot file without a bank segment: the rm call (private only) cannot be given; the others still can."""
+    why = reasons(["age"], ["complaints_3m"])
+    out = recommend(pd.Series([0.5, 0.5]), pd.Series([10000.0, 1000.0]), why, None, ACTIONS)
+    assert out["action"].tolist() == [NO_ACTION, "complaint_recovery"]
+
+
+def test_actions_whose_reasons_name_no_model_feature_are_listed():
+    """On a snapshot file with Churn_Modelling-like columns no catalogue reason names a model feature."""
+    features = ["credit_score", "age", "balance", "num_of_products", "is_active_member"]
+    assert actions_without_reasons(ACTIONS, features) == ["rate_match", "complaint_recovery", "digital_nudge",
+                                                          "fee_waiver", "rm_call"]
+    assert actions_without_reasons(ACTIONS, ["fees_3m", "n_products"]) == ["rate_match", "complaint_recovery",
+                                                                          "digital_nudge"]

@@ -55,6 +55,16 @@ def test_features_at_the_campaign_month_ignore_later_data():
     assert now.loc["a", "month"] == month(2)
 
 
+def test_features_at_no_keys_is_an_empty_table_and_the_connection_stays_usable():
+    """No campaign row (or no churner to profile): no features, and the next query on the connection still runs."""
+    con = connect(tables([customer("a")], months("a", 0, 3), n_months=4))
+    none = pd.DataFrame({"customer_id": pd.Series(dtype=object), "month": pd.Series(dtype="datetime64[ns]")})
+    empty = features_at(con, none)
+    assert empty.empty and list(empty.columns[:3]) == ["customer_id", "month", "age"]
+    keys = pd.DataFrame({"customer_id": ["a"], "month": [month(3)]})
+    assert len(features_at(con, keys)) == 1
+
+
 def test_rmst_gain_on_a_hand_worked_case():
     """Treated leave at months 2, 4, 6; controls at 1, 2, 3; tau = 4.
     Treated KM: 1 on [0,2), 2/3 on [2,4), 1/3 after: RMST = 2 + 2 x 2/3 = 10/3.

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.clusters import BehaviourClusters, name_centroid, name_clusters
+from churnlab.clusters import BehaviourClusters, ClusterError, name_centroid, name_clusters, usable_columns
 
 FEATURES = {"log1p": ["deposit_balance", "investment_balance", "loan_balance", "tx_count", "fees_3m",
                       "service_contacts_12m"], "plain": ["n_products", "digital_share_3m"]}
@@ -78,3 +78,31 @@ def test_the_smallest_k_within_the_tolerance_wins():
 def test_missing_behaviour_column_is_named():
     with pytest.raises(KeyError, match="digital_share_3m"):
         fit(blobs(0).drop(columns="digital_share_3m"), 0)
+
+
+def test_columns_outside_the_catalogue_name_ties_in_words_and_flags_as_yes_no():
+    """No catalogue column: every centroid is "everyday customers", told apart by its most distinctive columns
+    (gap to the mean of the others, in SD). The first: active 0.9 - (-1.0) = 1.9, balance 1.2 - (-0.1) = 1.3. The
+    other two share "is active member: no" (gap -0.95), so the second column joins for all three: age +-0.9."""
+    centroids = pd.DataFrame([{"balance": 1.2, "is_active_member": 0.9, "age": 0.0},
+                              {"balance": -0.1, "is_active_member": -1.0, "age": 0.6},
+                              {"balance": -0.1, "is_active_member": -1.0, "age": -0.6}])
+    names = name_clusters(centroids, threshold=0.5, flags=["is_active_member"])
+    assert names == ["everyday customers (is active member: yes, high balance)",
+                     "everyday customers (is active member: no, high age)",
+                     "everyday customers (is active member: no, low age)"]
+    assert name_clusters(centroids.iloc[:2], threshold=0.5, flags=["is_active_member"]) == [
+        "everyday customers (is active member: yes)", "everyday customers (is active member: no)"]
+
+
+def test_usable_columns_and_too_few_distinct_profiles():
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": 5.0, "flag": [True, False, True, True]})
+    assert usable_columns(frame, ["a", "b", "flag", "c"]) == (["a", "flag"], {"b": "constant", "c": "missing"})
+    two = pd.DataFrame({"a": [1.0, 1.0, 2.0, 2.0] * 5})
+    with pytest.raises(ClusterError, match="2 distinct behaviour profile"):
+        BehaviourClusters(log1p=[], plain=["a"], k_min=3, k_max=5, silhouette_rows=20, name_threshold_sd=0.5,
+                          seed=0).fit(two)
+    three = pd.DataFrame({"a": [1.0, 2.0, 9.0] * 10})  # k capped at the three distinct rows
+    clusters = BehaviourClusters(log1p=[], plain=["a"], k_min=2, k_max=6, silhouette_rows=30, name_threshold_sd=0.5,
+                                 seed=0).fit(three)
+    assert max(clusters.silhouette_) == 3

@@ -67,6 +67,7 @@ def project(tmp_path, monkeypatch, *, definition: str = "closure") -> None:
         frames[name].to_parquet(target, index=False)
     churn = CHURN | {"definition": definition}
     params = {"base": {"seed": 1, "horizon_months": 3},
+              "data": {"source": "simulator", "as_of": "2000-01-31", "tenure_unit": "years"},
               "features": {"first_cutoff_month": 6, "cutoff_every_months": 2, "churn": churn,
                            "catalogue": {"bins": 10, "amber_lift": 1.5, "red_lift": 2.0}}}
     paths.PARAMS.write_text(yaml.safe_dump(params), encoding="utf-8")

@@ -114,3 +114,12 @@ def test_zero_balance_at_t_cannot_churn_by_value():
     labels = labels_at(frames)
     assert labels.loc["d", "value"] == 0
     assert labels.loc["b", "value"] == 1  # the closure still counts
+
+
+def test_an_account_not_used_yet_is_not_dormant_until_after_its_first_own_transaction():
+    """g opens with no own transaction until month 5 (idle 0..4): not dormant at t = 3. h transacts in month 0,
+    then idles in months 1..6: dormant (its run ends inside the horizon)."""
+    monthly = (months("g", 0, 9, tx_count=[0, 0, 0, 0, 0, 5, 5, 5, 5, 5])
+               + months("h", 0, 9, tx_count=[5, 0, 0, 0, 0, 0, 0, 5, 5, 5]))
+    labels = labels_at(tables([customer(c) for c in "gh"], monthly, [], n_months=10))
+    assert labels["dormancy"].tolist() == [0, 1]

@@ -1,12 +1,20 @@
-"""The monitor stage's table helpers, and end to end on the small pipeline profile (slow)."""
+"""The monitor stage's table helpers, its skips (no time axis, no month after training), and end to end on the
+small pipeline profile (slow)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from frames import customer, month, months, tables
 
-from churnlab.monitor import grade_shares, jsonable, month_index, summarise_months
+from churnlab import monitor
+from churnlab.monitor import HEADERS, grade_shares, jsonable, month_index, summarise_months
+from churnlab.split import TimeSplit
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_month_index_matches_the_tables_convention():
@@ -52,3 +60,46 @@ def test_monitor_stage_on_the_small_pipeline(pipeline_dir):
     in_promotion = (promo.index >= pd.Timestamp(sim["shock_start"])) & (promo.index <= pd.Timestamp(sim["shock_end"]))
     assert promo[in_promotion].all()  # the promotion is flagged
     assert not promo[promo.index < pd.Timestamp(sim["shock_start"])].any()  # quiet months are not
+
+
+def monitor_project(folder: Path, monkeypatch, source: str) -> None:
+    monkeypatch.chdir(folder)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["data"]["source"] = source
+    (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+
+
+def check_written_empty(folder: Path) -> dict:
+    """Every declared output exists with its header and no rows; returns monitor.json."""
+    for name, header in (("reports/monitor/months.csv", HEADERS["months"]),
+                         ("reports/monitor/stability.csv", HEADERS["stability"]),
+                         ("reports/plots/monitor_psi.csv", HEADERS["psi"]),
+                         ("reports/plots/monitor_decay.csv", HEADERS["decay"])):
+        table = pd.read_csv(folder / name)
+        assert table.empty and list(table.columns) == header, name
+    scores = pd.read_parquet(folder / "data/processed/monitor_scores.parquet")
+    assert scores.empty and list(scores.columns) == HEADERS["scores"]
+    return json.loads((folder / "reports/metrics/monitor.json").read_text())
+
+
+def test_on_a_snapshot_the_stage_is_skipped_and_its_outputs_written_empty(tmp_path, monkeypatch):
+    monitor_project(tmp_path, monkeypatch, "snapshot")
+    monitor.main()  # no model, no tables: nothing is read
+    metrics = check_written_empty(tmp_path)
+    assert "no time axis" in metrics["skipped"]["monitor"] and metrics["months_monitored"] == 0
+
+
+def test_without_a_month_after_training_the_stage_is_skipped(tmp_path, monkeypatch):
+    """A ledger-like source whose last training cutoff is its last month (month 9 of 0..9): nothing to monitor."""
+    monitor_project(tmp_path, monkeypatch, "ledger")
+    (tmp_path / "data/raw").mkdir(parents=True)
+    raw = tables([customer("a"), customer("b")], months("a", 0, 9) + months("b", 0, 9), n_months=10)
+    for name, frame in raw.items():
+        frame.to_parquet(tmp_path / "data/raw" / f"{name}.parquet", index=False)
+    (tmp_path / "models").mkdir()
+    split = TimeSplit((month(6), month(9)), (month(9),), month(9))
+    (tmp_path / "models/split.json").write_text(json.dumps(split.as_dict()), encoding="utf-8")
+    monitor.main()
+    metrics = check_written_empty(tmp_path)
+    assert metrics["skipped"]["monitor"] == "no month follows the last training cutoff 2022-10-31: the data end at " \
+                                           "2022-10-31"

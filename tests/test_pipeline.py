@@ -19,10 +19,10 @@ def test_simulate_stage_runs_through_dvc(pipeline_dir):
     tables = {t: pd.read_parquet(pipeline_dir / paths.RAW / f"{t}.parquet")
               for t in ("customers", "monthly", "market", "churn_events", "campaigns")}
     validate_all(tables)
-    metrics = json.loads((pipeline_dir / paths.METRICS / "simulate.json").read_text(encoding="utf-8"))
+    metrics = json.loads((pipeline_dir / paths.METRICS / "data.json").read_text(encoding="utf-8"))
     assert 2700 < metrics["rows"]["customers"] <= 3000 and metrics["rows"]["market"] == 30  # minus burn-in leavers
     assert 0.0 < metrics["oracle"]["auc_mc_standard_error"] < 0.02
-    assert "simulate" in (pipeline_dir / "dvc.lock").read_text(encoding="utf-8")
+    assert "data:" in (pipeline_dir / "dvc.lock").read_text(encoding="utf-8")
 
 
 def test_repro_again_is_a_no_op(pipeline_dir):

@@ -96,3 +96,8 @@ def test_plot_shares_sorts_plain_values():
 def test_plot_shares_rejects_an_empty_series():
     with pytest.raises(ValueError, match="empty"):
         plot_shares(pd.Series([], dtype=object), title="nothing")
+
+
+def test_wilson_interval_holds_the_share_exactly_at_zero_and_one():
+    low, high = wilson_interval([0, 60], [10, 60])
+    assert low[0] == 0.0 and high[1] == 1.0 and low[1] < 1.0 and high[0] > 0.0

@@ -49,12 +49,26 @@ def test_oracle_ranks_first_and_risk_targeting_wastes_offers():
     assert table["offers"].eq(4).all()
 
 
-def test_policy_comparison_needs_an_oracle_and_its_columns():
-    frame = constructed_campaign()
-    with pytest.raises(ValueError, match="oracle"):
-        compare_policies(frame, {"risk": "risk"}, budget_share=0.4, cost=10.0, n_boot=0, seed=0)
+def test_without_the_truth_policies_are_judged_by_the_randomised_campaign():
+    """No `benefit` (real data): the campaign estimates each policy among the customers it contacts (k = 4).
+    Risk: rows 0-3, two treated and two controls, all churned: 0 retained, net -40. Uplift: rows 4, 6, 5, 8;
+    the one control (5) churned, no treated one did: (1 - 0) x 4 = 4 retained, 4 x 1000 = 4000 value, net 3960.
+    Random: controls churn 4/5, treated 2/5 over everyone: 0.4 x 4 = 1.6 retained, net 1600 - 40 = 1560."""
+    frame = constructed_campaign().drop(columns=["benefit", "oracle"])
+    table = compare_policies(frame, {"random": None, "risk": "risk", "uplift": "uplift"}, budget_share=0.4,
+                             cost=10.0, n_boot=20, seed=0).set_index("policy")
+    assert not {"retained", "net_value", "share_of_oracle", "wasted_share"} & set(table.columns)
+    assert table.loc["risk", "estimated_retained"] == 0 and table.loc["risk", "estimated_net_value"] == -40.0
+    assert table.loc["uplift", "estimated_retained"] == pytest.approx(4.0)
+    assert table.loc["uplift", "estimated_net_value"] == pytest.approx(3960.0)
+    assert table.loc["random", "estimated_retained"] == pytest.approx(1.6)
+    assert table.loc["random", "estimated_net_value"] == pytest.approx(1560.0)
+
+
+def test_the_oracle_policy_needs_the_true_benefit():
     with pytest.raises(ContractError, match=r"policy frame: missing column\(s\) \['benefit'\]"):
-        compare_policies(frame.drop(columns="benefit"), POLICIES, budget_share=0.4, cost=10.0, n_boot=0, seed=0)
+        compare_policies(constructed_campaign().drop(columns="benefit"), POLICIES, budget_share=0.4, cost=10.0,
+                         n_boot=0, seed=0)
 
 
 def test_profit_curve_and_budget_by_hand():

@@ -83,3 +83,12 @@ def test_a_missing_feature_column_is_named(fitted):
     rows, model, _ = fitted
     with pytest.raises(ColumnError, match="complaints_3m"):
         contributions(model, rows.drop(columns="complaints_3m").head(5))
+
+
+def test_a_meaning_several_features_share_gives_way_to_the_column_name():
+    """A snapshot file's catalogue says "column of the snapshot file" for every column: that names none of them."""
+    catalogue = pd.DataFrame({"feature": ["credit_score", "is_active_member", "complaints_3m"],
+                              "meaning": ["column of the snapshot file", "column of the snapshot file",
+                                          "Formal complaints over t-2..t"]})
+    assert reason_labels(catalogue) == {"credit_score": "credit score", "is_active_member": "is active member",
+                                        "complaints_3m": "Formal complaints over the last 3 months"}

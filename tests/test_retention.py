@@ -1,12 +1,104 @@
-"""The retention stage end to end on the small pipeline: report, tables, MLflow run, and no raw customer id anywhere."""
+"""The retention stage: what it skips and why on data without campaigns, churn events or a time axis; and end to
+end on the small pipeline (slow): report, tables, MLflow run, and no raw customer id anywhere."""
 
 import json
+from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from frames import customer, months, tables
+from snapshot_frames import churn_model, snapshots
 
-pytestmark = pytest.mark.slow
+from churnlab.campaign import campaign_outcomes
+from churnlab.retention import TABLES, campaign_problem, churner_problem
+from churnlab.schema import empty_table
+
+ROOT = Path(__file__).resolve().parents[1]
+CAMPAIGNS = pd.DataFrame({"customer_id": ["a", "b", "c"], "month": pd.Timestamp("2022-03-31"),
+                          "treated": [True, False, True], "cost": [60.0, 0.0, 60.0]})
+EVENTS = pd.DataFrame({"customer_id": ["a"], "churn_month": [pd.Timestamp("2022-05-31")],
+                       "churn_type": ["voluntary_closure"]})
+
+
+def test_campaign_problems_name_what_is_missing():
+    assert "no time axis" in campaign_problem(None, None)
+    assert "no campaign rows" in campaign_problem(empty_table("campaigns"), None)
+    late = campaign_outcomes(CAMPAIGNS, EVENTS, horizon_months=6, last_month=pd.Timestamp("2022-06-30"))
+    assert late.empty and "outcome window" in campaign_problem(CAMPAIGNS, late)
+    treated_only = CAMPAIGNS[CAMPAIGNS["treated"]]
+    outcomes = campaign_outcomes(treated_only, EVENTS, horizon_months=3, last_month=pd.Timestamp("2022-12-31"))
+    assert "only treated customers" in campaign_problem(treated_only, outcomes)
+    outcomes = campaign_outcomes(CAMPAIGNS, EVENTS, horizon_months=3, last_month=pd.Timestamp("2022-12-31"))
+    assert campaign_problem(CAMPAIGNS, outcomes) is None
+
+
+def test_churner_problems_name_what_is_missing():
+    assert "no time axis" in churner_problem(None)
+    assert "no churn events" in churner_problem(empty_table("churn_events"))
+    assert churner_problem(EVENTS) is None
+
+
+def retention_project(folder: Path, monkeypatch, *, source: str, retention: dict) -> pd.DataFrame:
+    """A project without campaigns or churn events (contract tables unless `source` is snapshot), snapshots with
+    the catalogue's columns, CLV at the latest cutoff and a tiny model in models/churn_model.pkl (no registry)."""
+    from churnlab.train import save_model
+
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    monkeypatch.setenv("CHURNLAB_PSEUDONYM_KEY", "test-key")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["data"]["source"] = source
+    params["retention"] |= retention
+    (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    for name in ("data/raw", "data/processed", "models"):
+        (folder / name).mkdir(parents=True)
+    if source != "snapshot":
+        raw = tables([customer("a"), customer("b")], months("a", 0, 9) + months("b", 0, 9), n_months=10)
+        raw |= {"churn_events": empty_table("churn_events"), "campaigns": empty_table("campaigns")}
+        for name, frame in raw.items():
+            frame.to_parquet(f"data/raw/{name}.parquet", index=False)
+    rows = snapshots(200)
+    rows.to_parquet("data/processed/snapshots.parquet", index=False)
+    latest = rows[rows["cutoff"] == rows["cutoff"].max()]
+    pd.DataFrame({"customer_id": latest["customer_id"], "clv": np.linspace(100, 3000, len(latest)),
+                  "monthly_margin": 10.0}).to_parquet("data/processed/clv.parquet", index=False)
+    save_model(churn_model(rows[rows["labeled"]]), "models/churn_model.pkl")
+    return latest
+
+
+def test_without_campaigns_or_churn_events_only_the_profit_curve_runs(tmp_path, monkeypatch):
+    """A contract without campaigns or churn events, with the save rate and offer cost set in params: the profit
+    curve runs on the latest cutoff; the campaign's parts and the churners' are skipped, with header-only tables."""
+    from churnlab import retention
+
+    latest = retention_project(tmp_path, monkeypatch, source="contract", retention={"save_rate": 0.2,
+                                                                                    "offer_cost": 50.0})
+    retention.main()
+    report = json.loads((tmp_path / "reports/metrics/retention.json").read_text())
+    assert set(report["skipped"]) == {"campaign", "uplift", "policies", "campaign_survival", "churners",
+                                      "archetypes", "winback"}
+    assert "no campaign rows" in report["skipped"]["campaign"] and "no churn events" in report["skipped"]["churners"]
+    assert report["profit"]["customers"] == len(latest) and report["profit"]["save_rate"] == 0.2
+    assert "campaign" not in report and "policies" not in report
+    for name, columns in TABLES.items():
+        table = pd.read_csv(tmp_path / "reports/retention" / f"{name}.csv")
+        assert list(table.columns)[:len(columns)] == columns
+        assert table.empty == (name != "profit_curve")
+
+
+def test_on_a_snapshot_every_part_is_skipped_with_its_reason(tmp_path, monkeypatch):
+    """No time axis, and no save rate to value a contact by: nothing to compute, every reason given."""
+    from churnlab import retention
+
+    retention_project(tmp_path, monkeypatch, source="snapshot", retention={"save_rate": None})
+    retention.main()
+    report = json.loads((tmp_path / "reports/metrics/retention.json").read_text())
+    assert "no save rate" in report["skipped"]["profit"]
+    assert all("time axis" in report["skipped"][part] for part in ("campaign", "churners", "winback"))
+    assert len(list((tmp_path / "reports/retention").glob("*.csv"))) == len(TABLES)
 
 
 @pytest.fixture(scope="module")
@@ -14,6 +106,7 @@ def raw_ids(pipeline_dir) -> list[str]:
     return pd.read_parquet(pipeline_dir / "data" / "raw" / "customers.parquet")["customer_id"].tolist()
 
 
+@pytest.mark.slow
 def test_report_records_every_required_figure(pipeline_dir):
     report = json.loads((pipeline_dir / "reports" / "metrics" / "retention.json").read_text())
     for ranking in ("risk", "expected_loss"):
@@ -28,6 +121,7 @@ def test_report_records_every_required_figure(pipeline_dir):
     assert "rmst_gain_months" in report["survival"] and -1 <= report["archetypes"]["ari"] <= 1
 
 
+@pytest.mark.slow
 def test_no_raw_customer_id_in_any_output(pipeline_dir, raw_ids):
     outputs = [pipeline_dir / "reports" / "metrics" / "retention.json",
                *sorted((pipeline_dir / "reports" / "retention").glob("*.csv"))]
@@ -41,6 +135,7 @@ def test_no_raw_customer_id_in_any_output(pipeline_dir, raw_ids):
     assert winback["customer"].str.match(r"^p_[0-9a-f]{16}$").all()
 
 
+@pytest.mark.slow
 def test_mlflow_run_logs_aggregates_without_ids(pipeline_dir, raw_ids):
     mlflow.set_tracking_uri(f"sqlite:///{pipeline_dir / 'mlruns' / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["churnlab"], filter_string="tags.stage = 'retention'")

@@ -1,5 +1,6 @@
 """The early-warning list: pseudonymous ids only, expected loss = p x CLV, actions; the segment and score
-stages end to end on synthetic files with a registered champion (MLflow in tmp_path)."""
+stages end to end on synthetic files with a registered champion (MLflow in tmp_path), also on a one-cutoff
+snapshot file without customer values."""
 
 import json
 import shutil
@@ -13,7 +14,7 @@ from snapshot_frames import churn_model, indicators, snapshots
 
 from churnlab.actions import NO_ACTION, catalogue
 from churnlab.grades import is_monotone
-from churnlab.score import build_early_warning
+from churnlab.score import build_early_warning, customer_clv
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = b"test-key"
@@ -50,10 +51,11 @@ def test_early_warning_has_pseudonyms_expected_loss_and_actions():
     assert (warning["grade"] == "B").all()  # p >= 0.1 is below 600 points (600 points = p 1/51)
 
 
-def test_a_missing_segment_column_is_named():
+def test_segments_without_customer_ids_are_named():
+    """Segment columns are optional (a snapshot has no lifecycle stage), the customer id is not."""
     scoring, reasons, segments = scoring_inputs()
-    with pytest.raises(KeyError, match="lifecycle_stage"):
-        build_early_warning(scoring, [0.5] * 4, reasons, segments.drop(columns="lifecycle_stage"),
+    with pytest.raises(KeyError, match="customer_id"):
+        build_early_warning(scoring, [0.5] * 4, reasons, segments.drop(columns="customer_id"),
                             thresholds=[600.0], grade_labels=["A", "B"], points_params=POINTS, actions=ACTIONS,
                             clv_fallback_months=24, key=KEY)
 
@@ -136,3 +138,83 @@ def test_pipeline_early_warning_has_no_raw_ids_and_monotone_grades(pipeline_dir)
     assert not any(i in text for i in ids)
     metrics = json.loads((pipeline_dir / "reports/metrics/score.json").read_text(encoding="utf-8"))
     assert metrics["grades"]["test_monotone"], pd.read_csv(pipeline_dir / "reports/grade_table.csv").to_string()
+
+
+def test_early_warning_without_customer_values_ranks_by_risk_and_recommends_nothing():
+    """A snapshot file's segments: no CLV, no margin, no bank segment, no lifecycle stage or value tier. The list
+    keeps the columns that exist, has no expected loss, ranks by churn probability and offers no action."""
+    scoring, reasons, _ = scoring_inputs()
+    segments = pd.DataFrame({"customer_id": scoring["customer_id"], "age_band": "35-44", "behaviour_cluster": 0,
+                             "cluster_name": "everyday customers (high age)"})
+    assert customer_clv(segments, fallback_months=24)[0].isna().all()
+    warning = build_early_warning(scoring, [0.2, 0.7, 0.1, 0.4], reasons, segments, thresholds=[600.0],
+                                  grade_labels=["A", "B"], points_params=POINTS, actions=ACTIONS,
+                                  clv_fallback_months=24, key=KEY)
+    assert warning["p_churn"].tolist() == [0.7, 0.4, 0.2, 0.1]
+    assert warning["expected_loss"].isna().all() and (warning["action"] == NO_ACTION).all()
+    assert {"age_band", "cluster_name"} <= set(warning.columns)
+    assert not {"segment", "lifecycle_stage", "value_tier", "income_band"} & set(warning.columns)
+    with pytest.raises(KeyError, match="no row for 1 scored customer"):
+        build_early_warning(scoring, [0.5] * 4, reasons, segments.iloc[1:], thresholds=[600.0],
+                            grade_labels=["A", "B"], points_params=POINTS, actions=ACTIONS, clv_fallback_months=24,
+                            key=KEY)
+
+
+def bank_file(n: int = 800, seed: int = 0) -> pd.DataFrame:
+    """One cutoff of a bank's customer file (Churn_Modelling-like columns); older, inactive customers leave more."""
+    rng = np.random.default_rng(seed)
+    age, active = rng.integers(18, 80, n).astype(float), rng.random(n) < 0.5
+    churn = rng.random(n) < 1 / (1 + np.exp(-(-3.0 + 0.06 * (age - 40) + 1.2 * ~active)))
+    return pd.DataFrame({
+        "customer_id": [f"C{i:04d}" for i in range(n)], "cutoff": pd.Timestamp("2000-01-31"),
+        "label": pd.array(churn.astype(int), dtype="Int8"), "labeled": True,
+        "credit_score": rng.normal(650, 90, n), "age": age, "is_active_member": active,
+        "geography": pd.Categorical(rng.choice(["France", "Spain", "Germany"], n)),
+    })
+
+
+@pytest.fixture
+def snapshot_project(tmp_path, monkeypatch):
+    """A snapshot-source project: one cutoff, a random split, no CLV, the file's own catalogue, a tiny champion."""
+    from churnlab.split import random_split
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    monkeypatch.setenv("CHURNLAB_PSEUDONYM_KEY", "test-key")
+    (tmp_path / "mlruns").mkdir()
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["data"]["source"] = "snapshot"
+    params["segment"]["clusters"] |= {"k_min": 2, "k_max": 3, "silhouette_rows": 300}
+    params["score"]["grades"] = {"labels": ["A", "B", "C"], "shares": [0.5, 0.3, 0.2]}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    for folder in ("data/processed", "reports", "models"):
+        (tmp_path / folder).mkdir(parents=True)
+    rows = bank_file()
+    rows.to_parquet("data/processed/snapshots.parquet", index=False)
+    pd.DataFrame({"feature": ["credit_score", "age", "is_active_member", "geography"],
+                  "meaning": "column of the snapshot file"}).to_csv("reports/indicators.csv", index=False)
+    split = random_split(rows, seed=0, test_share=0.25, validation_share=0.25)
+    Path("models/split.json").write_text(json.dumps(split.as_dict()), encoding="utf-8")
+    train = split.parts(rows)["train"]
+    register_champion(churn_model(train), train, params["register"]["model_name"])
+    return tmp_path, rows
+
+
+@pytest.mark.slow
+def test_segment_and_score_stages_on_a_snapshot_skip_what_the_file_cannot_give(snapshot_project):
+    from churnlab import score, segment
+
+    folder, rows = snapshot_project
+    segment.main()
+    score.main()
+    metrics = json.loads((folder / "reports/metrics/score.json").read_text())
+    assert set(metrics["skipped"]) == {"grade_migration", "expected_loss", "actions"}
+    assert metrics["expected_loss_total"] is None and metrics["customers_scored"] == len(rows)
+    assert len(metrics["actions"]["without_reason_features"]) == 5  # the bank catalogue names none of these columns
+    warning = pd.read_csv(folder / "reports/early_warning.csv")
+    assert (warning["p_churn"].diff().dropna() <= 0).all() and (warning["action"] == NO_ACTION).all()
+    assert {"age_band", "cluster_name"} <= set(warning.columns) and "lifecycle_stage" not in warning
+    assert warning["reason_1"].dropna().str.match(r"^(credit score|age|is active member|geography): ").all()
+    migration = pd.read_csv(folder / "reports/grade_migration.csv")
+    assert migration.empty and list(migration.columns)[:2] == ["grade_from", "customers"]
+    assert len(pd.read_csv(folder / "reports/grade_table.csv")) >= 2

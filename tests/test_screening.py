@@ -104,3 +104,10 @@ def test_a_few_customers_in_an_extreme_bin_do_not_move_the_line():
     labels = pd.Series([1] * 45 + [0] * 855 + [1] * 4 + [0] * 76 + [1] * 6 + [0] * 13 + [0])
     stats = screen_indicator(values, labels, **SETTINGS)
     assert stats["red_line"] == "> 1"
+
+
+def test_an_all_missing_indicator_is_screened_as_missing_not_an_error():
+    stats = screen_indicator(pd.Series([np.nan] * 6), pd.Series([0, 1, 0, 1, 0, 0]), bins=10, amber_lift=1.5,
+                             red_lift=2.0)
+    assert stats["missing_share"] == 1.0 and stats["iv"] == 0.0 and np.isnan(stats["auc"])
+    assert stats["amber_line"] == "" and stats["higher_is_riskier"] is None

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from churnlab import paths, simulate
+from churnlab import data, paths, simulate
 from churnlab.market import market_for
 from churnlab.schema import validate_all
 
@@ -130,11 +130,11 @@ def test_same_seed_gives_byte_identical_tables(tmp_path, monkeypatch):
         folder.mkdir()
         (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
         monkeypatch.chdir(folder)
-        simulate.main()
+        data.main()
         files = sorted([*paths.RAW.glob("*.parquet"), *paths.ORACLE.glob("*.parquet")])
         digests.append({f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
     assert len(digests[0]) == 9 and digests[0] == digests[1]
-    metrics = yaml.safe_load((tmp_path / "b" / paths.METRICS / "simulate.json").read_text(encoding="utf-8"))
+    metrics = yaml.safe_load((tmp_path / "b" / paths.METRICS / "data.json").read_text(encoding="utf-8"))
     assert 500 < metrics["rows"]["customers"] < 600 and set(metrics["churn_share_by_type"]) == {
         "voluntary_closure", "transfer_out", "involuntary"}
 
@@ -147,7 +147,7 @@ def test_a_failed_run_leaves_the_last_good_outputs(tmp_path, monkeypatch):
                               oracle_survival_months=6, workers=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    simulate.main()
+    data.main()
     before = paths.MONTHLY.read_bytes()
     params["simulate"]["n_customers"] = 10_300  # a second block, which fails below
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
@@ -162,6 +162,6 @@ def test_a_failed_run_leaves_the_last_good_outputs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(simulate, "simulate_block", failing)
     with pytest.raises(RuntimeError, match="disk full"):
-        simulate.main()
+        data.main()
     assert paths.MONTHLY.read_bytes() == before
     assert not list(paths.RAW.glob(".*.tmp"))

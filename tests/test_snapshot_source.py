@@ -7,7 +7,14 @@ import pytest
 
 from churnlab.privacy import pseudonymise
 from churnlab.readers import DataError, read_table
-from churnlab.snapshot_source import build_snapshot, infer_kind, is_personal, snake_case
+from churnlab.snapshot_source import (
+    build_snapshot,
+    infer_kind,
+    is_personal,
+    snake_case,
+    snapshot_lifetimes,
+    snapshot_table,
+)
 
 KEY = b"test-key"
 PARAMS = {"key": KEY, "id_column": "CustomerId", "target": "Exited", "tenure": "Tenure"}
@@ -158,3 +165,28 @@ def test_churn_modelling_known_facts(shared_data):
         if pd.api.types.is_numeric_dtype(values):
             assert not values.isin(raw["CustomerId"]).any(), column
     assert not {"surname", "customer_id_raw", "row_number"} & set(rows.columns)
+
+
+def test_snapshot_table_has_one_cutoff_and_numbers_as_double(raw):
+    rows = build_snapshot(raw, **PARAMS)
+    table = snapshot_table(rows, as_of="2024-12-31")
+    assert list(table.columns[:4]) == ["customer_id", "cutoff", "label", "labeled"]
+    assert table["tenure_months"].tolist() == [24.0, 12.0, 96.0, 12.0, 24.0, 96.0]  # a feature, as in the simulator
+    assert (table["cutoff"] == pd.Timestamp("2024-12-31")).all() and table["cutoff"].dtype == "datetime64[ns]"
+    assert table["credit_score"].dtype == "float64" and str(table["label"].dtype) == "Int8"
+    with pytest.raises(DataError, match="data.as_of '2024-12-15' must be a month-end"):
+        snapshot_table(rows, as_of="2024-12-15")
+
+
+def test_snapshot_lifetimes_take_whole_years_at_mid_year(raw):
+    """Tenure 2, 1, 8, 1, 2, 8 years -> 30, 18, 102, 18, 30, 102 months; churners (rows 1 and 3) are events."""
+    lifetimes = snapshot_lifetimes(build_snapshot(raw, **PARAMS), as_of="2024-12-31", tenure_unit="years")
+    assert lifetimes["duration"].tolist() == [30, 18, 102, 18, 30, 102]
+    assert lifetimes["event"].tolist() == [1, 0, 1, 0, 0, 0] and (lifetimes["entry_tenure"] == 0).all()
+    assert lifetimes["churn_type"].tolist()[:2] == ["voluntary_closure", pd.NA]
+    assert lifetimes["censor_reason"].tolist()[:2] == [pd.NA, "end_of_data"]
+    scores = raw["CreditScore"].tolist()
+    assert lifetimes["entry_credit_score"].tolist() == lifetimes["last_credit_score"].tolist() == scores
+    in_months = build_snapshot(raw.assign(Tenure=[0, 5, 9, 1, 2, 3]), **PARAMS | {"tenure_unit": "months"})
+    months = snapshot_lifetimes(in_months, as_of="2024-12-31", tenure_unit="months")
+    assert months["duration"].tolist() == [1, 5, 9, 1, 2, 3]  # at least one month at risk

@@ -116,10 +116,6 @@ def test_entry_stage_boundaries():
 def test_missing_column_is_named():
     with pytest.raises(KeyError, match="churn_type"):
         prepare_lifetimes(lifetimes().drop(columns="churn_type"), involuntary_as_censored=True)
-    frame = prepare_lifetimes(lifetimes(), involuntary_as_censored=True)
-    with pytest.raises(KeyError, match="entry_channel"):
-        describe(frame, groups={"channel": "entry_channel"}, since_entry=[], times=[12], grid_months=24,
-                 min_group_size=10)
 
 
 def test_describe_gives_summaries_tests_and_curves():
@@ -130,3 +126,33 @@ def test_describe_gives_summaries_tests_and_curves():
     assert out["curves"]["segment"].columns.tolist() == ["time", "affluent", "mass"]
     assert out["km_summary"].set_index("group").loc["stage", "time_scale"].eq("since entry").all()
     assert set(out["cif"].columns) == {"time", "voluntary_closure", "transfer_out", "involuntary"}
+
+
+def test_groupings_without_a_column_or_a_second_level_are_skipped(caplog):
+    """A source may lack a grouping (no column) or record one value (the Berka ledger: one channel)."""
+    frame = prepare_lifetimes(lifetimes(), involuntary_as_censored=True).assign(entry_acquisition_channel="branch")
+    out = describe(frame, groups={"channel": "entry_acquisition_channel", "typo": "entry_chanel",
+                                  "segment": "entry_segment"}, since_entry=[], times=[12], grid_months=24,
+                   min_group_size=10)
+    assert set(out["curves"]) == {"overall", "segment"} and out["logrank"]["group"].tolist() == ["segment"]
+    assert "'channel' skipped: column 'entry_acquisition_channel' has 1 known level(s)" in caplog.text
+    assert "'typo' skipped: lifetimes have no column 'entry_chanel'" in caplog.text
+    none = describe(frame, groups={"channel": "entry_acquisition_channel"}, since_entry=[], times=[12],
+                    grid_months=24, min_group_size=10)
+    assert none["logrank"].empty and "p_value" in none["logrank"]  # the table keeps its columns
+
+
+def test_dormancy_is_a_voluntary_event():
+    """Under features.churn.definition dormancy the customer stopped using the bank: an event, not censored."""
+    frame = lifetimes().assign(churn_type=lambda f: f["churn_type"].where(f["event"] == 0, "dormancy"))
+    prepared = prepare_lifetimes(frame, involuntary_as_censored=True)
+    assert prepared["churned"].tolist() == frame["event"].tolist()
+
+
+def test_no_events_is_a_clear_error():
+    frame = lifetimes().assign(event=0, churn_type=pd.NA)
+    with pytest.raises(ValueError, match="no churn events under definition dormancy: survival needs some"):
+        prepare_lifetimes(frame, involuntary_as_censored=True, definition="dormancy")
+    only_involuntary = lifetimes().assign(churn_type=lambda f: f["churn_type"].where(f["event"] == 0, "involuntary"))
+    with pytest.raises(ValueError, match=r"type\(s\) \['involuntary'\] are censored"):
+        prepare_lifetimes(only_involuntary, involuntary_as_censored=True)

@@ -120,3 +120,34 @@ def test_bagged_xgboost_aft_averages_its_boosters_locations():
               for b in model.boosters_]
     assert len(single) == 3 and not np.allclose(single[0], single[1])  # own seed, own slice: different fits
     np.testing.assert_allclose(model.location(frame, start), np.mean(single, axis=0), rtol=1e-6)
+
+
+def test_design_drops_constant_and_all_missing_covariates(caplog):
+    """The Berka ledger: complaints constant 0, income and education never recorded, one channel, no card."""
+    covariates = pd.DataFrame({"age": [30.0, 45.0, 50.0, 40.0], "complaints_12m": 0.0, "income": np.nan,
+                               "deposit_balance": [0.0, 1.0, 3.0, 7.0],
+                               "has_card": pd.array([False, None, False, False], dtype="boolean"),
+                               "payroll": [True, False, True, True], "acquisition_channel": "branch",
+                               "education": None, "segment": ["mass", "mass", "affluent", "mass"]})
+    design = Design(numeric=["age", "complaints_12m"], log2=["income", "deposit_balance"],
+                    flags=["payroll", "has_card"], categorical=["segment", "acquisition_channel", "education"])
+    matrix = design.fit(covariates).transform(covariates)
+    dropped = ["complaints_12m", "income", "has_card", "acquisition_channel", "education"]
+    assert design.dropped_ == dropped and design.used == ["age", "deposit_balance", "payroll", "segment"]
+    assert matrix.columns.tolist() == ["age", "deposit_balance", "payroll", "segment[affluent]"]
+    assert len(caplog.records) == 1 and str(dropped) in caplog.text
+    # Applied elsewhere (CLV, another source) without the dropped columns; the kept ones are still required.
+    assert design.transform(covariates.drop(columns=dropped)).equals(matrix)
+    with pytest.raises(KeyError, match="age"):
+        design.transform(covariates.drop(columns="age"))
+
+
+def test_cox_fits_on_a_design_with_a_constant_covariate():
+    """Unpenalised, a constant column makes the Cox information matrix singular; the design leaves it out."""
+    frame = synthetic(800).assign(complaints_12m=0.0)
+    with pytest.raises(np.linalg.LinAlgError):
+        fit_cox(frame, ["complaints", "payroll", "complaints_12m"], penalizer=0.0)
+    design = Design(numeric=["complaints", "complaints_12m"], log2=[], flags=["payroll"], categorical=[])
+    columns = list(design.fit(frame).transform(frame).columns)
+    model = fit_cox(frame, columns, penalizer=0.0)
+    assert columns == ["complaints", "payroll"] and model.fitter_.params_["complaints"] == pytest.approx(0.7, abs=0.15)

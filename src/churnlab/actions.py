@@ -6,7 +6,10 @@ direction, or "feature:direction", e.g. "fees_3m:up", matching only that directi
 not low ones), and a response model: the relative reduction of the churn probability it brings when one of those
 reasons is among the customer's top reasons (`response`), and otherwise (`response_unmatched`, 0 unless the
 action helps whatever the reason). An action may be
-limited to some bank segments (`segments`; e.g. only affluent and private customers have a relationship manager).
+limited to some bank segments (`segments`; e.g. only affluent and private customers have a relationship manager);
+where the data hold no segment (a snapshot file without one), such an action is offered to no one. An action
+whose reasons name no feature of the model (e.g. the bank's indicators on a snapshot file) matches no customer
+and can only act through `response_unmatched` (`actions_without_reasons` lists them).
 
 For a customer with churn probability p, customer lifetime value CLV and response r, an action is worth
 
@@ -60,11 +63,17 @@ def catalogue(actions: dict[str, dict]) -> list[Action]:
     return entries
 
 
-def responses(reasons: pd.DataFrame, segment: pd.Series, actions: list[Action]) -> pd.DataFrame:
+def actions_without_reasons(actions: list[Action], features: list[str]) -> list[str]:
+    """Names of the actions with reasons, none of which names one of `features` (they can match no customer)."""
+    return [a.name for a in actions if a.reasons and not {r.split(":")[0].strip() for r in a.reasons} & set(features)]
+
+
+def responses(reasons: pd.DataFrame, segment: pd.Series | None, actions: list[Action]) -> pd.DataFrame:
     """Relative reduction of churn probability of each action (columns) for each customer (rows).
 
     `reasons` holds the top reasons as `reason_k_feature` and `reason_k_direction` columns (missing allowed), as
-    `churnlab.reasons.top_reasons` returns them. An action outside a customer's eligible segments responds 0.
+    `churnlab.reasons.top_reasons` returns them. An action outside a customer's eligible segments responds 0, and
+    so does an action limited to segments when `segment` is None (the data hold none).
     """
     ranks = sorted(c.removesuffix("_feature") for c in reasons.columns if c.endswith("_feature"))
     if not ranks:
@@ -78,12 +87,13 @@ def responses(reasons: pd.DataFrame, segment: pd.Series, actions: list[Action]) 
                    | np.isin(keys, [r.replace(" ", "") for r in action.reasons if ":" in r])).any(axis=1)
         r = np.where(matched, action.response, action.response_unmatched)
         if action.segments:
-            r = np.where(segment.astype(str).isin(action.segments).to_numpy(), r, 0.0)
+            eligible = segment.astype(str).isin(action.segments).to_numpy() if segment is not None else False
+            r = np.where(eligible, r, 0.0)
         out[action.name] = r
     return pd.DataFrame(out, index=reasons.index)
 
 
-def recommend(p: pd.Series, clv: pd.Series, reasons: pd.DataFrame, segment: pd.Series,
+def recommend(p: pd.Series, clv: pd.Series, reasons: pd.DataFrame, segment: pd.Series | None,
               actions: list[Action]) -> pd.DataFrame:
     """The best action per customer: action, channel, cost, expected_benefit and expected_net_benefit.
 

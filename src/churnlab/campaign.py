@@ -75,6 +75,7 @@ def features_at(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame, *, date_colu
     con.execute("CREATE OR REPLACE TEMP TABLE asof_rows AS SELECT DISTINCT CAST(customer_id AS VARCHAR) AS "
                 f"customer_id, {month_index('asof_date')} AS t FROM asof_keys")
     features = point_in_time_features(con, "asof_rows")
+    con.complete()  # an empty result is never fetched to its end, which would block `unregister`
     con.unregister("asof_keys")
     dates = {t: pd.Timestamp(year=int(t) // 12, month=int(t) % 12 + 1, day=1) + pd.offsets.MonthEnd(0)
              for t in features["t"].unique()}

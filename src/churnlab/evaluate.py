@@ -28,7 +28,7 @@ from churnlab.logs import setup_logging
 from churnlab.metrics import score_probabilities
 from churnlab.models import ChurnModel
 from churnlab.params import load_params
-from churnlab.split import TimeSplit, read_snapshots
+from churnlab.split import load_split, read_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,8 @@ def main() -> None:
     base, params = load_params("base"), load_params("evaluate")
     definition = load_params("features")["churn"]["definition"]
     started = time.perf_counter()
-    split = TimeSplit.from_dict(json.loads(paths.SPLIT.read_text(encoding="utf-8")))
-    test = read_snapshots(paths.SNAPSHOTS, cutoffs=[split.test])
+    split = load_split(paths.SPLIT)
+    test = split.parts(read_snapshots(paths.SNAPSHOTS, cutoffs=[split.test]))["test"]
     if not test["labeled"].all():
         raise ValueError(f"test cutoff {split.test.date()} is not fully labelled: rerun train (split.json is stale)")
     y = test["label"].astype(int).to_numpy()

@@ -28,10 +28,13 @@ from churnlab import paths
 from churnlab.indicators import FEATURES, catalogue, point_in_time_features
 from churnlab.io import ParquetChunks, write_csv, write_json, write_parquet
 from churnlab.labels import DEFINITIONS, churn_labels
+from churnlab.lifetimes import DEFINITIONS as LIFETIME_DEFINITIONS
 from churnlab.lifetimes import build_lifetimes
 from churnlab.logs import setup_logging
+from churnlab.models import KEYS
 from churnlab.params import load_params
 from churnlab.screening import screen_indicators
+from churnlab.snapshot_source import snapshot_lifetimes, snapshot_table
 from churnlab.tables import Source, connect, month_end, month_range
 
 log = logging.getLogger(__name__)
@@ -142,10 +145,47 @@ class LabelTally:
         }
 
 
+def snapshot_catalogue(snapshots: pd.DataFrame, *, catalogue_params: dict) -> pd.DataFrame:
+    """The indicator catalogue of a snapshot file: its own columns, screened like the simulator's indicators."""
+    features = [c for c in snapshots.columns if c not in KEYS]
+    known = snapshots[snapshots["labeled"]]
+    screening = screen_indicators((known[f] for f in features), known["label"].astype("int8"), total=len(features),
+                                  **catalogue_params)
+    meaning = pd.DataFrame({"feature": features, "group": "snapshot", "meaning": "column of the snapshot file",
+                            "unit": "", "lookback_months": 0})
+    return meaning.merge(screening, on="feature")
+
+
+def snapshot_main(*, as_of: str, tenure_unit: str, catalogue_params: dict) -> None:
+    """The features stage on a snapshot source: one cutoff, lifetimes from tenure (if any), the catalogue."""
+    rows = pd.read_parquet(paths.SNAPSHOT_SOURCE)
+    snapshots = snapshot_table(rows, as_of=as_of)
+    write_parquet(snapshots, paths.SNAPSHOTS)
+    if "tenure_months" in rows:
+        lifetimes = snapshot_lifetimes(rows, as_of=as_of, tenure_unit=tenure_unit)
+    else:
+        log.warning("snapshot has no tenure column (data.tenure): no lifetimes, so the survival stage will skip")
+        lifetimes = pd.DataFrame({"customer_id": pd.Series(dtype="string")})
+    write_parquet(lifetimes, paths.LIFETIMES)
+    write_csv(snapshot_catalogue(snapshots, catalogue_params=catalogue_params), paths.INDICATORS)
+    labeled = snapshots["labeled"]
+    metrics = {"source": "snapshot", "snapshots": len(snapshots), "features": len(snapshots.columns) - len(KEYS),
+               "cutoffs": 1, "training_cutoffs": 1, "customers": len(snapshots),
+               "lifetime_events": int(lifetimes["event"].sum()) if "event" in lifetimes else 0,
+               "label_rate": {"snapshot": float(snapshots.loc[labeled, "label"].mean())},
+               "unlabeled_share": float(1 - labeled.mean()), "training_snapshots": int(labeled.sum())}
+    write_json(metrics, paths.METRICS / "features.json")
+    log.info("snapshot: %d rows, %d features, churn rate %.3f; %d lifetimes", len(snapshots), metrics["features"],
+             metrics["label_rate"]["snapshot"], len(lifetimes))
+
+
 def main() -> None:
     """DVC stage `features`: snapshots, lifetimes, the indicator catalogue and reports/metrics/features.json."""
     setup_logging()
-    base, params = load_params("base"), load_params("features")
+    base, params, data = load_params("base"), load_params("features"), load_params("data")
+    if data["source"] == "snapshot":
+        snapshot_main(as_of=data["as_of"], tenure_unit=data["tenure_unit"], catalogue_params=params["catalogue"])
+        return
     horizon, churn = base["horizon_months"], params["churn"]
     sources = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
                "churn_events": paths.CHURN_EVENTS}
@@ -170,7 +210,11 @@ def main() -> None:
             if writer:
                 writer.close(ok)
         log.info("wrote %s: %d snapshots; building lifetimes", paths.SNAPSHOTS, tally.rows)
-        lifetimes = build_lifetimes(con, last_month=last)
+        follow = churn if churn["definition"] in LIFETIME_DEFINITIONS else {**churn, "definition": "closure"}
+        if follow is not churn:
+            log.warning("lifetimes follow %s, not %r: survival needs a churn month (lifetimes support %s)",
+                        "closure", churn["definition"], LIFETIME_DEFINITIONS)
+        lifetimes = build_lifetimes(con, last_month=last, **follow)
         con.close()
     write_parquet(lifetimes, paths.LIFETIMES)
     log.info("wrote %s: %d customers, %d churn events", paths.LIFETIMES, len(lifetimes),

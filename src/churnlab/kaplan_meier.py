@@ -6,11 +6,17 @@ risk set only from the tenure at which the window first sees them; counting them
 credit them with months nobody observed (survivor bias: customers who left earlier are never seen).
 """
 
+import logging
+
 import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 from scipy import stats
+
+log = logging.getLogger(__name__)
+
+LOGRANK_COLUMNS = ["group", "levels", "test_statistic", "p_value", "degrees_of_freedom"]
 
 
 def fit_km(durations, events, entry=None, *, label: str = "KM") -> KaplanMeierFitter:
@@ -129,6 +135,8 @@ def describe(lifetimes: pd.DataFrame, *, groups: dict[str, str], since_entry: li
 
     Curves are on the tenure scale with delayed entry, except for the groupings in `since_entry` (the
     lifecycle stage at entry *is* a tenure range, so its curves run on the time since entry instead).
+    A grouping whose column is missing, or has fewer than two known levels (the Berka ledger records one
+    acquisition channel and no education), is skipped with a log line: it has nothing to compare.
     """
     grid = np.arange(0, grid_months + 1)
     overall = fit_km(lifetimes["duration"], lifetimes["churned"], lifetimes["entry_tenure"], label="all")
@@ -137,7 +145,12 @@ def describe(lifetimes: pd.DataFrame, *, groups: dict[str, str], since_entry: li
     curves, tests = {"overall": km_curve(overall, grid)}, []
     for name, column in groups.items():
         if column not in lifetimes:
-            raise KeyError(f"lifetimes: missing column {column!r} for the Kaplan-Meier grouping {name!r}")
+            log.warning("Kaplan-Meier grouping %r skipped: lifetimes have no column %r", name, column)
+            continue
+        levels = lifetimes[column].nunique()
+        if levels < 2:
+            log.warning("Kaplan-Meier grouping %r skipped: column %r has %d known level(s)", name, column, levels)
+            continue
         residual = name in since_entry
         duration, entry = ("residual", None) if residual else ("duration", "entry_tenure")
         summary, curve = km_by_group(lifetimes, column, duration=duration, entry=entry, event="churned",
@@ -151,5 +164,5 @@ def describe(lifetimes: pd.DataFrame, *, groups: dict[str, str], since_entry: li
         tests.append({"group": name, "levels": int(part[column].nunique()), **test})
     cif = cumulative_incidence(lifetimes["duration"], lifetimes["churn_type"].where(lifetimes["event"] == 1),
                                lifetimes["entry_tenure"], grid=grid)
-    return {"km_summary": pd.concat(summaries, ignore_index=True), "logrank": pd.DataFrame(tests),
-            "curves": curves, "cif": cif}
+    return {"km_summary": pd.concat(summaries, ignore_index=True),
+            "logrank": pd.DataFrame(tests, columns=LOGRANK_COLUMNS), "curves": curves, "cif": cif}

@@ -5,9 +5,11 @@ Four definitions, all evaluated on the months t+1..t+H (H = `base.horizon_months
 - closure: a churn event (any row of `churn_events`, whatever its type) with churn_month in (t, t+H].
 - dormancy: k consecutive months with no customer-initiated transaction (`tx_count == 0`), the last of the
   k months inside (t, t+H]. The run may start at or before t (two idle months before t and one after make
-  a run of three), and a customer already dormant at t who stays dormant counts. A closure also counts: a
-  closed account can never show k idle months, and calling a leaver loyal would teach the model the
-  opposite of the truth.
+  a run of three), and a customer already dormant at t who stays dormant counts. Only months after the
+  customer's first own transaction can be idle: an account that has not been used yet (a new account fed
+  only by a pension or a transfer, common in the Berka ledger) has not stopped using the bank. A closure
+  also counts: a closed account can never show k idle months, and calling a leaver loyal would teach the
+  model the opposite of the truth.
 - value: the total balance (deposit + investment) is more than x % below its level at t in each of m
   consecutive months, all of them inside (t, t+H]: a sustained move of the money, not a month-end dip.
   A closure also counts. A customer with no balance at t cannot churn by value, only by closure.
@@ -31,12 +33,18 @@ WITH at_t AS (
     FROM monthly AS x SEMI JOIN {active} AS a ON a.customer_id = x.customer_id
     WHERE x.m = {t}
 ),
+started AS (  -- the first month with a customer-initiated transaction: idleness counts only after it
+    SELECT x.customer_id, min(x.m) AS first_tx_m
+    FROM monthly AS x SEMI JOIN {active} AS a ON a.customer_id = x.customer_id
+    WHERE x.tx_count > 0
+    GROUP BY x.customer_id
+),
 slice AS (
     SELECT x.customer_id, x.m,
-        x.tx_count = 0 AS idle,
+        x.tx_count = 0 AND x.m > coalesce(s.first_tx_m, {t} + {horizon}) AS idle,
         x.m > {t} AND x.deposit_balance + x.investment_balance < (1 - {value_drop_pct} / 100) * b.balance_t AS low,
         x.m > {t} AND x.n_products <= b.products_t - {partial_drop} AS fewer
-    FROM monthly AS x JOIN at_t AS b USING (customer_id)
+    FROM monthly AS x JOIN at_t AS b USING (customer_id) LEFT JOIN started AS s USING (customer_id)
     WHERE x.m BETWEEN {t} - {dormancy_months} + 1 AND {t} + {horizon}
 ),
 runs AS (  -- a run ends at month e when every month of the frame ending at e is present and flagged

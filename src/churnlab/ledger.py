@@ -71,7 +71,7 @@ import pandas as pd
 from churnlab.ledger_monthly import account_profile, classify, month_ends, month_index, monthly_rows
 from churnlab.privacy import pseudonymise
 from churnlab.readers import DataError, read_table
-from churnlab.schema import SEGMENTS, TABLES, validate_all
+from churnlab.schema import SEGMENTS, TABLES, empty_table, validate_all
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,8 @@ def ledger_tables(raw: dict[str, pd.DataFrame], *, key: bytes, czk_per_eur: floa
     home = months["account_id"].map(owned.set_index("account_id")["district_id"]).map(rates)
     market = build_market(months["m"], home, policy_rate=policy_rate, competitor_spread=competitor_spread,
                           promo_index=promo_index)
-    tables = {"customers": customers, "monthly": monthly, "market": market, **empty_tables()}
+    tables = {"customers": customers, "monthly": monthly, "market": market,
+              "churn_events": empty_table("churn_events"), "campaigns": empty_table("campaigns")}
     log.info("ledger: %d customers, %d monthly rows, %d months (%s .. %s)", len(customers), len(monthly),
              len(market), market["month"].min().date(), market["month"].max().date())
     return validate_all(tables, sources={name: f"ledger {name}" for name in tables})
@@ -223,10 +224,3 @@ def build_market(month: pd.Series, rate: pd.Series, *, policy_rate: float, compe
     return pd.DataFrame({"month": month_ends(unemployment.index).to_numpy(), "policy_rate": float(policy_rate),
                          "competitor_spread": float(competitor_spread),
                          "unemployment": unemployment.to_numpy(dtype="float64"), "promo_index": float(promo_index)})
-
-
-def empty_tables() -> dict[str, pd.DataFrame]:
-    """churn_events and campaigns with no rows, in the contract's column types."""
-    kinds = {"str": object, "datetime64[ns]": "datetime64[ns]", "bool": bool, "float64": "float64"}
-    return {name: pd.DataFrame({f.name: pd.Series(dtype=kinds[f.dtype]) for f in TABLES[name][0]})
-            for name in ("churn_events", "campaigns")}

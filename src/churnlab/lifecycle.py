@@ -11,7 +11,8 @@ Rules, applied in this order to the snapshot indicators (thresholds in params.ya
    rose (total_balance_trend_3m >= growth_balance_ratio) or a product was added (n_products_change_3m >= 1).
 4. maturity: everyone else (a settled relationship with stable balances and products).
 
-A missing trend (no balance in the previous three months) counts as no trend.
+A missing trend (no balance in the previous three months) counts as no trend. The stages need a time axis
+(tenure and trends over months): a snapshot source has none (`lifecycle_reason`).
 """
 
 import pandas as pd
@@ -25,6 +26,14 @@ def check_columns(frame: pd.DataFrame, columns, *, table: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise KeyError(f"{table} lacks column(s) {missing} (has {len(frame.columns)} columns)")
+
+
+def lifecycle_reason(snapshots: pd.DataFrame, *, time_axis: bool) -> str | None:
+    """Why lifecycle stages cannot be formed, or None when they can."""
+    if not time_axis:
+        return "the data source has no time axis (one snapshot): stages and transitions need trends over months"
+    missing = [c for c in COLUMNS if c not in snapshots]
+    return f"snapshots lack column(s) {missing}" if missing else None
 
 
 def lifecycle_stage(snapshots: pd.DataFrame, *, acquisition_months: int, growth_months: int,

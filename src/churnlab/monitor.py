@@ -12,6 +12,12 @@ AUC and churn-rate estimate, and the realised metrics once the month's H-month l
 the false-alarm rate (quiet months before the competitor promotion) and the detection rate (months from
 `simulate.shock_month` on) are measured too.
 
+Monitoring needs a time axis: on a snapshot source (one cutoff, data.source snapshot) the stage is skipped, and
+so it is when no month follows the training period (e.g. a short ledger whose months all went into training);
+monitor.json then holds `skipped` ({"monitor": reason}) and every other output is written empty (headers only).
+The alarm rates against the promotion's known timing need the simulator; other sources name that part under
+`skipped` too.
+
 Writes reports/metrics/monitor.json, reports/monitor/{months,stability}.csv, reports/plots/monitor_*.csv
 and data/processed/monitor_scores.parquet. Run with `python -m churnlab.monitor`.
 """
@@ -33,7 +39,7 @@ from churnlab.indicators import CATEGORICAL, FLAGS, INDICATORS, point_in_time_fe
 from churnlab.io import write_csv, write_json, write_parquet
 from churnlab.logs import setup_logging
 from churnlab.params import load_params
-from churnlab.split import TimeSplit, choose_split, read_snapshots
+from churnlab.split import TimeSplit, choose_split, load_split, read_snapshots
 from churnlab.stability import SCORE, compare_month, fit_reference
 from churnlab.tables import connect, month_end, month_range
 
@@ -42,6 +48,18 @@ log = logging.getLogger(__name__)
 MONITOR = paths.REPORTS / "monitor"
 MONITOR_JSON = paths.METRICS / "monitor.json"
 SCORES = paths.PROCESSED / "monitor_scores.parquet"
+HEADERS = {  # the columns of each output, written alone when the stage is skipped
+    "scores": ["month", "customer_id", SCORE, "label", "complete"],
+    "stability": ["feature", "group", "statistic", "null_quantile", "threshold", "drifting", "ks", "ks_pvalue",
+                  "value", "month"],
+    "months": ["month", "rows", "score_psi", "score_null_quantile", "score_threshold", "mean_score", "grade_shares",
+               "market_drifting", "drifting_features", "expected_churn_rate", "expected_auc", "expected_auc_low",
+               "expected_auc_high", "auc", "pr_auc", "brier", "ece", "churn_rate", "mean_p", "auc_error",
+               "churn_rate_error", "score_drift", "score_drift_statistical", "market_drift", "feature_drift",
+               "estimated_decay", "realised_decay", "reasons", "alert", "retrain"],
+    "psi": ["month", "score_psi", "score_null_quantile", "score_threshold"],
+    "decay": ["month", "expected_auc", "auc", "pr_auc", "expected_churn_rate", "churn_rate", "ece"],
+}
 MARKET_SQL = """CREATE OR REPLACE TEMP TABLE market_asof AS
 SELECT min(customer_id) AS customer_id, m AS t FROM monthly WHERE m BETWEEN {lo} AND {hi} GROUP BY m"""
 
@@ -107,17 +125,48 @@ def jsonable(months: pd.DataFrame) -> dict:
     return json.loads(json.dumps(out, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
+def write_skipped(reason: str, source: str) -> None:
+    """The outputs of a skipped stage: monitor.json saying why, and every table and plot file with its header only."""
+    log.warning("monitor skipped: %s", reason)
+    dtypes = {"month": "datetime64[ns]", "customer_id": "object", SCORE: "float64", "label": "Int8", "complete": bool}
+    write_parquet(pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in HEADERS["scores"]}), SCORES)
+    write_csv(pd.DataFrame(columns=HEADERS["stability"]), MONITOR / "stability.csv")
+    write_csv(pd.DataFrame(columns=HEADERS["months"]), MONITOR / "months.csv")
+    write_csv(pd.DataFrame(columns=HEADERS["psi"]), paths.PLOTS / "monitor_psi.csv")
+    write_csv(pd.DataFrame(columns=HEADERS["decay"]), paths.PLOTS / "monitor_decay.csv")
+    write_json({"source": source, "months_monitored": 0, "skipped": {"monitor": reason}}, MONITOR_JSON)
+
+
 def main() -> None:
     setup_logging()
     base, features, params = load_params("base"), load_params("features"), load_params("monitor")
     split_params, model_name = load_params("train")["split"], load_params("register")["model_name"]
     seed, horizon, started = base["seed"], base["horizon_months"], time.perf_counter()
+    source = load_params("data")["source"]
+    if source == "snapshot":
+        write_skipped("the source has no time axis (one snapshot): there are no months after training to watch for "
+                      "drift, and no later labels to measure decay by", source)
+        return
 
     if paths.SPLIT.exists():
-        split = TimeSplit.from_dict(json.loads(paths.SPLIT.read_text(encoding="utf-8")))
+        split = load_split(paths.SPLIT)
     else:
         split = choose_split(pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff", "labeled"]),
                              horizon_months=horizon, **split_params)
+    if not isinstance(split, TimeSplit):
+        write_skipped(f"{paths.SPLIT} holds a {split.as_dict()['kind']} split, not one out of time: no training "
+                      "period for later months to be compared with", source)
+        return
+    con = connect({"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
+                   "churn_events": paths.CHURN_EVENTS})
+    first, last = month_range(con)
+    lo, hi = month_index(split.train[0]), month_index(split.train[-1])
+    months = list(range(hi + 1, last + 1, params["every_months"]))
+    if not months:
+        con.close()
+        write_skipped(f"no month follows the last training cutoff {split.train[-1].date()}: the data end at "
+                      f"{month_end(last).date()}", source)
+        return
     loaded = tracking.load_champion(model_name)
     model, champion = loaded.pyfunc, {"name": model_name, "version": loaded.version, "run_id": loaded.run_id}
     grading = load_grading()
@@ -126,10 +175,6 @@ def main() -> None:
     log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", model_name, champion["version"],
              len(reference), len(split.train), split.train[0].date(), split.train[-1].date())
 
-    con = connect({"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
-                   "churn_events": paths.CHURN_EVENTS})
-    first, last = month_range(con)
-    lo, hi = month_index(split.train[0]), month_index(split.train[-1])
     groups = {i.feature: i.group for i in INDICATORS}
     numeric = [f for f in groups if f not in CATEGORICAL and f not in FLAGS and groups[f] != "market"]
     # market series: the training period, and at least the `market_reference_months` up to its end
@@ -138,7 +183,6 @@ def main() -> None:
                         numeric=numeric, bins=params["bins"])
     draws = params["null_draws"]
     rng = np.random.default_rng([seed, 7])
-    months = list(range(hi + 1, last + 1, params["every_months"]))
     scores, tables, scored = [], [], []
     for t in tqdm(months, desc="monitor", unit="month"):
         current, _ = snapshot_at(con, t, last_month=last, horizon_months=horizon, **features["churn"])
@@ -160,7 +204,7 @@ def main() -> None:
 
     labelled = months_table[months_table["auc"].notna()]
     metrics = {
-        "champion": champion, "months_monitored": len(months_table),
+        "source": source, "champion": champion, "months_monitored": len(months_table),
         "reference": {"cutoffs": [str(t.date()) for t in split.train], "rows": len(reference), "horizon": horizon,
                       "grade_shares": grade_shares(reference[SCORE], grading),
                       "expected_auc": reference_auc, "mean_score": float(reference[SCORE].mean()),
@@ -176,7 +220,9 @@ def main() -> None:
         "latest": {"month": str(months_table["month"].iloc[-1].date()),
                    "retrain": bool(months_table["retrain"].iloc[-1]), "reasons": months_table["reasons"].iloc[-1]},
     }
-    if paths.ORACLE_MONTHLY.exists():  # simulated data: the promotion's timing is known
+    if source != "simulator":
+        metrics["skipped"] = {"simulator": "false-alarm and detection rates need the simulator's known shock months"}
+    else:  # simulated data: the promotion's timing is known
         simulate = load_params("simulate")
         start = month_end(first + simulate["shock_month"])
         end = month_end(first + simulate["shock_month"] + simulate["shock_months"] - 1)

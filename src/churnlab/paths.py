@@ -14,6 +14,8 @@ MONTHLY = RAW / "monthly.parquet"
 MARKET = RAW / "market.parquet"
 CHURN_EVENTS = RAW / "churn_events.parquet"
 CAMPAIGNS = RAW / "campaigns.parquet"
+SNAPSHOT_SOURCE = RAW / "snapshot.parquet"  # the snapshot source's rows (instead of the five tables above)
+SOURCE = RAW / "source.json"  # which source the data stage read, and what it offers (time axis, campaigns, oracle)
 
 # Simulator ground truth. No feature may read these; only evaluation against the oracle does.
 ORACLE = Path("data/oracle")

@@ -29,7 +29,8 @@ def wilson_interval(events, trials, *, z: float = 1.96) -> tuple[np.ndarray, np.
     shrink = 1 + z**2 / trials
     centre = (share + z**2 / (2 * trials)) / shrink
     half = z * np.sqrt(share * (1 - share) / trials + z**2 / (4 * trials**2)) / shrink
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # the interval always holds the share; min/max keep that exact where rounding would put 60/60 below 1
+    return np.clip(np.minimum(centre - half, share), 0, 1), np.clip(np.maximum(centre + half, share), 0, 1)
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (8, 4)) -> Axes:

@@ -22,17 +22,38 @@ k = round(budget_share n) customers it ranks highest:
 draw. Confidence intervals: percentile bootstrap over customers (each replicate redraws the n customers
 with replacement and re-selects the top k), `n_boot` replicates.
 
-Where the truth is unknown (real data), `estimated_retained` uses the randomised campaign instead: among
-the customers a policy contacts, (control churn rate - treated churn rate) x k.
+Where the truth is unknown (real data) the randomised campaign estimates the same figures: among the customers
+a policy contacts, `estimated_retained` = (control churn rate - treated churn rate) x k and
+`estimated_value_retained` = (mean churned value among the controls - among the treated) x k (treatment is
+randomised within any set a policy picks, so the difference is the offer's effect there), and
+`estimated_net_value` subtracts k c. These are reported for every policy; the truth-based figures only when the
+frame has `benefit` (the simulator's true effects), and the shares of the oracle only with the `oracle` policy.
+
+`target_campaign` runs the campaign part of the retention stage: uplift learners (`churnlab.uplift`) fitted and
+evaluated on customers held out of the campaign rows, then these policies on the held-out customers.
 """
+
+import logging
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit
 
 from churnlab.campaign import require
+from churnlab.clv import monthly_margin
+from churnlab.indicators import FEATURES
+from churnlab.models import feature_columns
+from churnlab.uplift import evaluate_uplift, fit_learners
+
+log = logging.getLogger(__name__)
 
 RANDOM = "random"
 ORACLE = "oracle"
+POLICY_METRICS = ("value_retained", "value_retained_lo", "value_retained_hi", "net_value", "net_value_lo",
+                  "net_value_hi", "retained", "retained_lo", "retained_hi", "share_of_oracle", "share_of_oracle_lo",
+                  "share_of_oracle_hi", "wasted_share", "harmed_share", "estimated_retained",
+                  "estimated_value_retained", "estimated_net_value", "estimated_net_value_lo",
+                  "estimated_net_value_hi")
 
 
 def top_k(score: np.ndarray, k: int) -> np.ndarray:
@@ -72,8 +93,10 @@ def profit_summary(curve: pd.DataFrame, *, budget_eur: float, cost: float) -> di
 
 
 def _values(frame: pd.DataFrame, policies: dict[str, str | None], *, k: int, cost: float) -> dict[str, dict]:
-    benefit, value = frame["benefit"].to_numpy(float), frame["value"].to_numpy(float)
+    truth = "benefit" in frame
+    value = frame["value"].to_numpy(float)
     churned, treated = frame["churned"].to_numpy(int), frame["treated"].to_numpy(bool)
+    benefit = frame["benefit"].to_numpy(float) if truth else None
     out = {}
     for name, column in policies.items():
         if column is None:  # random: the expectation over draws of k customers
@@ -81,47 +104,58 @@ def _values(frame: pd.DataFrame, policies: dict[str, str | None], *, k: int, cos
             weight = np.full(len(frame), share)
         else:
             chosen, weight = top_k(frame[column].to_numpy(float), k), np.ones(k)
-        b, v = benefit[chosen], value[chosen]
-        t, y = treated[chosen], churned[chosen]
+        v, t, y = value[chosen], treated[chosen], churned[chosen]
         rate_c = y[~t].mean() if (~t).any() else np.nan
         rate_t = y[t].mean() if t.any() else np.nan
-        kept = float(np.sum(weight * b * v))
-        out[name] = {"retained": float(np.sum(weight * b)), "value_retained": kept, "net_value": kept - k * cost,
-                     "wasted_share": float(np.mean(b <= 0)), "harmed_share": float(np.mean(b < 0)),
-                     "estimated_retained": float((rate_c - rate_t) * k)}
+        lost_c = (y * v)[~t].mean() if (~t).any() else np.nan
+        lost_t = (y * v)[t].mean() if t.any() else np.nan
+        row = {"estimated_retained": float((rate_c - rate_t) * k),
+               "estimated_value_retained": float((lost_c - lost_t) * k),
+               "estimated_net_value": float((lost_c - lost_t) * k - k * cost)}
+        if truth:
+            b = benefit[chosen]
+            kept = float(np.sum(weight * b * v))
+            row = {"retained": float(np.sum(weight * b)), "value_retained": kept, "net_value": kept - k * cost,
+                   "wasted_share": float(np.mean(b <= 0)), "harmed_share": float(np.mean(b < 0)), **row}
+        out[name] = row
     return out
+
+
+def _shares(values: dict[str, dict], name: str) -> dict[str, float]:
+    """A policy's value retained and customers retained as shares of the oracle's."""
+    oracle = values[ORACLE]
+    return {"share_of_oracle": values[name]["value_retained"] / oracle["value_retained"],
+            "retained_share_of_oracle": values[name]["retained"] / oracle["retained"]}
 
 
 def compare_policies(frame: pd.DataFrame, policies: dict[str, str | None], *, budget_share: float, cost: float,
                      n_boot: int, seed: int, ci: float = 0.95) -> pd.DataFrame:
-    """One row per policy: retained, net value, share of the oracle, waste, each with a bootstrap CI.
+    """One row per policy: the campaign's estimates of retained customers, value and net value, and with the
+    truth (`benefit`) retained, net value, share of the oracle and waste; each with a bootstrap CI.
 
-    `frame` has benefit, value, churned, treated and the score column of each policy; `policies` maps a
-    policy name to its score column (None: random). The oracle policy must be named "oracle".
+    `frame` has value, churned, treated, the score column of each policy and, on simulated data, benefit;
+    `policies` maps a policy name to its score column (None: random). An `oracle` policy (true benefit x value,
+    the yardstick of the shares) needs `benefit`.
     """
-    require(frame, ("benefit", "value", "churned", "treated", *[c for c in policies.values() if c]),
-            table="policy frame")
-    if ORACLE not in policies:
-        raise ValueError("the policy comparison needs an 'oracle' policy (true benefit x value) as the yardstick")
+    oracle = ORACLE in policies
+    require(frame, ("value", "churned", "treated", *(("benefit",) if oracle else ()),
+                    *[c for c in policies.values() if c]), table="policy frame")
     n = len(frame)
     k = min(max(int(round(budget_share * n)), 1), n)
     point = _values(frame, policies, k=k, cost=cost)
+    if oracle:
+        point = {name: {**value, **_shares(point, name)} for name, value in point.items()}
     rng = np.random.default_rng(seed)
-    draws = {name: {m: [] for m in (*point[name], "share_of_oracle", "retained_share_of_oracle")}
-             for name in policies}
+    draws = {name: {m: [] for m in point[name]} for name in policies}
     for _ in range(n_boot):
         sample = frame.iloc[rng.integers(0, n, n)].reset_index(drop=True)
         values = _values(sample, policies, k=k, cost=cost)
         for name, value in values.items():
-            for metric, x in value.items():
+            for metric, x in (value | (_shares(values, name) if oracle else {})).items():
                 draws[name][metric].append(x)
-            draws[name]["share_of_oracle"].append(value["value_retained"] / values[ORACLE]["value_retained"])
-            draws[name]["retained_share_of_oracle"].append(value["retained"] / values[ORACLE]["retained"])
     lo, hi = (1 - ci) / 2 * 100, (1 + ci) / 2 * 100
     rows = []
     for name, value in point.items():
-        value = {**value, "share_of_oracle": value["value_retained"] / point[ORACLE]["value_retained"],
-                 "retained_share_of_oracle": value["retained"] / point[ORACLE]["retained"]}
         row = {"policy": name, "offers": k}
         for metric, x in value.items():
             samples = np.asarray(draws[name][metric], float)
@@ -129,3 +163,57 @@ def compare_policies(frame: pd.DataFrame, policies: dict[str, str | None], *, bu
             row[f"{metric}_lo"], row[f"{metric}_hi"] = (np.nanpercentile(samples, [lo, hi]) if n_boot else (x, x))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def target_campaign(rows: pd.DataFrame, model, *, effects: pd.DataFrame | None, multiplier: float | None,
+                    margins: dict, cost: float, params: dict, seed: int) -> tuple[dict, dict, dict[str, str]]:
+    """Uplift learners and targeting policies on the campaign `rows` (outcomes with features), held out by customer.
+
+    `effects` are the simulator's true effects (None on other data: no oracle); `multiplier` None (no CLV) skips
+    the policies. Returns the metrics, the tables (qini_curves, policies) and what was skipped with why.
+    """
+    metrics, tables, skipped = {}, {}, {}
+    kinds = feature_columns(rows[list(FEATURES)])
+    split = GroupShuffleSplit(n_splits=1, test_size=params["uplift"]["test_share"], random_state=seed)
+    train_idx, test_idx = next(split.split(rows, groups=rows["customer_id"]))
+    train, test = rows.iloc[train_idx].reset_index(drop=True), rows.iloc[test_idx].reset_index(drop=True)
+    up = params["uplift"]
+    learners = fit_learners(train, train["treated"], train["churned"], kinds, names=up["learners"], seed=seed,
+                            n_jobs=up["n_jobs"], xgboost=up["xgboost"])
+    test["risk"] = model.predict_proba(test)
+    scores = {name: learner.predict(test) for name, learner in learners.items()}
+    scores |= {"risk": test["risk"].to_numpy(), "random": np.random.default_rng(seed).random(len(test))}
+    truth = {}
+    if effects is not None:
+        test = test.merge(effects, on=["customer_id", "month"], how="left", validate="one_to_one")
+        test["benefit"] = -test["true_effect"]
+        truth = {ORACLE: test["benefit"].to_numpy()}  # the ceiling: how well the true effect itself scores here
+    metrics["uplift"], tables["qini_curves"] = evaluate_uplift(scores | truth, test["treated"], test["churned"],
+                                                               top_shares=up["top_shares"], n_boot=up["n_boot"],
+                                                               seed=seed)
+    metrics["uplift_rows"] = {"train": len(train), "test": len(test)}
+    log.info("uplift on %d held-out rows, Qini: %s", len(test),
+             {name: round(m["qini"], 5) for name, m in metrics["uplift"].items()})
+    if effects is not None:
+        metrics["uplift_vs_truth"] = {name: float(pd.Series(score).corr(test["benefit"], method="spearman"))
+                                      for name, score in scores.items()}  # rank agreement with the true benefit
+    if multiplier is None:
+        skipped["policies"] = "no CLV (the survival stage valued no customer) to value a retained customer by"
+        return metrics, tables, skipped
+    test["value"] = monthly_margin(test, **margins).to_numpy() * multiplier
+    test["expected_loss"] = test["risk"] * test["value"]
+    test["uplift"] = scores[up["policy_learner"]]
+    test["uplift_value"] = test["uplift"] * test["value"]
+    policies = {"random": None, "risk": "risk", "expected_loss": "expected_loss", "uplift": "uplift",
+                "uplift_value": "uplift_value"}
+    if effects is not None:
+        test[ORACLE] = test["benefit"] * test["value"]
+        policies[ORACLE] = ORACLE
+    pol = params["policies"]
+    table = compare_policies(test, policies, budget_share=pol["budget_share"], cost=cost, n_boot=pol["n_boot"],
+                             seed=seed)
+    tables["policies"] = table
+    metrics["policies"] = {r["policy"]: {k: r[k] for k in POLICY_METRICS if k in r} for r in table.to_dict("records")}
+    metrics["policy_budget"] = {"share": pol["budget_share"], "offers": int(table["offers"].iloc[0]),
+                                "lifetime_multiplier_months": multiplier, "mean_value": float(test["value"].mean())}
+    return metrics, tables, skipped

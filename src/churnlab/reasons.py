@@ -7,7 +7,9 @@ the contributions. A reason is a feature with a positive contribution (it raises
 has the `top` largest, fewer when fewer are positive.
 
 Each reason reads "<plain meaning>: <direction>", the meaning taken from the indicator catalogue
-(reports/indicators.csv) with its window notation put in words ("over t-2..t" -> "over the last 3 months"), and
+(reports/indicators.csv) with its window notation put in words ("over t-2..t" -> "over the last 3 months"; a
+meaning several features share, such as a snapshot file's "column of the snapshot file", names none of them, so
+those read as the column name in words: "credit score"), and
 the direction of the customer's value against a reference (the median over a reference set of snapshots, e.g.
 the validation and test cutoffs, so market indicators, equal for everyone at one cutoff, compare with their past):
 "up" or "down" (or "typical" when equal) for numbers, "yes"/"no" for flags, the level for categories, and
@@ -46,7 +48,9 @@ def reason_labels(indicators: pd.DataFrame) -> dict[str, str]:
     missing = [c for c in ("feature", "meaning") if c not in indicators.columns]
     if missing:
         raise KeyError(f"indicator catalogue lacks column(s) {missing}")
-    return {row.feature: plain_meaning(row.meaning) for row in indicators.itertuples()}
+    meanings = {row.feature: plain_meaning(row.meaning) for row in indicators.itertuples()}
+    shared = {m for m in meanings.values() if list(meanings.values()).count(m) > 1}
+    return {f: f.replace("_", " ") if m in shared or not m else m for f, m in meanings.items()}
 
 
 def contributions(model: ChurnModel, frame: pd.DataFrame) -> pd.DataFrame:

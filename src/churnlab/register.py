@@ -19,7 +19,7 @@ from churnlab.io import write_json
 from churnlab.logs import setup_logging
 from churnlab.metrics import empc
 from churnlab.params import load_params
-from churnlab.split import TimeSplit, read_snapshots
+from churnlab.split import load_split, read_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ def main() -> None:
     setup_logging()
     params, profit = load_params("register"), load_params("evaluate")["profit"]
     run = json.loads(paths.TRAIN_RUN.read_text(encoding="utf-8"))
-    split = TimeSplit.from_dict(json.loads(paths.SPLIT.read_text(encoding="utf-8")))
-    rows = read_snapshots(paths.SNAPSHOTS, cutoffs=[split.test])
+    split = load_split(paths.SPLIT)
+    rows = split.parts(read_snapshots(paths.SNAPSHOTS, cutoffs=[split.test]))["test"]
     mlflow = tracking.start()
     record = register(mlflow, run["model_uri"], rows, model_name=params["model_name"], metric=params["metric"],
                       min_gain=params["min_gain"], profit=profit, run_id=run["run_id"])

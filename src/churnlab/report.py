@@ -4,7 +4,8 @@
   the pipeline outputs of this run) and exported to reports/notebooks/<name>.html: one self-contained file,
   figures embedded, no CDN (`churnlab.notebook_html`), that a data scientist can mail to a colleague.
   A pattern without a match is skipped with a log line; a notebook that fails fails the stage.
-- reports/model_card.md and .html (`churnlab.model_card`) for the champion of the MLflow registry.
+- reports/model_card.md and .html (`churnlab.model_card`) for the champion of the MLflow registry, describing the
+  data source that ran (data/raw/source.json) and, for each part a stage skipped there, why.
 - reports/dvc_plots_template.html for `dvc plots show --html-template ...` offline (`churnlab.offline_plots`;
   without vl-convert-python the template says how to get it instead of plotting).
 
@@ -74,7 +75,7 @@ def render_notebooks(patterns: list[str], *, folder: Path, target: Path, timeout
 def main() -> None:
     setup_logging()
     params = load_params("report")
-    sections = {s: load_params(s) for s in ("base", "features", "train")}
+    sections = {s: load_params(s) for s in ("base", "features", "train", "data")}  # data: a snapshot's churn flag
     model_name = load_params("register")["model_name"]
 
     rendered = render_notebooks(params["notebooks"], folder=NOTEBOOKS, target=HTML_DIR,

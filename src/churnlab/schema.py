@@ -218,6 +218,12 @@ def validate_all(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None
     return checked
 
 
+def empty_table(table: str) -> pd.DataFrame:
+    """A contract table with no rows, in the contract's column types (a source without closures or campaigns)."""
+    kinds = {"str": object, "datetime64[ns]": "datetime64[ns]", "bool": bool, "float64": "float64", "int64": "int64"}
+    return pd.DataFrame({f.name: pd.Series(dtype=kinds[f.dtype]) for f in TABLES[table][0]})
+
+
 ARROW_TYPES = {"str": "string", "float64": "float64", "int64": "int64", "bool": "bool",
                "datetime64[ns]": "timestamp[ns]"}
 

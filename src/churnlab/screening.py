@@ -58,7 +58,8 @@ def bin_rates(values: pd.Series, labels: pd.Series, *, bins: int) -> pd.DataFram
         if len(distinct) <= bins:  # few values (flags, small counts): one bin per value
             table = pd.DataFrame({"bin": numbers, "y": labels[present]})
             grouped = table.groupby("bin")["y"].agg(["sum", "count"])
-            grouped["low"] = np.concatenate([[-np.inf], distinct[:-1]])  # bin v holds x > previous value
+            # bin v holds x > previous value; no bin at all when every value is missing
+            grouped["low"] = np.concatenate([[-np.inf], distinct[:-1]])[: len(distinct)]
             grouped["high"] = distinct
             grouped.index = [_format(v) for v in distinct]
         else:  # deciles: bins (-inf, e1], (e1, e2], ..., (e9, inf) between the observed decile values

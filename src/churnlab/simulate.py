@@ -5,8 +5,9 @@ its own random stream derived from (seed, block): the output does not depend on 
 same seed gives byte-identical tables. The market path is drawn once from (seed, "market"). The oracle's
 Monte Carlo uses streams of its own, so the observed tables do not depend on `oracle_paths`.
 
-Outputs (see churnlab.paths): data/raw/{customers,monthly,market,churn_events,campaigns}.parquet, and
-data/oracle/{monthly_truth,customer_truth,campaign_effects}.parquet, which no feature may read.
+Outputs (see churnlab.paths), written by `write_simulation` for the `data` stage:
+data/raw/{customers,monthly,market,churn_events,campaigns}.parquet, and
+data/oracle/{monthly_truth,customer_truth,campaign_effects,survival_truth}.parquet, which no feature may read.
 """
 
 import functools
@@ -267,21 +268,20 @@ ORACLE_TYPES = {
 }
 
 
-def main() -> None:
-    """DVC stage `simulate`: write the contract tables, the oracle files and reports/metrics/simulate.json."""
+def write_simulation(*, seed: int, horizon: int, params: dict) -> dict:
+    """Simulate with the `simulate` params section; write data/raw and data/oracle; return the summary.
+
+    Called by the `data` stage's `main()` when `data.source` is simulator. Every file is written atomically
+    (chunked Parquet renamed into place at the end), so a failed run leaves the last good tables.
+    """
     from tqdm import tqdm
 
     from churnlab import paths
-    from churnlab.io import ParquetChunks, write_json, write_parquet
-    from churnlab.logs import setup_logging
-    from churnlab.params import load_params
+    from churnlab.io import ParquetChunks, write_parquet
     from churnlab.schema import validate, validate_relations
 
-    setup_logging()
-    base, params = load_params("base"), load_params("simulate")
-    horizon = base["horizon_months"]
     burn_in = params["burn_in_months"]
-    market = market_for(seed=base["seed"], horizon=horizon, **{k: params[k] for k in MARKET_PARAMS})
+    market = market_for(seed=seed, horizon=horizon, **{k: params[k] for k in MARKET_PARAMS})
     window = market.iloc[burn_in: burn_in + params["n_months"]].reset_index(drop=True)
     validate(window, "market")
     targets = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "churn_events": paths.CHURN_EVENTS,
@@ -293,7 +293,7 @@ def main() -> None:
     log.info("simulating %d customers over %d months in blocks of %d", params["n_customers"], params["n_months"], BLOCK)
     try:
         market_only = set(MARKET_PARAMS) - {"n_months", "burn_in_months", "oracle_survival_months"}
-        blocks = simulate(seed=base["seed"], market=market, horizon=horizon,
+        blocks = simulate(seed=seed, market=market, horizon=horizon,
                           **{k: v for k, v in params.items() if k not in market_only})
         for tables in tqdm(blocks, total=-(-params["n_customers"] // BLOCK), desc="simulate", unit="block"):
             contract = ("customers", "monthly", "churn_events", "campaigns")
@@ -308,9 +308,5 @@ def main() -> None:
     write_parquet(window, paths.MARKET)
     metrics = summarise(tallies, n_months=params["n_months"], horizon=horizon)
     metrics["rows"]["market"] = len(window)
-    write_json(metrics, paths.METRICS / "simulate.json")
     log.info("annual churn %.1f %%, oracle AUC %.3f", 100 * metrics["annual_churn_rate"], metrics["oracle"]["auc"])
-
-
-if __name__ == "__main__":
-    main()
+    return metrics

@@ -182,3 +182,49 @@ def select_features(frame: pd.DataFrame, *, feature_types: dict[str, str], max_c
         kept[name], kinds[name] = _as_kind(values.rename(column), kind, source), kind
     log.info("%s: feature kinds %s", source, kinds)
     return pd.DataFrame(kept, index=frame.index)
+
+
+def feature_names(rows: pd.DataFrame) -> list[str]:
+    """The feature columns of `build_snapshot` rows (everything but the reserved columns)."""
+    return [c for c in rows.columns if c not in RESERVED]
+
+
+def snapshot_table(rows: pd.DataFrame, *, as_of: str) -> pd.DataFrame:
+    """The features stage's snapshots from `build_snapshot` rows: one cutoff, `as_of` (a month-end). The tenure
+    (months), known at the snapshot, is a feature as in the simulator's snapshots; integer features become
+    float64, the type of every number in the simulator's snapshots and the models' signature."""
+    cutoff = pd.Timestamp(as_of)
+    if cutoff != cutoff + pd.offsets.MonthEnd(0):
+        raise DataError(f"params.yaml: data.as_of {as_of!r} must be a month-end date, e.g. 2000-01-31")
+    keys = pd.DataFrame({"customer_id": rows["customer_id"].astype(str),
+                         "cutoff": pd.Series(cutoff, index=rows.index, dtype="datetime64[ns]"),
+                         "label": rows["label"].astype("Int8"), "labeled": rows["labeled"].astype(bool)})
+    features = rows[[*feature_names(rows), *(["tenure_months"] if "tenure_months" in rows else [])]]
+    numbers = [c for c in features if pd.api.types.is_integer_dtype(features[c])]
+    return pd.concat([keys, features.astype(dict.fromkeys(numbers, "float64"))], axis=1)  # double, as the models'
+
+
+
+def snapshot_lifetimes(rows: pd.DataFrame, *, as_of: str, tenure_unit: str) -> pd.DataFrame:
+    """Lifetimes (the `churnlab.lifetimes` columns) from a snapshot's tenure: an approximation.
+
+    A churner's duration is its tenure when it left; a stayer is censored at its tenure on `as_of`. Tenure
+    in whole years is taken at the middle of the year (12 y + 6 months: 0 years means under one), tenure in
+    months as given (at least 1). There is no left truncation to undo (entry_tenure 0), although customers
+    who left before the file was drawn are missing from it; and the covariates are measured at the
+    snapshot, for churners around their exit, not at the start of the relationship. Rows without a label
+    or a tenure are left out. Both `entry_` and `last_` covariates are the snapshot's features.
+    """
+    known = rows["labeled"].astype(bool) & rows["tenure_months"].notna()
+    part = rows[known].reset_index(drop=True)
+    duration = part["tenure_months"].astype("float64") + (6 if tenure_unit == "years" else 0)
+    event = part["label"].astype("int8").to_numpy()
+    when = pd.Series(pd.Timestamp(as_of), index=part.index, dtype="datetime64[ns]")
+    out = pd.DataFrame({
+        "customer_id": part["customer_id"].astype(str), "entry_month": when, "entry_tenure": 0,
+        "exit_month": when, "duration": duration.clip(lower=1).round().astype("int64"), "event": event,
+        "churn_type": pd.Series(np.where(event == 1, "voluntary_closure", None), dtype="string"),
+        "censor_reason": pd.Series(np.where(event == 1, None, "end_of_data"), dtype="string"),
+        "active_until": when})
+    features = part[feature_names(part)]
+    return pd.concat([out, features.add_prefix("entry_"), features.add_prefix("last_")], axis=1)

@@ -16,9 +16,15 @@ are a gap: their labels are not fully known at the next stage's cutoff, so using
 A customer appears at many cutoffs; what must not leak is a customer-month, and above all no test row, and
 no label that depends on months after the cutoff it is judged at. Only labelled rows enter training and
 validation; the test cutoff is fully labelled by construction.
+
+A source without a time axis (a one-row-per-customer snapshot) gets a `RandomSplit` instead: stratified,
+seeded, by customer. `load_split` reads either from models/split.json.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -35,8 +41,11 @@ class TimeSplit:
     validation: tuple[pd.Timestamp, ...]
     test: pd.Timestamp
 
+    def parts(self, snapshots: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        return split_frames(snapshots, self)
+
     def as_dict(self) -> dict:
-        return {"train": [str(t.date()) for t in self.train],
+        return {"kind": "time", "train": [str(t.date()) for t in self.train],
                 "validation": [str(t.date()) for t in self.validation], "test": str(self.test.date())}
 
     @classmethod
@@ -96,6 +105,84 @@ def check_no_leakage(parts: dict[str, pd.DataFrame], *, horizon_months: int) -> 
         if len(parts[a]) and len(parts[b]) and label_end(parts[a]["cutoff"].max(), horizon_months) > \
                 parts[b]["cutoff"].min():
             raise SplitError(f"{a} labels end after the first {b} cutoff {parts[b]['cutoff'].min().date()}")
+
+@dataclass(frozen=True)
+class RandomSplit:
+    """A stratified random split of one cutoff's customers, for a source without a time axis (a snapshot file).
+
+    Each customer's part depends only on its (pseudonymous) id, its label and the seed: a keyed hash ranks
+    the customers within each label class, and the first `test_share` of each class are the test part, the
+    next `validation_share` the validation part, the rest training. So every stage that reads the snapshots
+    finds the same parts without a list of ids, and both parts keep the churn rate (to one row per class).
+    Unlabelled rows are in no part: they are scored, never used. `train`, `validation` and `test` give the
+    one cutoff, so code that reads rows by cutoff reads them all and then calls `parts`.
+    """
+
+    cutoff: pd.Timestamp
+    seed: int
+    test_share: float
+    validation_share: float
+
+    @property
+    def train(self) -> tuple[pd.Timestamp, ...]:
+        return (self.cutoff,)
+
+    validation = train
+
+    @property
+    def test(self) -> pd.Timestamp:
+        return self.cutoff
+
+    def assign(self, snapshots: pd.DataFrame) -> pd.Series:
+        """"train", "validation", "test", or <NA> (unlabelled) per row of `snapshots`."""
+        keyed = snapshots["customer_id"].astype(str).map(
+            lambda c: int.from_bytes(hashlib.sha256(f"{self.seed}:{c}".encode()).digest()[:8], "big"))
+        known = snapshots["labeled"].to_numpy(bool)
+        out = pd.Series(pd.NA, index=snapshots.index, dtype="string")
+        for _, members in keyed[known].groupby(snapshots.loc[known, "label"].astype(int)):
+            order = members.sort_values(kind="stable").index
+            n_test = int(round(self.test_share * len(order)))
+            n_val = int(round(self.validation_share * len(order)))
+            out[order[:n_test]] = "test"
+            out[order[n_test:n_test + n_val]] = "validation"
+            out[order[n_test + n_val:]] = "train"
+        return out
+
+    def parts(self, snapshots: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        part = self.assign(snapshots)
+        return {name: snapshots[(part == name).fillna(False).to_numpy()].reset_index(drop=True)
+                for name in ("train", "validation", "test")}
+
+    def as_dict(self) -> dict:
+        return {"kind": "random", "cutoff": str(self.cutoff.date()), "seed": self.seed,
+                "test_share": self.test_share, "validation_share": self.validation_share}
+
+
+def random_split(snapshots: pd.DataFrame, *, seed: int, test_share: float, validation_share: float) -> RandomSplit:
+    """The stratified random split of a single-cutoff snapshot table; SplitError when it cannot hold both classes."""
+    cutoffs = snapshots["cutoff"].unique()
+    if len(cutoffs) != 1:
+        raise SplitError(f"a random split is for one cutoff; the snapshots hold {len(cutoffs)}")
+    if not (0 < test_share < 1 and 0 < validation_share < 1 and test_share + validation_share < 1):
+        raise SplitError(f"train.split.random: test_share {test_share} and validation_share {validation_share} must "
+                         "be in (0, 1) and leave rows to train on")
+    split = RandomSplit(pd.Timestamp(cutoffs[0]), seed, test_share, validation_share)
+    labels = snapshots.loc[snapshots["labeled"].to_numpy(bool), "label"].astype(int)
+    for name, part in split.parts(snapshots).items():
+        if part["label"].astype(int).nunique() < 2:
+            raise SplitError(f"the {name} part has one class only ({len(part)} rows of {len(labels)} labelled, "
+                             f"{int(labels.sum())} churners): too few churners for a split")
+    return split
+
+
+def load_split(path: Path | str) -> TimeSplit | RandomSplit:
+    """The split `train` wrote to models/split.json (time or random)."""
+    payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    if payload.get("kind") == "random":
+        return RandomSplit(pd.Timestamp(payload["cutoff"]), payload["seed"], payload["test_share"],
+                           payload["validation_share"])
+    return TimeSplit.from_dict(payload)
+
 
 def read_snapshots(path, cutoffs=None) -> pd.DataFrame:
     """The snapshot rows at `cutoffs` (all rows when None), read from Parquet without the other cutoffs.

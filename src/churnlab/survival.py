@@ -25,6 +25,7 @@ import pandas as pd
 
 from churnlab import paths, tracking
 from churnlab.clv import (
+    MARGIN_COLUMNS,
     compare_values,
     lifetime_value,
     monthly_discount,
@@ -35,6 +36,7 @@ from churnlab.clv import (
 from churnlab.io import write_csv, write_json, write_parquet
 from churnlab.kaplan_meier import describe, fit_km
 from churnlab.logs import setup_logging
+from churnlab.models import feature_columns
 from churnlab.params import load_params
 from churnlab.survival_data import Design, covariates_at, prepare_lifetimes, split_customers
 from churnlab.survival_metrics import calibration_by_decile, evaluate, oracle_scores
@@ -54,6 +56,8 @@ from churnlab.survival_plots import plot_calibration, plot_incidence, plot_km, p
 log = logging.getLogger(__name__)
 
 OUT = paths.REPORTS / "survival"
+CLV_COLUMNS = ("customer_id", "tenure_months", "monthly_margin", "expected_remaining_months", "survival_12m", "clv",
+               "value_tier")
 FIGURES = OUT / "figures"
 LOWER_IS_BETTER = ("ibs", "ici")
 
@@ -134,7 +138,7 @@ def evaluate_models(models: dict, strata: Strata, design: Design, train: pd.Data
         risks[name] = 1 - survival[:, evaluation["risk_months"] - 1]
         curves[name] = survival.mean(axis=0)
         deciles.append(calibration_by_decile(test, 1 - survival[:, horizon - 1], horizon=horizon).assign(model=name))
-        log.info("%s: %s", name, {k: round(v, 3) for k, v in metrics[name].items()})
+        log.info("%s: %s", name, {k: v if v is None else round(v, 3) for k, v in metrics[name].items()})
     return metrics, risks, pd.DataFrame(curves), pd.concat(deciles, ignore_index=True)
 
 
@@ -166,6 +170,24 @@ def customer_values(lifetimes: pd.DataFrame, model, design: Design, strata: Stra
     return values, margin
 
 
+def clv_summary(values: pd.DataFrame, clv: dict, inputs: list[Path]) -> dict:
+    """survival.json's CLV block; on simulated data also the CLV of the true survival curve, compared."""
+    summary = {"customers": len(values), "total_clv": float(values["clv"].sum()),
+               "mean_clv": float(values["clv"].mean()),
+               "mean_expected_remaining_months": float(values["expected_remaining_months"].mean()),
+               "mean_clv_by_tier": values.groupby("value_tier", observed=True)["clv"].mean().to_dict()}
+    if paths.ORACLE_SURVIVAL.exists():
+        truth = pd.read_parquet(paths.ORACLE_SURVIVAL)
+        inputs.append(paths.ORACLE_SURVIVAL)
+        true = true_survival_matrix(truth, values["customer_id"], months=clv["horizon_months"],
+                                    column=clv["truth_column"])
+        _, true_clv = lifetime_value(true, values["monthly_margin"].to_numpy(),
+                                     discount=monthly_discount(clv["annual_discount_rate"]))
+        summary["vs_truth"] = compare_values(values["clv"].to_numpy(), true_clv)
+        log.info("CLV vs the true survival curve: %s", summary["vs_truth"])
+    return summary
+
+
 def finite(value) -> float | None:
     """A number for JSON, or None where it is infinite (a KM median the curve never reaches)."""
     return float(value) if np.isfinite(value) else None
@@ -193,29 +215,77 @@ def log_run(params: dict, metrics: dict, inputs: list[Path]) -> None:
         mlflow.log_artifacts(str(OUT), artifact_path="survival")
 
 
+def snapshot_covariates(lifetimes: pd.DataFrame) -> dict[str, list[str]]:
+    """Covariates of a snapshot source by kind, from the types of the columns with both an `entry_` and a `last_`
+    value (the snapshot's features; entry_month and entry_tenure are not covariates); no list in params fits."""
+    entry = covariates_at(lifetimes, "entry_")
+    kinds = feature_columns(entry[[c for c in entry.columns if f"last_{c}" in lifetimes]])
+    return {"numeric": kinds["numeric"], "log2": [], "flags": kinds["flag"], "categorical": kinds["categorical"]}
+
+
+def with_margin_columns(lifetimes: pd.DataFrame) -> pd.DataFrame | None:
+    """`lifetimes` with every `last_` margin column of `churnlab.clv` (absent ones 0, logged); None if none exists."""
+    missing = [c for c in MARGIN_COLUMNS if f"last_{c}" not in lifetimes]
+    if len(missing) == len(MARGIN_COLUMNS):
+        return None
+    if missing:
+        log.warning("CLV margin: %s absent from this source, counted as 0", missing)
+    return lifetimes.assign(**{f"last_{c}": 0.0 for c in missing})
+
+
+def empty_clv() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="string" if c in ("customer_id", "value_tier") else "float64")
+                         for c in CLV_COLUMNS})
+
+
+def write_skipped(reason: str, groups: list[str]) -> None:
+    """Outputs of a skipped stage: survival.json saying why, an empty clv.parquet and empty plot files."""
+    log.warning("survival skipped: %s", reason)
+    write_parquet(empty_clv(), paths.CLV)
+    for name in ["overall", *groups]:
+        write_csv(pd.DataFrame({"time": []}), paths.PLOTS / f"km_{name}.csv")
+    write_csv(pd.DataFrame({"time": []}), paths.PLOTS / "cif.csv")
+    write_json({"skipped": {"survival": reason}}, OUT / "skipped.json")
+    write_json({"skipped": {"survival": reason}}, paths.METRICS / "survival.json")
+
+
 def main() -> None:
     setup_logging()
-    base, params = load_params("base"), load_params("survival")
+    base, params, data = load_params("base"), load_params("survival"), load_params("data")
+    definition = load_params("features")["churn"]["definition"]
     seed, horizon = base["seed"], base["horizon_months"]
-    lifetimes = prepare_lifetimes(pd.read_parquet(paths.LIFETIMES), **params["event"])
+    raw = pd.read_parquet(paths.LIFETIMES)
+    declared = list(params["km"]["groups"])  # their CSVs are DVC plots: written (maybe empty) on every source
+    if "duration" not in raw:
+        write_skipped("the snapshot has no tenure column (data.tenure), so there are no lifetimes", declared)
+        return
+    lifetimes = prepare_lifetimes(raw, **params["event"], definition=definition)
     log.info("%d customers, %d voluntary churn events", len(lifetimes), int(lifetimes["churned"].sum()))
+    snapshot = data["source"] == "snapshot"
+    covariate_kinds = snapshot_covariates(lifetimes) if snapshot else params["covariates"]
+    notes = ["snapshot source: the duration is the tenure column (whole years taken at mid-year), the covariates "
+             "are measured at the snapshot, not at entry, and customers who left before the file was drawn are "
+             "missing: event times and hazard ratios are approximate"] if snapshot else []
+    groups = {c: f"entry_{c}" for c in [*covariate_kinds["categorical"], *covariate_kinds["flags"]]} \
+        if snapshot else params["km"]["groups"]
 
-    tables = describe(lifetimes, **params["km"])
+    tables = describe(lifetimes, **{**params["km"], "groups": groups})
     write_csv(tables["km_summary"], OUT / "km_summary.csv")
     write_csv(tables["logrank"], OUT / "logrank.csv")
     write_csv(tables["cif"], paths.PLOTS / "cif.csv")
-    for name, curve in tables["curves"].items():
-        write_csv(curve, paths.PLOTS / f"km_{name}.csv")
+    for name in dict.fromkeys([*declared, *tables["curves"]]):
+        curve = tables["curves"].get(name, pd.DataFrame({"time": []}))
+        write_csv(curve, (paths.PLOTS if name in declared or name == "overall" else OUT) / f"km_{name}.csv")
     scales = dict(zip(tables["km_summary"]["group"], tables["km_summary"]["time_scale"], strict=False))
     plot_km(tables["curves"], scales, FIGURES / "km_curves.png")
     plot_incidence(tables["cif"], FIGURES / "cumulative_incidence.png")
     log.info("Kaplan-Meier and log-rank done: %s", tables["logrank"][["group", "p_value"]].to_dict("records"))
 
     train, test = split_customers(lifetimes, test_share=params["test_share"], seed=seed)
-    design = Design(**params["covariates"]).fit(covariates_at(train, "entry_"))
+    design = Design(**covariate_kinds).fit(covariates_at(train, "entry_"))
+    ph_test = {**params["ph_test"], "stratify": design.used} if snapshot else params["ph_test"]
     models, strata, model_tables = fit_models(train, design, names=params["models"], seed=seed, cox=params["cox"],
-                                              ph_test=params["ph_test"], aft=params["aft"],
-                                              xgboost=params["xgboost"])
+                                              ph_test=ph_test, aft=params["aft"], xgboost=params["xgboost"])
     for name, table in model_tables.items():
         write_csv(table, OUT / f"{name}.csv")
     metrics, risks, curves, deciles = evaluate_models(models, strata, design, train, test, horizon=horizon,
@@ -237,31 +307,29 @@ def main() -> None:
     best = best_model(metrics, select_by=params["evaluation"]["select_by"])
 
     clv = params["clv"]
-    average_market = {name: float(train[f"entry_{name}"].mean()) for name in clv["average_market"]}
-    values, _ = customer_values(lifetimes, models[best], design, strata, horizon_months=clv["horizon_months"],
-                                annual_discount_rate=clv["annual_discount_rate"], tiers=clv["tiers"],
-                                margins=clv["margins"], average_market=average_market)
-    write_parquet(values, paths.CLV)
-    summary = {"customers": len(values), "total_clv": float(values["clv"].sum()),
-               "mean_clv": float(values["clv"].mean()),
-               "mean_expected_remaining_months": float(values["expected_remaining_months"].mean()),
-               "mean_clv_by_tier": values.groupby("value_tier", observed=True)["clv"].mean().to_dict()}
-    if paths.ORACLE_SURVIVAL.exists():
-        truth = pd.read_parquet(paths.ORACLE_SURVIVAL)
-        inputs.append(paths.ORACLE_SURVIVAL)
-        true = true_survival_matrix(truth, values["customer_id"], months=clv["horizon_months"],
-                                    column=clv["truth_column"])
-        _, true_clv = lifetime_value(true, values["monthly_margin"].to_numpy(),
-                                     discount=monthly_discount(clv["annual_discount_rate"]))
-        summary["vs_truth"] = compare_values(values["clv"].to_numpy(), true_clv)
-        log.info("CLV vs the true survival curve: %s", summary["vs_truth"])
+    valued = with_margin_columns(lifetimes)
+    if valued is None:
+        reason = (f"no balance or fee column ({', '.join(MARGIN_COLUMNS)}) to value a customer by; "
+                  "name one with data.rename")
+        summary = {"skipped": {"clv": reason}}
+        log.warning("CLV skipped: %s", reason)
+        write_parquet(empty_clv(), paths.CLV)
+    else:
+        average_market = {name: float(train[f"entry_{name}"].mean()) for name in clv["average_market"]
+                          if f"entry_{name}" in train}
+        values, _ = customer_values(valued, models[best], design, strata, horizon_months=clv["horizon_months"],
+                                    annual_discount_rate=clv["annual_discount_rate"], tiers=clv["tiers"],
+                                    margins=clv["margins"], average_market=average_market)
+        write_parquet(values, paths.CLV)
+        summary = clv_summary(values, clv, inputs)
     overall = tables["km_summary"].iloc[0]
     report = {"best_model": best, "selected_by": params["evaluation"]["select_by"], "models": metrics,
               "customers": {"train": len(train), "test": len(test), "events_train": int(train["churned"].sum())},
-              "km": {k: finite(overall[k])
-                     for k in ["median_months", *(f"survival_{t}m" for t in params["km"]["times"])]},
+              "km": {"median_months": finite(overall["median_months"]),  # null beyond the longest follow-up
+                     **{f"survival_{t}m": finite(overall[f"survival_{t}m"]) if t <= lifetimes["duration"].max()
+                        else None for t in params["km"]["times"]}},
               "logrank_p": dict(zip(tables["logrank"]["group"], tables["logrank"]["p_value"], strict=True)),
-              "cox_strata": strata.sources, "clv": summary}
+              "cox_strata": strata.sources, "clv": summary, "notes": notes}
     write_json(report, paths.METRICS / "survival.json")
     log.info("best model %s; wrote %s and %s", best, paths.METRICS / "survival.json", paths.CLV)
     log_run({"base": base, "survival": params}, report, inputs)

@@ -13,6 +13,7 @@ The IPCW metrics are scikit-survival's (the censoring distribution comes from th
 lifelines has no Brier score.
 """
 
+import logging
 import warnings
 
 import numpy as np
@@ -26,6 +27,8 @@ from sksurv.metrics import (
 )
 
 from churnlab.survival_data import survival_array
+
+log = logging.getLogger(__name__)
 
 
 def harrell_c(frame: pd.DataFrame, risk: np.ndarray) -> float:
@@ -86,15 +89,28 @@ def evaluate(survival: np.ndarray, months: np.ndarray, train: pd.DataFrame, test
     # IPCW needs a positive censoring survival at every test time: follow-up past `tau` (where the last
     # training customers are censored) is cut at tau + 1; no metric below looks beyond tau.
     y_train, y_test = survival_array(train), survival_array(test)
+    follow_up = y_test["time"].max()
+    if tau + 1 > follow_up:  # a short window (a ledger's 14 months): Uno's C up to the last month followed
+        log.warning("follow-up ends at %g months: Uno's C truncated there, not at %g", follow_up - 1, tau)
+        tau = follow_up - 1
     late = y_test["time"] > tau + 1
     y_test["event"][late], y_test["time"][late] = False, tau + 1
     risk = 1 - survival[:, col[risk_months]]
     metrics = {"c_index_harrell": harrell_c(test, risk),
                "c_index_uno": float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0])}
-    auc_cols = [col[m] for m in auc_months]
-    aucs, _ = cumulative_dynamic_auc(y_train, y_test, 1 - survival[:, auc_cols], np.asarray(auc_months, float))
-    metrics |= {f"td_auc_{m}": float(a) for m, a in zip(auc_months, aucs, strict=True)}
+    # IPCW needs every time inside the test follow-up: a coarse (whole-year) or short one drops some
+    first, end = y_test["time"].min(), y_test["time"].max()
+    inside = [m for m in auc_months if first <= m < end]
+    if len(inside) < len(auc_months):
+        log.warning("time-dependent AUC at %s months is outside the test follow-up (%g..%g): reported as null",
+                    sorted(set(auc_months) - set(inside)), first, end)
+    metrics |= {f"td_auc_{m}": None for m in auc_months}
+    if inside:
+        aucs, _ = cumulative_dynamic_auc(y_train, y_test, 1 - survival[:, [col[m] for m in inside]],
+                                         np.asarray(inside, float))
+        metrics |= {f"td_auc_{m}": float(a) for m, a in zip(inside, aucs, strict=True)}
     grid = np.arange(1, ibs_months + 1)
+    grid = grid[(grid >= first) & (grid < end)]
     metrics["ibs"] = float(integrated_brier_score(y_train, y_test, survival[:, [col[m] for m in grid]], grid))
     at_horizon = 1 - survival[:, col[horizon]]
     metrics["ici"] = ici(test["residual"].to_numpy(float), test["churned"].to_numpy(), at_horizon, horizon=horizon)

@@ -23,12 +23,13 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.pipeline import Pipeline
 
 from churnlab import paths, tracking
+from churnlab.crossval import fit_cv_model
 from churnlab.io import atomic_path, write_json
 from churnlab.logs import setup_logging
 from churnlab.models import ChurnModel, build_baseline, feature_columns, fit_model, prepare, tree_encoder
 from churnlab.params import load_params
 from churnlab.serving import flatten, log_churn_model
-from churnlab.split import check_no_leakage, choose_split, read_snapshots, split_frames
+from churnlab.split import check_no_leakage, choose_split, random_split, read_snapshots, split_frames
 from churnlab.tune import OBJECTIVES, fit_xgboost, tune_xgboost
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,25 @@ def fit_tuned(train: pd.DataFrame, validation: pd.DataFrame, kinds: dict, *, bes
     return ChurnModel(Pipeline([("encode", encoder), ("model", booster)]), kinds, name=TUNED)
 
 
+def tune_on_validation(train: pd.DataFrame, validation: pd.DataFrame, kinds: dict, *, tune: dict, calibration: str,
+                       seed: int, n_jobs: int, **study_options) -> tuple[ChurnModel, ChurnModel, optuna.Study]:
+    """The time split's tuned model: Optuna on a sample of `train` scored on `validation` (`tune.tune_xgboost`),
+    the best trial refitted on all of `train` early-stopped on `validation`, then calibrated there.
+    Returns (uncalibrated, calibrated, study)."""
+    tuning_rows = sample_rows(train, tune["max_rows"], seed=seed)
+    encoder = tree_encoder(kinds).fit(prepare(tuning_rows, kinds))
+    y_val = validation["label"].astype(int)
+    study = tune_xgboost(encoder.transform(prepare(tuning_rows, kinds)), tuning_rows["label"].astype(int),
+                         encoder.transform(prepare(validation, kinds)), y_val, seed=seed, n_jobs=n_jobs,
+                         n_trials=tune["n_trials"], timeout_s=tune["timeout_s"], objective=tune["objective"],
+                         space=tune["space"], pruner=tune["pruner"], max_rounds=tune["max_rounds"],
+                         early_stopping_rounds=tune["early_stopping_rounds"], **study_options)
+    raw = fit_tuned(train, validation, kinds, best_params=study.best_params, seed=seed, n_jobs=n_jobs,
+                    max_rounds=tune["max_rounds"], early_stopping_rounds=tune["early_stopping_rounds"],
+                    eval_metric=OBJECTIVES[tune["objective"]][1])
+    return raw, raw.calibrated(validation, y_val, method=calibration), study
+
+
 def study_name(*, tune: dict, seed: int, data_md5: str, split: dict, kinds: dict) -> str:
     """A name that changes whenever the trials of an old study would no longer be comparable."""
     keep = {k: v for k, v in tune.items() if k not in ("n_trials", "timeout_s")}
@@ -115,17 +135,22 @@ def main() -> None:
     seed, horizon, n_jobs, tune = base["seed"], base["horizon_months"], params["n_jobs"], params["tune"]
     started = time.perf_counter()
 
-    index = pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff", "labeled"])
-    split = choose_split(index, horizon_months=horizon, **params["split"])
-    rows = read_snapshots(paths.SNAPSHOTS, cutoffs=[*split.train, *split.validation])
-    parts = split_frames(rows, split)  # the test part is empty: train never reads the test cutoff
-    check_no_leakage(parts, horizon_months=horizon)
+    random_params = params["random_split"] if load_params("data")["source"] == "snapshot" else None
+    if random_params:  # no time axis: a stratified random split by customer, tuned by k-fold CV (churnlab.crossval)
+        rows = read_snapshots(paths.SNAPSHOTS)
+        split = random_split(rows, seed=seed, test_share=random_params["test_share"],
+                             validation_share=random_params["validation_share"])
+        parts = {name: part for name, part in split.parts(rows).items() if name != "test"}  # test: evaluate's
+    else:
+        index = pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff", "labeled"])
+        split = choose_split(index, horizon_months=horizon, **params["split"])
+        rows = read_snapshots(paths.SNAPSHOTS, cutoffs=[*split.train, *split.validation])
+        parts = split_frames(rows, split)  # the test part is empty: train never reads the test cutoff
+        check_no_leakage(parts, horizon_months=horizon)
     train, validation = sample_rows(parts["train"], params["max_train_rows"], seed=seed), parts["validation"]
     kinds = feature_columns(rows, exclude=params["exclude"])
-    log.info("split: %d training cutoffs %s..%s (%d rows, %d used), validation %s (%d rows), test %s; %d features",
-             len(split.train), split.train[0].date(), split.train[-1].date(), len(parts["train"]), len(train),
-             [str(t.date()) for t in split.validation], len(validation), split.test.date(),
-             sum(map(len, kinds.values())))
+    log.info("split %s: %d training rows (%d used), %d validation rows; %d features", split.as_dict(),
+             len(parts["train"]), len(train), len(validation), sum(map(len, kinds.values())))
     write_json(split.as_dict(), paths.SPLIT)
     y_val = validation["label"].astype(int)
 
@@ -148,38 +173,35 @@ def main() -> None:
                 runs[name] = child.info.run_id
             save_model(model, paths.CANDIDATES / f"{name}.pkl")
 
-        tuning_rows = sample_rows(train, tune["max_rows"], seed=seed)
-        encoder = tree_encoder(kinds).fit(prepare(tuning_rows, kinds))
         name = study_name(tune=tune, seed=seed, data_md5=tracking.file_hash(paths.SNAPSHOTS),
                           split=split.as_dict(), kinds=kinds)
         paths.STUDY.parent.mkdir(parents=True, exist_ok=True)
         tune_started = time.perf_counter()
-        study = tune_xgboost(
-            encoder.transform(prepare(tuning_rows, kinds)), tuning_rows["label"].astype(int),
-            encoder.transform(prepare(validation, kinds)), y_val, storage=f"sqlite:///{paths.STUDY}",
-            study_name=name, seed=seed, n_trials=tune["n_trials"], timeout_s=tune["timeout_s"],
-            objective=tune["objective"], space=tune["space"], pruner=tune["pruner"], max_rounds=tune["max_rounds"],
-            early_stopping_rounds=tune["early_stopping_rounds"], n_jobs=n_jobs, profit=profit,
-            callbacks=[trial_logger(mlflow, parent_id)])
+        study_options = {"storage": f"sqlite:///{paths.STUDY}", "study_name": name, "seed": seed, "n_jobs": n_jobs,
+                         "profit": profit, "callbacks": [trial_logger(mlflow, parent_id)]}
+        if random_params:  # k-fold CV on the training customers; the validation part stays a clean holdout
+            fit = fit_cv_model(train, kinds, folds=random_params["folds"], validation_share=0.0, tune=tune,
+                               calibration=params["calibration"], **study_options)
+            raw, model, study = fit.raw, fit.model, fit.study
+        else:
+            raw, model, study = tune_on_validation(train, validation, kinds, tune=tune,
+                                                   calibration=params["calibration"], **study_options)
         tune_seconds = time.perf_counter() - tune_started
         states = pd.Series([t.state.name for t in study.trials]).value_counts().to_dict()
         log.info("study %s: best %s = %.5f (trial %d); trials %s", name, tune["objective"], study.best_value,
                  study.best_trial.number, states)
-
-        raw = fit_tuned(train, validation, kinds, best_params=study.best_params, seed=seed, n_jobs=n_jobs,
-                        max_rounds=tune["max_rounds"], early_stopping_rounds=tune["early_stopping_rounds"],
-                        eval_metric=OBJECTIVES[tune["objective"]][1])
-        model = raw.calibrated(validation, y_val, method=params["calibration"])
         save_model(raw, paths.CANDIDATES / f"{TUNED}_uncalibrated.pkl")
         save_model(model, paths.CHURN_MODEL)
         scores[f"{TUNED}_uncalibrated"] = validation_scores(y_val, raw.predict_proba(validation))
         scores[TUNED] = validation_scores(y_val, model.predict_proba(validation))
-        # in-sample on validation: calibration was fitted there, so these flatter the tuned model
-        log.info("validation (calibration fitted on it): %s", scores[TUNED])
+        # on a time split calibration was fitted on validation, so these flatter the tuned model; on a random
+        # split the validation part is a clean holdout (calibrated out of fold on the training customers)
+        log.info("validation: %s", scores[TUNED])
 
         summary = {
             "split": split.as_dict(), "rows": {"train": len(parts["train"]), "train_used": len(train),
-                                               "tuning": len(tuning_rows), "validation": len(validation)},
+                                               "tuning": len(sample_rows(train, tune["max_rows"], seed=seed)),
+                                               "validation": len(validation)},
             "study": {"name": name, "best_value": study.best_value, "best_trial": study.best_trial.number,
                       "best_params": study.best_params, "trials": states, "objective": tune["objective"],
                       "rounds": int(raw.estimator.named_steps["model"].best_iteration) + 1,

@@ -13,6 +13,7 @@ trial's value is the objective chosen in params, measured on the validation rows
 The study lives in SQLite: a run that stops (crash, Ctrl-C, timeout) keeps its finished trials, and the
 next run with the same study name only runs the trials still missing. The TPE seed is the base seed plus
 the number of trials already in the study, so a resumed run does not redraw the same start-up points.
+`run_study` holds that opening, resuming and running; `churnlab.crossval` uses it for k-fold tuning too.
 """
 
 import logging
@@ -65,23 +66,49 @@ def fit_xgboost(X_train, y_train, X_val, y_val, *, params: dict, seed: int, n_jo
     return model.fit(X_train, y_train, eval_set=[(X_val, y_val)], verbose=False)
 
 
-def tune_xgboost(X_train, y_train, X_val, y_val, *, storage: str, study_name: str, seed: int, n_trials: int,
-                 timeout_s: float | None, objective: str, space: dict, pruner: dict, max_rounds: int,
-                 early_stopping_rounds: int, n_jobs: int, profit: dict, callbacks=(),
-                 show_progress_bar: bool = True) -> optuna.Study:
-    """Run (or resume) the study until it holds `n_trials` finished trials or `timeout_s` passes."""
+def check_objective(objective: str) -> tuple[str, str]:
+    """(direction, XGBoost eval metric) of a tuning objective; ValueError naming the choices otherwise."""
     if objective not in OBJECTIVES:
         raise ValueError(f"train.tune.objective must be one of {sorted(OBJECTIVES)}, not {objective!r}")
-    direction, metric = OBJECTIVES[objective]
+    return OBJECTIVES[objective]
+
+
+def run_study(run_trial, *, storage: str, study_name: str, direction: str, seed: int, n_trials: int,
+              timeout_s: float | None, startup_trials: int, warmup_steps: int, callbacks=(),
+              show_progress_bar: bool = True) -> optuna.Study:
+    """Open (or resume) the SQLite study and run `run_trial` until it holds `n_trials` finished trials or
+    `timeout_s` passes. Seeded TPE (seed + trials already started, so a resumed run draws new points) and a
+    median pruner that compares a trial's reported step values once `startup_trials` trials finished and
+    from step `warmup_steps` on (a step is a boosting round for `tune_xgboost`, a fold for cross-validation).
+    RuntimeError when no trial completed."""
     existing = optuna.load_study(study_name=study_name, storage=storage) \
         if study_name in optuna.get_all_study_names(storage) else None
     done = len(existing.get_trials(states=FINISHED)) if existing else 0
     started = len(existing.trials) if existing else 0
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed + started, n_startup_trials=pruner["startup_trials"]),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=pruner["startup_trials"],
-                                           n_warmup_steps=pruner["warmup_rounds"]))
+        sampler=optuna.samplers.TPESampler(seed=seed + started, n_startup_trials=startup_trials),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_steps))
+    remaining = n_trials - done
+    if remaining > 0:
+        log.info("study %s: %d finished trial(s) stored, running up to %d more (timeout %s s)", study_name, done,
+                 remaining, timeout_s)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar replaces the per-trial lines
+        study.optimize(run_trial, n_trials=remaining, timeout=timeout_s, callbacks=list(callbacks),
+                       show_progress_bar=show_progress_bar)
+    else:
+        log.info("study %s already holds %d finished trials: nothing to run", study_name, done)
+    if not study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        raise RuntimeError(f"study {study_name}: no trial completed (all pruned or failed)")
+    return study
+
+
+def tune_xgboost(X_train, y_train, X_val, y_val, *, storage: str, study_name: str, seed: int, n_trials: int,
+                 timeout_s: float | None, objective: str, space: dict, pruner: dict, max_rounds: int,
+                 early_stopping_rounds: int, n_jobs: int, profit: dict, callbacks=(),
+                 show_progress_bar: bool = True) -> optuna.Study:
+    """Run (or resume) the study until it holds `n_trials` finished trials or `timeout_s` passes."""
+    direction, metric = check_objective(objective)
     y_train, y_val = np.asarray(y_train, int), np.asarray(y_val, int)
     # built once: the native API lets every trial reuse the binned matrices (the sklearn API rebuilds them)
     train_matrix = xgb.QuantileDMatrix(X_train, y_train, nthread=n_jobs)
@@ -97,15 +124,6 @@ def tune_xgboost(X_train, y_train, X_val, y_val, *, storage: str, study_name: st
         p = booster.predict(val_matrix, iteration_range=(0, booster.best_iteration + 1))
         return objective_value(objective, y_val, p, profit=profit)
 
-    remaining = n_trials - done
-    if remaining > 0:
-        log.info("study %s: %d finished trial(s) stored, running up to %d more (timeout %s s)", study_name, done,
-                 remaining, timeout_s)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar replaces the per-trial lines
-        study.optimize(run_trial, n_trials=remaining, timeout=timeout_s, callbacks=list(callbacks),
-                       show_progress_bar=show_progress_bar)
-    else:
-        log.info("study %s already holds %d finished trials: nothing to run", study_name, done)
-    if not study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-        raise RuntimeError(f"study {study_name}: no trial completed (all pruned or failed)")
-    return study
+    return run_study(run_trial, storage=storage, study_name=study_name, direction=direction, seed=seed,
+                     n_trials=n_trials, timeout_s=timeout_s, startup_trials=pruner["startup_trials"],
+                     warmup_steps=pruner["warmup_rounds"], callbacks=callbacks, show_progress_bar=show_progress_bar)
