@@ -155,7 +155,10 @@ def test_tuned_model_is_a_calibrated_churn_model_the_stages_can_use(tmp_path):
     assert isinstance(fitted.model, ChurnModel) and isinstance(fitted.raw, ChurnModel)
     assert isinstance(fitted.model.estimator, CalibratedClassifierCV)
     booster, matrix = fitted.model.booster_and_matrix(test)  # what evaluate and score use for TreeSHAP
-    assert booster.best_iteration + 1 == fitted.summary["study"]["rounds"] == booster.get_booster().num_boosted_rounds()
+    refit = fitted.summary["refit"]  # a quarter of the tuned learning rate for four times the rounds
+    assert refit["rounds"] == 4 * fitted.summary["study"]["tuned_rounds"]
+    assert refit["learning_rate"] == pytest.approx(fitted.study.best_params["learning_rate"] / 4)
+    assert booster.best_iteration + 1 == refit["rounds"] == booster.get_booster().num_boosted_rounds()
     assert contributions(fitted.model, test.head(5)).shape == (5, matrix.shape[1] + 1)
     p, p_raw = fitted.model.predict_proba(test), fitted.raw.predict_proba(test)
     # the signal overlaps (true AUC 0.76); Platt scaling is monotone, so calibration keeps the ranking
@@ -175,9 +178,12 @@ def test_holdout_share_calibrates_on_rows_the_booster_never_saw(tmp_path):
     np.testing.assert_allclose(fitted.validation_p, fitted.model.predict_proba(fitted.validation))
 
 
-@pytest.mark.parametrize("share", [0.0, 0.25])
-def test_unknown_calibration_fails_before_tuning(tmp_path, share):
+@pytest.mark.parametrize(("share", "calibration", "message"), [
+    (0.0, "beta", "calibration must be one of"), (0.25, "beta", "calibration must be one of"),
+    (-0.1, "platt", "validation_share must be in"), (1.0, "platt", "validation_share must be in"),
+])
+def test_bad_settings_fail_before_tuning(tmp_path, share, calibration, message):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    with pytest.raises(ValueError, match="calibration must be one of"):
-        fit(customers(), tmp_path, "bad-calibration", share=share, calibration="beta")
+    with pytest.raises(ValueError, match=message):
+        fit(customers(), tmp_path, "bad", share=share, calibration=calibration)
     assert optuna.get_all_study_names(storage) == []

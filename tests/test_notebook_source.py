@@ -69,6 +69,8 @@ def test_skip_is_one_sentence_with_the_reason():
 
 def test_skipped_reason_reads_a_stage_skip_entry():
     assert skipped_reason({"skipped": "no tenure column"}) == "no tenure column"
+    assert skipped_reason({"skipped": {"survival": "no tenure column"}}) == "no tenure column"
+    assert skipped_reason({"skipped": {"a": "no campaigns", "b": "no history"}}) == "no campaigns; no history"
     assert skipped_reason({"customers": 10, "total_clv": 1.0}) is None
     assert skipped_reason(None) is None
 

@@ -1,9 +1,12 @@
-"""The report stage end to end on the small pipeline profile: offline HTML and the champion's model card (slow)."""
+"""The report stage end to end on the small pipeline profile and on a snapshot file: offline HTML and the champion's
+model card (slow)."""
 
+import html
 import json
 import re
 
 import pytest
+from conftest import SNAPSHOT_STAGES, snapshot_project
 
 from churnlab.report import find_notebooks
 
@@ -35,3 +38,24 @@ def test_monitoring_notebook_runs(pipeline_dir, run_notebook):
     notebook = run_notebook(pipeline_dir, "5.0-monitoring.ipynb")
     assert not [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
                 if o.get("output_type") == "error"]
+
+
+@pytest.mark.slow
+def test_report_on_a_snapshot_renders_every_notebook_and_says_what_was_skipped(tmp_path):
+    project = snapshot_project(tmp_path / "snapshot", stages=(*SNAPSHOT_STAGES, "segment", "score", "retention",
+                                                              "monitor", "report"))
+    report = json.loads((project / "reports/metrics/report.json").read_text())
+    assert [name.split("-")[0] for name in report["notebooks"]] == ["1.0", "2.0", "3.0", "4.0", "5.0"]
+    monitor = json.loads((project / "reports/metrics/monitor.json").read_text())["skipped"]["monitor"]
+    retention = json.loads((project / "reports/metrics/retention.json").read_text())["skipped"]
+
+    def page(name: str) -> str:  # what a reader sees: the HTML's text, entities decoded
+        return html.unescape(re.sub(r"<[^>]+>", "", (project / "reports/notebooks" / name).read_text()))
+
+    assert f"This notebook (monitoring) skipped: {monitor}." in page("5.0-monitoring.html")
+    retention_page = page("4.0-early-warning-and-retention.html")
+    assert f"Section 3 (targeting policies) skipped: {retention['campaign']}." in retention_page
+    assert f"Section 5 (win-back) skipped: {retention['winback']}." in retention_page
+    card = (project / "reports/model_card.md").read_text()
+    assert f"Not monitored: {monitor}." in card and "one row per customer at a single date" in card
+    assert "oracle" not in card and "quarterly" not in card

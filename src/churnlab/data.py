@@ -84,6 +84,25 @@ def remove_stale(keep: set[Path]) -> None:
                 file.unlink()
 
 
+def snapshot_file(path: str, *, key: bytes, read: dict, rename: dict, **columns) -> pd.DataFrame:
+    """The snapshot source's rows: the file read (`read` options), renamed, then `build_snapshot(**columns)`."""
+    raw = read_table(path, **read)
+    unknown = [c for c in rename if c not in raw]
+    if unknown:
+        raise DataError(f"{path}: data.rename names column(s) {unknown} not in the file ({list(raw.columns)})")
+    return build_snapshot(raw.rename(columns=rename), key=key, source=str(path), **columns)
+
+
+def source_tables(source: str, path: str, *, key: bytes, read: dict, tables: dict, date_formats: dict,
+                  ledger: dict) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """The five contract tables of a ledger or contract source, validated, and the files they came from."""
+    if source == "ledger":
+        files = sorted(p for p in Path(path).iterdir() if p.is_file())
+        return ledger_tables(read_ledger(path), key=key, **ledger), files
+    files = find_tables(path, tables)
+    return read_contract(files, key=key, date_formats=date_formats, **read), [f for f in files.values() if f]
+
+
 def main() -> None:
     setup_logging()
     base, params = load_params("base"), load_params("data")
@@ -91,36 +110,24 @@ def main() -> None:
     check_source(source, path)
     read = {k: v for k, v in params["read"].items() if v}
     inputs: list[Path] = []
-    written: set[Path] = set()
     if source == "simulator":
         summary = write_simulation(seed=base["seed"], horizon=base["horizon_months"], params=load_params("simulate"))
-        written |= {*TABLE_PATHS.values(), paths.ORACLE_MONTHLY, paths.ORACLE_CUSTOMERS, paths.ORACLE_EFFECTS,
-                    paths.ORACLE_SURVIVAL}
+        written = {*TABLE_PATHS.values(), paths.ORACLE_MONTHLY, paths.ORACLE_CUSTOMERS, paths.ORACLE_EFFECTS,
+                   paths.ORACLE_SURVIVAL}
     elif source == "snapshot":
-        inputs = [Path(path)]
-        raw = read_table(path, **read)
-        unknown = [c for c in params["rename"] if c not in raw]
-        if unknown:
-            raise DataError(f"{path}: data.rename names column(s) {unknown} not in the file ({list(raw.columns)})")
-        raw = raw.rename(columns=params["rename"])
-        rows = build_snapshot(raw, key=pseudonym_key(), id_column=params["id"], target=params["target"],
-                              positive=params["positive"], negative=params["negative"], tenure=params["tenure"],
-                              tenure_unit=params["tenure_unit"], drop=params["drop"],
-                              feature_types=params["feature_types"], source=str(path))
+        rows = snapshot_file(path, key=pseudonym_key(), read=read, rename=params["rename"], id_column=params["id"],
+                             target=params["target"], positive=params["positive"], negative=params["negative"],
+                             tenure=params["tenure"], tenure_unit=params["tenure_unit"], drop=params["drop"],
+                             feature_types=params["feature_types"])
+        inputs, written = [Path(path)], {paths.SNAPSHOT_SOURCE}
         write_parquet(rows, paths.SNAPSHOT_SOURCE)
-        written.add(paths.SNAPSHOT_SOURCE)
         summary = snapshot_summary(rows)
     else:
-        if source == "ledger":
-            inputs = sorted(p for p in Path(path).iterdir() if p.is_file())
-            tables = ledger_tables(read_ledger(path), key=pseudonym_key(), **params["ledger"])
-        else:
-            files = find_tables(path, params["tables"])
-            inputs = [f for f in files.values() if f is not None]
-            tables = read_contract(files, key=pseudonym_key(), date_formats=params["date_formats"], **read)
+        tables, inputs = source_tables(source, path, key=pseudonym_key(), read=read, tables=params["tables"],
+                                       date_formats=params["date_formats"], ledger=params["ledger"])
         for name, target in TABLE_PATHS.items():
             write_parquet(tables[name], target)
-        written |= set(TABLE_PATHS.values())
+        written = set(TABLE_PATHS.values())
         summary = table_summary(tables)
     campaigns = source == "simulator" or (source != "snapshot" and summary["campaign_rows"] > 0)
     description = {"source": source, "time_axis": source != "snapshot", "campaigns": campaigns,

@@ -77,16 +77,6 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-def _flat(payload: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in payload.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def card_source(inputs: CardInputs) -> Source | None:
     """The data source of the run: source.json's, else the name in data.json (None: neither exists).
 

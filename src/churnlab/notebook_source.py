@@ -99,8 +99,10 @@ def skip(section: str, reason: str) -> str:
 
 
 def skipped_reason(metrics) -> str | None:
-    """The reason in a `{"skipped": reason}` entry a stage wrote, or None when `metrics` holds results."""
-    return metrics.get("skipped") if isinstance(metrics, dict) else None
+    """The reason in a stage's `{"skipped": {part: reason}}` (or `{"skipped": reason}`) entry, or None when
+    `metrics` holds results; several parts' reasons are joined with "; "."""
+    reason = metrics.get("skipped") if isinstance(metrics, dict) else None
+    return "; ".join(dict.fromkeys(reason.values())) if isinstance(reason, dict) else reason
 
 
 def read_metrics(stage: str, folder: Path | str = paths.METRICS) -> dict:
