@@ -46,7 +46,7 @@ lock:  ## re-resolve requirements.lock from pyproject.toml (needs the package re
 bench: setup  ## the scale benchmarks (minutes each); figures go to docs/benchmarks.md by hand
 	python benchmarks/bench_simulate.py
 
-bench-real: setup  ## tuned model vs logistic, XGBoost, LightGBM, FLAML on Churn_Modelling.csv (~12 min)
+bench-real: setup  ## tuned model vs logistic, XGBoost, LightGBM, FLAML on Churn_Modelling.csv (~9 min)
 	OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_real.py
 
 clean-env:  ## remove .venv

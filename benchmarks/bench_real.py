@@ -10,17 +10,19 @@ and scores the held-out fold, which nothing saw before. Side by side in one run:
 - lightgbm_default: LGBMClassifier() with its defaults on the same columns (pandas categories, which
   LightGBM splits natively);
 - flaml_20s: FLAML AutoML, `time_budget=20` seconds per fold, metric roc_auc, seed 0, its default learners;
-- churnlab_tuned: `crossval.fit_cv_model` with params.yaml's `train` section (calibration, n_jobs and the
-  whole `train.tune`: trials, timeout, space, pruner, rounds), `base.seed` and the `train.cv` folds and
-  validation share where present (else the defaults below): the procedure the `train` stage runs on the
-  snapshot source. Its tuning sees only the four training folds (studies in a temporary folder).
+- churnlab_tuned: `crossval.fit_cv_model` with params.yaml's `train` section (calibration, n_jobs, the
+  whole `train.tune`: trials, timeout, space, pruner, rounds; `train.random_split.folds` inner folds),
+  `base.seed` and `validation_share=0.0`, as the `train` stage calls it on the snapshot source. It gets all
+  four training folds, whereas the stage first sets `random_split.validation_share` of its training
+  customers aside (docs/benchmarks.md gives both figures). Its tuning sees only those folds (studies in a
+  temporary folder).
 
 The rows come from `readers.read_table` and `snapshot_source.build_snapshot`, as in the pipeline. Printed
 per model: ROC-AUC mean +- sd over the outer folds, and the means of PR-AUC, Brier, ECE (`evaluate.ece`)
 and EMPC (`evaluate.profit`, EUR per customer), with `churnlab.metrics.score_probabilities`, and the seconds
 to fit and score all five folds. The table is also written to reports/benchmarks/bench_real.csv.
 
-    .venv/bin/python benchmarks/bench_real.py        # or: make bench-real (about 10 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_real.py        # or: make bench-real (about 9 minutes on 2 cores)
 """
 
 import argparse
@@ -51,7 +53,6 @@ DATA = REPO / "../shared/data/churn_modelling/Churn_Modelling.csv"
 OUTPUT = REPO / "reports/benchmarks/bench_real.csv"
 OUTER_FOLDS = 5
 FLAML_BUDGET_S = 20
-CV_DEFAULTS = {"folds": 5, "validation_share": 0.0}  # used when params.yaml has no train.cv section
 PEERS = {"logistic": 0.765, "xgboost_default": 0.843, "lightgbm_default": 0.861, "flaml_20s": 0.864}
 METRICS = ("roc_auc", "pr_auc", "brier", "ece", "empc")
 
@@ -73,7 +74,6 @@ def native_frame(rows: pd.DataFrame, kinds: dict) -> pd.DataFrame:
 def make_models(params: dict, kinds: dict, *, seed: int, n_jobs: int, profit: dict, workdir: Path) -> dict:
     """name -> fit(train rows, fold) returning a function from test rows to churn probabilities."""
     train = params["train"]
-    cv = CV_DEFAULTS | train.get("cv", {})
 
     def baseline(name):
         def fit(rows, fold):
@@ -101,7 +101,7 @@ def make_models(params: dict, kinds: dict, *, seed: int, n_jobs: int, profit: di
         return lambda test: automl.predict_proba(native_frame(test, kinds))[:, 1]
 
     def churnlab_tuned(rows, fold):
-        fitted = fit_cv_model(rows, kinds, seed=seed, folds=cv["folds"], validation_share=cv["validation_share"],
+        fitted = fit_cv_model(rows, kinds, seed=seed, folds=train["random_split"]["folds"], validation_share=0.0,
                               tune=train["tune"], n_jobs=n_jobs, calibration=train["calibration"],
                               storage=f"sqlite:///{workdir / 'optuna.db'}", study_name=f"bench-real-fold{fold}",
                               profit=profit, show_progress_bar=False)
@@ -155,14 +155,13 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="flaml")
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     seed, n_jobs = params["base"]["seed"], params["train"]["n_jobs"]
-    tune, cv = params["train"]["tune"], CV_DEFAULTS | params["train"].get("cv", {})
+    tune, folds = params["train"]["tune"], params["train"]["random_split"]["folds"]
     rows = load_rows(args.data)
     kinds = feature_columns(rows, exclude=params["train"]["exclude"])
     print(f"{len(rows):,} customers, churn rate {rows['label'].mean():.3f}, features {kinds}")
     print(f"churnlab_tuned budget per outer fold: {tune['n_trials']} Optuna trials (timeout {tune['timeout_s']} s), "
-          f"each the mean {tune['objective']} over {cv['folds']} inner stratified folds; validation share "
-          f"{cv['validation_share']}; up to {tune['max_rounds']} rounds, early stopping after "
-          f"{tune['early_stopping_rounds']}")
+          f"each the mean {tune['objective']} over {folds} inner stratified folds; up to {tune['max_rounds']} "
+          f"rounds, early stopping after {tune['early_stopping_rounds']}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-real-") as workdir:
         models = make_models(params, kinds, seed=seed, n_jobs=n_jobs, profit=params["evaluate"]["profit"],

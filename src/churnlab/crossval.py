@@ -173,11 +173,12 @@ def fit_cv_model(rows: pd.DataFrame, kinds: dict, *, seed: int, folds: int, vali
     share 0 0.8675 (0.8666 with the rounds scaled by folds / (folds - 1) for the larger refit, so they are
     not). A fifth more rows for tuning and fitting is worth more than an early-stopping set at this size.
     With the base seed, share 0 gave 0.8656 at the tuned rate; refitting at 1/4 of it gave 0.8666 (mean of
-    4 refit seeds; 1/2: 0.8659, 1/8: 0.8665; averaging 3 parallel trees per round on top: no gain); 100
-    trials instead of 40: 0.8665, and 0.8669 at 1/4; 10 inner folds: 0.8667 at 1/4. XGBoost defaults scored
-    0.8433, LightGBM defaults 0.8607 on the same folds. The summary holds the rows used, the study's best
-    trial and value (mean objective over the inner folds), the refit, and ROC-AUC, Brier and log loss of
-    `validation_p`.
+    4 refit seeds; 0.8664 in the benchmark run; 1/2: 0.8659, 1/8: 0.8665; averaging 3 parallel trees per
+    round on top: no gain); 100 trials instead of 40: 0.8665, and 0.8669 at 1/4; 10 inner folds: 0.8667 at
+    1/4. XGBoost defaults scored 0.8433, LightGBM defaults 0.8607 on the same folds.
+
+    The summary holds the rows used, the study's best trial and value (mean objective over the inner folds),
+    the refit, and ROC-AUC, Brier and log loss of `validation_p`.
     """
     if calibration not in CALIBRATION:  # before the tuning, not after it
         raise ValueError(f"calibration must be one of {sorted(CALIBRATION)}, not {calibration!r}")
