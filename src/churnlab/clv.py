@@ -12,13 +12,19 @@ constant monthly hazard h, S(t) = (1 - h)^t and CLV is a geometric series: m q (
 q = (1 - h) d (tests/test_clv.py checks this closed form).
 """
 
+import logging
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from churnlab.survival_data import check_columns
+from churnlab.survival_data import Design, check_columns, covariates_at, model_frame
+
+log = logging.getLogger(__name__)
 
 MARGIN_COLUMNS = ("deposit_balance", "investment_balance", "loan_balance", "fees_3m")
+CLV_COLUMNS = ("customer_id", "tenure_months", "monthly_margin", "expected_remaining_months", "survival_12m", "clv",
+               "value_tier")
 
 
 def monthly_margin(covariates: pd.DataFrame, *, deposit_margin: float, investment_fee_rate: float,
@@ -65,3 +71,40 @@ def compare_values(estimated: np.ndarray, true: np.ndarray) -> dict:
     return {"customers": int(keep.sum()), "rank_corr": float(stats.spearmanr(e, t).statistic),
             "relative_error_total": float(e.sum() / t.sum() - 1),
             "median_abs_relative_error": float(np.median(np.abs(e / t - 1)))}
+
+
+def customer_values(lifetimes: pd.DataFrame, model, design: Design, strata, *, horizon_months: int,
+                    annual_discount_rate: float, tiers: list[str], margins: dict,
+                    average_market: dict[str, float]) -> tuple[pd.DataFrame, np.ndarray]:
+    """CLV per customer active at the last month (event 0), from `last_` covariates at current tenure.
+
+    The market covariates in `average_market` are set to the given (training-average) values: the future
+    market is unknown, and the last month's values would project one month's conditions over the horizon.
+    """
+    active = lifetimes[lifetimes["event"] == 0].reset_index(drop=True)
+    active = active.assign(**{f"last_{name}": value for name, value in average_market.items()})
+    frame = model_frame(active.drop(columns=["duration", "entry_tenure"]), design, strata, prefix="last_")
+    months = np.arange(1, horizon_months + 1)
+    survival = model.survival(frame, active["duration"].to_numpy(), months)
+    margin = monthly_margin(covariates_at(active, "last_"), **margins).to_numpy()
+    remaining, clv = lifetime_value(survival, margin, discount=monthly_discount(annual_discount_rate))
+    values = pd.DataFrame({"customer_id": active["customer_id"], "tenure_months": active["duration"],
+                           "monthly_margin": margin, "expected_remaining_months": remaining,
+                           "survival_12m": survival[:, min(12, horizon_months) - 1], "clv": clv})
+    values["value_tier"] = value_tiers(values["clv"], tiers)
+    return values, margin
+
+
+def with_margin_columns(lifetimes: pd.DataFrame) -> pd.DataFrame | None:
+    """`lifetimes` with every `last_` margin column of `churnlab.clv` (absent ones 0, logged); None if none exists."""
+    missing = [c for c in MARGIN_COLUMNS if f"last_{c}" not in lifetimes]
+    if len(missing) == len(MARGIN_COLUMNS):
+        return None
+    if missing:
+        log.warning("CLV margin: %s absent from this source, counted as 0", missing)
+    return lifetimes.assign(**{f"last_{c}": 0.0 for c in missing})
+
+
+def empty_clv() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="string" if c in ("customer_id", "value_tier") else "float64")
+                         for c in CLV_COLUMNS})

@@ -27,18 +27,19 @@ from churnlab import paths, tracking
 from churnlab.clv import (
     MARGIN_COLUMNS,
     compare_values,
+    customer_values,
+    empty_clv,
     lifetime_value,
     monthly_discount,
-    monthly_margin,
     true_survival_matrix,
-    value_tiers,
+    with_margin_columns,
 )
 from churnlab.io import write_csv, write_json, write_parquet
 from churnlab.kaplan_meier import describe, fit_km
 from churnlab.logs import setup_logging
 from churnlab.models import feature_columns
 from churnlab.params import load_params
-from churnlab.survival_data import Design, covariates_at, prepare_lifetimes, split_customers
+from churnlab.survival_data import Design, covariates_at, model_frame, prepare_lifetimes, split_customers
 from churnlab.survival_metrics import calibration_by_decile, evaluate, oracle_scores
 from churnlab.survival_models import (
     AFT_FITTERS,
@@ -56,20 +57,8 @@ from churnlab.survival_plots import plot_calibration, plot_incidence, plot_km, p
 log = logging.getLogger(__name__)
 
 OUT = paths.REPORTS / "survival"
-CLV_COLUMNS = ("customer_id", "tenure_months", "monthly_margin", "expected_remaining_months", "survival_12m", "clv",
-               "value_tier")
 FIGURES = OUT / "figures"
 LOWER_IS_BETTER = ("ibs", "ici")
-
-
-def model_frame(lifetimes: pd.DataFrame, design: Design, strata: Strata | None, *, prefix: str) -> pd.DataFrame:
-    """Design matrix (+ strata columns) of `prefix` covariates beside the survival columns of `lifetimes`."""
-    covariates = covariates_at(lifetimes, prefix)
-    parts = [design.transform(covariates)]
-    if strata is not None:
-        parts.append(strata.transform(covariates))
-    keep = [c for c in ("duration", "churned", "entry_tenure", "residual") if c in lifetimes]
-    return pd.concat([*parts, lifetimes[keep]], axis=1)
 
 
 def describe_column(design: Design):
@@ -148,28 +137,6 @@ def best_model(metrics: dict, *, select_by: str) -> str:
     return max(metrics, key=lambda name: sign * metrics[name][select_by])
 
 
-def customer_values(lifetimes: pd.DataFrame, model, design: Design, strata: Strata, *, horizon_months: int,
-                    annual_discount_rate: float, tiers: list[str], margins: dict,
-                    average_market: dict[str, float]) -> tuple[pd.DataFrame, np.ndarray]:
-    """CLV per customer active at the last month (event 0), from `last_` covariates at current tenure.
-
-    The market covariates in `average_market` are set to the given (training-average) values: the future
-    market is unknown, and the last month's values would project one month's conditions over the horizon.
-    """
-    active = lifetimes[lifetimes["event"] == 0].reset_index(drop=True)
-    active = active.assign(**{f"last_{name}": value for name, value in average_market.items()})
-    frame = model_frame(active.drop(columns=["duration", "entry_tenure"]), design, strata, prefix="last_")
-    months = np.arange(1, horizon_months + 1)
-    survival = model.survival(frame, active["duration"].to_numpy(), months)
-    margin = monthly_margin(covariates_at(active, "last_"), **margins).to_numpy()
-    remaining, clv = lifetime_value(survival, margin, discount=monthly_discount(annual_discount_rate))
-    values = pd.DataFrame({"customer_id": active["customer_id"], "tenure_months": active["duration"],
-                           "monthly_margin": margin, "expected_remaining_months": remaining,
-                           "survival_12m": survival[:, min(12, horizon_months) - 1], "clv": clv})
-    values["value_tier"] = value_tiers(values["clv"], tiers)
-    return values, margin
-
-
 def clv_summary(values: pd.DataFrame, clv: dict, inputs: list[Path]) -> dict:
     """survival.json's CLV block; on simulated data also the CLV of the true survival curve, compared."""
     summary = {"customers": len(values), "total_clv": float(values["clv"].sum()),
@@ -221,21 +188,6 @@ def snapshot_covariates(lifetimes: pd.DataFrame) -> dict[str, list[str]]:
     entry = covariates_at(lifetimes, "entry_")
     kinds = feature_columns(entry[[c for c in entry.columns if f"last_{c}" in lifetimes]])
     return {"numeric": kinds["numeric"], "log2": [], "flags": kinds["flag"], "categorical": kinds["categorical"]}
-
-
-def with_margin_columns(lifetimes: pd.DataFrame) -> pd.DataFrame | None:
-    """`lifetimes` with every `last_` margin column of `churnlab.clv` (absent ones 0, logged); None if none exists."""
-    missing = [c for c in MARGIN_COLUMNS if f"last_{c}" not in lifetimes]
-    if len(missing) == len(MARGIN_COLUMNS):
-        return None
-    if missing:
-        log.warning("CLV margin: %s absent from this source, counted as 0", missing)
-    return lifetimes.assign(**{f"last_{c}": 0.0 for c in missing})
-
-
-def empty_clv() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="string" if c in ("customer_id", "value_tier") else "float64")
-                         for c in CLV_COLUMNS})
 
 
 def write_skipped(reason: str, groups: list[str]) -> None:

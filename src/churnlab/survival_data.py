@@ -191,3 +191,14 @@ def survival_array(frame: pd.DataFrame, *, time: str = "residual", event: str = 
     out["event"] = frame[event].to_numpy().astype(bool)
     out["time"] = frame[time].to_numpy().astype(float)
     return out
+
+
+def model_frame(lifetimes: pd.DataFrame, design: Design, strata=None, *, prefix: str) -> pd.DataFrame:
+    """Design matrix (+ strata columns, a fitted `survival_models.Strata`) of `prefix` covariates beside the
+    survival columns of `lifetimes`."""
+    covariates = covariates_at(lifetimes, prefix)
+    parts = [design.transform(covariates)]
+    if strata is not None:
+        parts.append(strata.transform(covariates))
+    keep = [c for c in ("duration", "churned", "entry_tenure", "residual") if c in lifetimes]
+    return pd.concat([*parts, lifetimes[keep]], axis=1)
