@@ -33,7 +33,7 @@ def test_survival_notebook_on_a_snapshot_uses_tenure_and_says_what_it_skips(snap
     assert f"Best model (by {report['selected_by']}): {report['best_model']}" in text
     assert re.search(r"Median lifetime: (\d+|inf) months", text), text[:3000]
     assert "Competing churn types skipped: a snapshot's churn flag says only that a customer left, not how." in text
-    assert f"Section 5 (customer lifetime value) skipped: {report['clv']['skipped']}" in text
+    assert f"Section 5 (customer lifetime value) skipped: {report['clv']['skipped']['clv']}" in text
     for group in ("geography", "is_active_member"):  # the file's own columns are the Kaplan-Meier groups
         assert group in text
     figures = sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
@@ -44,7 +44,7 @@ def test_survival_notebook_on_a_snapshot_uses_tenure_and_says_what_it_skips(snap
 def test_survival_notebook_on_a_snapshot_without_tenure_says_why_once(tmp_path, run_notebook):
     project = snapshot_project(tmp_path / "no_tenure", tenure=None, stages=("data", "features", "survival"))
     notebook, text = run_clean(project, run_notebook, NAME)
-    reason = json.loads((project / "reports" / "metrics" / "survival.json").read_text())["skipped"]
+    reason = json.loads((project / "reports" / "metrics" / "survival.json").read_text())["skipped"]["survival"]
     assert f"This notebook (survival analysis) skipped: {reason}" in text
     assert text.count("skipped") == 1, text  # one sentence, not one per section
     assert not any("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
