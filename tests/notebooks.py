@@ -11,6 +11,11 @@ def code_cells(notebook) -> list:
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
+def figures(notebook) -> int:
+    """How many PNG figures the code cells displayed."""
+    return sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
+
+
 def printed_text(notebook) -> str:
     """Everything the code cells printed or displayed as text."""
     parts = []

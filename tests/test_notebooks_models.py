@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import pytest
 
-from notebooks import code_cells, run_clean
+from notebooks import figures, run_clean
 
 NAME = "3.0-churn-model-comparison.ipynb"
 
@@ -20,8 +20,8 @@ def test_models_notebook_runs_on_the_small_pipeline(pipeline_dir, run_notebook):
     assert "higher values" in text or "depends on the category" in text  # the plain-words explanation
     ids = pd.read_parquet(pipeline_dir / "data" / "processed" / "snapshots.parquet", columns=["customer_id"])
     assert not any(i in text for i in ids["customer_id"].unique()[:500]), "the notebook printed raw customer ids"
-    figures = sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
-    assert figures >= 3, f"expected the trials, calibration and SHAP figures, found {figures}"
+    shown = figures(notebook)
+    assert shown >= 3, f"expected the trials, calibration and SHAP figures, found {shown}"
 
 
 @pytest.mark.slow
@@ -43,5 +43,5 @@ def test_models_notebook_judges_a_snapshot_on_its_random_test_customers(snapshot
     assert "higher values" in text or "depends on the category" in text
     ids = pd.read_parquet(snapshot_pipeline_dir / "data" / "processed" / "snapshots.parquet", columns=["customer_id"])
     assert not any(i in text for i in ids["customer_id"].unique()[:500]), "the notebook printed raw customer ids"
-    figures = sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
-    assert figures >= 3, f"expected the trials, calibration and SHAP figures, found {figures}"
+    shown = figures(notebook)
+    assert shown >= 3, f"expected the trials, calibration and SHAP figures, found {shown}"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from notebooks import FOLDER, code_cells, run_clean
+from notebooks import FOLDER, figures, run_clean
 
 NAME = "5.0-monitoring.ipynb"
 NO_TIME_AXIS = ("the source has no time axis (one snapshot): there are no months after training to watch for drift, "
@@ -29,10 +29,6 @@ def monitor_project(root: Path, *, source: str, time_axis: bool) -> Path:
     (root / "data" / "raw" / "source.json").write_text(json.dumps(
         {"source": source, "time_axis": time_axis, "campaigns": False, "oracle": False, "inputs": {}}))
     return root
-
-
-def figures(notebook) -> int:
-    return sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
 
 
 @pytest.mark.slow

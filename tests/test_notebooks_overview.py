@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from notebooks import code_cells, run_clean
+from notebooks import figures, run_clean
 
 NAME = "1.0-customer-overview.ipynb"
 
@@ -23,8 +23,8 @@ def test_overview_notebook_runs_on_the_small_pipeline(pipeline_dir, run_notebook
     shock = re.search(r"shock month: \d{4}-\d{2} \(month (\d+) of (\d+)\)", text)
     assert shock, "the notebook detected no shock month"
     assert (int(shock.group(1)), int(shock.group(2))) == (simulate["shock_month"] + 1, simulate["n_months"])
-    figures = sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
-    assert figures >= 10, f"expected a figure per chart, found {figures}"
+    shown = figures(notebook)
+    assert shown >= 10, f"expected a figure per chart, found {shown}"
 
 
 @pytest.mark.slow
@@ -49,5 +49,5 @@ def test_overview_notebook_describes_a_snapshot_file_and_skips_the_monthly_secti
         assert re.search(rf"^{column}\s+\d", text, re.MULTILINE), column
     assert not any(str(i) in text for i in raw["CustomerId"]), "the notebook printed raw customer ids"
     assert not any(name in text for name in raw["Surname"].unique()), "the notebook printed surnames"
-    figures = sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
-    assert figures == 2, f"expected the churn-by-level bars and the numeric histograms, found {figures}"
+    shown = figures(notebook)
+    assert shown == 2, f"expected the churn-by-level bars and the numeric histograms, found {shown}"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from notebooks import FOLDER, code_cells, run_clean
+from notebooks import FOLDER, figures, run_clean
 
 NAME = "4.0-early-warning-and-retention.ipynb"
 
@@ -22,8 +22,8 @@ def test_retention_notebook_runs_on_the_small_pipeline(pipeline_dir, run_noteboo
     assert "of the oracle's value retained" in text and "Profit-maximising share".lower() in text.lower()
     ids = pd.read_parquet(pipeline_dir / "data" / "raw" / "customers.parquet")["customer_id"]
     assert not any(i in text for i in ids), "the notebook printed raw customer ids"
-    figures = sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
-    assert figures >= 5, f"expected a figure per chart, found {figures}"
+    shown = figures(notebook)
+    assert shown >= 5, f"expected a figure per chart, found {shown}"
 
 
 # Skipped parts: small synthetic outputs written with the shapes and reasons the stages write (churnlab.retention,
@@ -101,7 +101,7 @@ def test_retention_notebook_on_a_snapshot_says_why_each_part_is_skipped(tmp_path
         assert sentence in text, f"missing: {sentence}\n{text}"
     assert "see campaign" not in text  # the campaign's own reason, not a pointer to it
     assert "oracle" not in text.lower()
-    assert not any("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
+    assert figures(notebook) == 0
 
 
 @pytest.mark.slow
@@ -153,5 +153,5 @@ def test_retention_notebook_without_the_oracle_shows_the_campaign_estimates(tmp_
     assert "- Target by uplift: the campaign estimates a net value of EUR 300, against EUR -900" in text
     assert "- Not possible on the contract source: win-back (why: above)." in text
     assert "of the oracle's value" not in text and "share_of_oracle_lo" not in text
-    figures = sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
-    assert figures == 4, f"expected the profit, policy, campaign and Qini charts, found {figures}"
+    shown = figures(notebook)
+    assert shown == 4, f"expected the profit, policy, campaign and Qini charts, found {shown}"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import snapshot_project
 
-from notebooks import code_cells, run_clean
+from notebooks import figures, run_clean
 
 NAME = "2.0-survival-lifetimes.ipynb"
 
@@ -20,8 +20,8 @@ def test_survival_notebook_runs_on_the_small_pipeline(pipeline_dir, run_notebook
     assert re.search(r"Median lifetime: (\d+|inf) months", text), text[:3000]
     ids = pd.read_parquet(pipeline_dir / "data" / "processed" / "clv.parquet")["customer_id"]
     assert not any(i in text for i in ids.head(500)), "the notebook printed raw customer ids"
-    figures = sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
-    assert figures >= 6, f"expected a figure per chart, found {figures}"
+    shown = figures(notebook)
+    assert shown >= 6, f"expected a figure per chart, found {shown}"
 
 
 @pytest.mark.slow
@@ -36,8 +36,8 @@ def test_survival_notebook_on_a_snapshot_uses_tenure_and_says_what_it_skips(snap
     assert f"Section 5 (customer lifetime value) skipped: {report['clv']['skipped']['clv']}" in text
     for group in ("geography", "is_active_member"):  # the file's own columns are the Kaplan-Meier groups
         assert group in text
-    figures = sum("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
-    assert figures >= 4, f"expected the overall and group curves, hazard ratios and model curves, found {figures}"
+    shown = figures(notebook)
+    assert shown >= 4, f"expected the overall and group curves, hazard ratios and model curves, found {shown}"
 
 
 @pytest.mark.slow
@@ -47,4 +47,4 @@ def test_survival_notebook_on_a_snapshot_without_tenure_says_why_once(tmp_path, 
     reason = json.loads((project / "reports" / "metrics" / "survival.json").read_text())["skipped"]["survival"]
     assert f"This notebook (survival analysis) skipped: {reason}" in text
     assert text.count("skipped") == 1, text  # one sentence, not one per section
-    assert not any("image/png" in output.get("data", {}) for cell in code_cells(notebook) for output in cell.outputs)
+    assert figures(notebook) == 0

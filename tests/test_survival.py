@@ -60,7 +60,8 @@ def tiny_lifetimes(n: int = 900, seed: int = 0) -> pd.DataFrame:
 def project(tmp_path, monkeypatch):
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params = deep_merge(params, yaml.safe_load(PROFILE.read_text(encoding="utf-8")))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({k: params[k] for k in ("base", "data", "features", "survival")}))
+    sections = ("base", "data", "features", "survival")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({k: params[k] for k in sections}))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("CHURNLAB_PSEUDONYM_KEY", "test-key")
