@@ -284,7 +284,8 @@ def main() -> None:
               "cox_strata": strata.sources, "clv": summary, "notes": notes}
     write_json(report, paths.METRICS / "survival.json")
     log.info("best model %s; wrote %s and %s", best, paths.METRICS / "survival.json", paths.CLV)
-    log_run({"base": base, "survival": params}, report, inputs)
+    log_run({"base": base, "data": data, "features": {"churn": {"definition": definition}}, "survival": params},
+            report, inputs)
 
 
 if __name__ == "__main__":
