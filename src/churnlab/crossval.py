@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
 from churnlab.models import CALIBRATION, ChurnModel, prepare, tree_encoder
+from churnlab.split import sample_rows
 from churnlab.tune import check_objective, objective_value, run_study, suggest
 
 log = logging.getLogger(__name__)
@@ -130,13 +131,6 @@ class CVFit:
     summary: dict = field(default_factory=dict)
 
 
-def _sample(rows: pd.DataFrame, max_rows: int | None, *, seed: int) -> pd.DataFrame:
-    """At most `max_rows` rows, seeded (as `train.sample_rows`; not imported: train will import this module)."""
-    if not max_rows or len(rows) <= max_rows:
-        return rows
-    return rows.sample(n=max_rows, random_state=seed).sort_index()
-
-
 def _mark_all_rounds(pipeline: Pipeline) -> Pipeline:
     """Record the last round as the booster's best, as early stopping would: evaluate and reasons score with
     `best_iteration`, and a fixed-round fit has none."""
@@ -187,7 +181,7 @@ def fit_cv_model(rows: pd.DataFrame, kinds: dict, *, seed: int, folds: int, vali
     started = time.perf_counter()
     holdout = validation_share > 0
     rest, validation = stratified_holdout(rows, share=validation_share, seed=seed) if holdout else (rows, rows)
-    tuning_rows = _sample(rest, tune["max_rows"], seed=seed)
+    tuning_rows = sample_rows(rest, tune["max_rows"], seed=seed)
     encoder = tree_encoder(kinds).fit(prepare(rest, kinds))
     study = tune_xgboost_cv(
         encoder.transform(prepare(tuning_rows, kinds)), _labels(tuning_rows, "fit_cv_model"), folds=folds,

@@ -184,6 +184,13 @@ def load_split(path: Path | str) -> TimeSplit | RandomSplit:
     return TimeSplit.from_dict(payload)
 
 
+def sample_rows(frame: pd.DataFrame, max_rows: int | None, *, seed: int) -> pd.DataFrame:
+    """At most `max_rows` rows drawn without replacement (all rows when None or fewer)."""
+    if not max_rows or len(frame) <= max_rows:
+        return frame
+    return frame.sample(n=max_rows, random_state=seed).sort_index()
+
+
 def read_snapshots(path, cutoffs=None) -> pd.DataFrame:
     """The snapshot rows at `cutoffs` (all rows when None), read from Parquet without the other cutoffs.
 

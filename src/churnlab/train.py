@@ -29,7 +29,7 @@ from churnlab.logs import setup_logging
 from churnlab.models import ChurnModel, build_baseline, feature_columns, fit_model, prepare, tree_encoder
 from churnlab.params import load_params
 from churnlab.serving import flatten, log_churn_model
-from churnlab.split import check_no_leakage, choose_split, random_split, read_snapshots, split_frames
+from churnlab.split import check_no_leakage, choose_split, random_split, read_snapshots, sample_rows, split_frames
 from churnlab.tune import OBJECTIVES, fit_xgboost, tune_xgboost
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,6 @@ def validation_scores(y, p) -> dict[str, float]:
     y, p = np.asarray(y, int), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
     return {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
             "brier": float(brier_score_loss(y, p)), "log_loss": float(log_loss(y, p, labels=[0, 1]))}
-
-
-def sample_rows(frame: pd.DataFrame, max_rows: int | None, *, seed: int) -> pd.DataFrame:
-    """At most `max_rows` rows drawn without replacement (all rows when None or fewer)."""
-    if not max_rows or len(frame) <= max_rows:
-        return frame
-    return frame.sample(n=max_rows, random_state=seed).sort_index()
 
 
 def fit_baselines(train: pd.DataFrame, kinds: dict, *, seed: int, n_jobs: int, options: dict) -> dict[str, ChurnModel]:

@@ -52,9 +52,8 @@ def objective_value(objective: str, y, p, *, profit: dict) -> float:
         return float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))
     if objective == "pr_auc":
         return float(average_precision_score(y, p))
-    if objective == "profit":
-        return empc(y, p, **profit)[0]
-    raise ValueError(f"train.tune.objective must be one of {sorted(OBJECTIVES)}, not {objective!r}")
+    check_objective(objective)
+    return empc(y, p, **profit)[0]
 
 
 def fit_xgboost(X_train, y_train, X_val, y_val, *, params: dict, seed: int, n_jobs: int, max_rounds: int,
