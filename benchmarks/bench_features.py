@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from churnlab import paths
+from churnlab.core import paths
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def generate(workdir: Path, *, customers: int, months: int, params: dict) -> Non
                     shock_month=min(simulate["shock_month"], months - 8))
     (workdir / "params.yaml").write_text(yaml.safe_dump({**params, "simulate": simulate}), encoding="utf-8")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "churnlab.simulate"], cwd=workdir, check=True, env=_env())
+    subprocess.run([sys.executable, "-m", "churnlab.data.simulator.simulate"], cwd=workdir, check=True, env=_env())
     stamp.write_text(json.dumps(wanted))
     print(f"simulated {customers:,} customers x {months} months in {time.perf_counter() - start:.0f} s")
 

@@ -19,7 +19,7 @@ and scores the held-out fold, which nothing saw before. Side by side in one run:
 
 The rows come from `readers.read_table` and `snapshot_source.build_snapshot`, as in the pipeline. Printed
 per model: ROC-AUC mean +- sd over the outer folds, and the means of PR-AUC, Brier, ECE (`evaluate.ece`)
-and EMPC (`evaluate.profit`, EUR per customer), with `churnlab.metrics.score_probabilities`, and the seconds
+and EMPC (`evaluate.profit`, EUR per customer), with `churnlab.model.metrics.score_probabilities`, and the seconds
 to fit and score all five folds. The table is also written to reports/benchmarks/bench_real.csv.
 
     .venv/bin/python benchmarks/bench_real.py        # or: make bench-real (about 9 minutes on 2 cores)
@@ -40,13 +40,13 @@ import pandas as pd
 import yaml
 from sklearn.model_selection import StratifiedKFold
 
-from churnlab.crossval import fit_cv_model
-from churnlab.io import write_csv
-from churnlab.logs import setup_logging
-from churnlab.metrics import score_probabilities
-from churnlab.models import build_baseline, feature_columns, fit_model
-from churnlab.readers import read_table
-from churnlab.snapshot_source import build_snapshot
+from churnlab.contract.snapshot_file import build_snapshot
+from churnlab.core.io import write_csv
+from churnlab.core.logs import setup_logging
+from churnlab.core.readers import read_table
+from churnlab.model.churn import build_baseline, feature_columns, fit_model
+from churnlab.model.crossval import fit_cv_model
+from churnlab.model.metrics import score_probabilities
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "../shared/data/churn_modelling/Churn_Modelling.csv"

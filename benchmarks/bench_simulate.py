@@ -1,6 +1,6 @@
 """Benchmark: simulate a large bank (default 1,000,000 customers over 36 months) and report time and memory.
 
-Runs the real `simulate` stage (`python -m churnlab.simulate`) in a temporary project folder whose params.yaml
+Runs the real `data` stage (`python -m churnlab.data`) in a temporary project folder whose params.yaml
 is the repository's with the size overridden, so Parquet is written in chunks exactly as in `dvc repro`.
 Prints wall time, peak resident memory of the stage process, rows written and rows per second.
 

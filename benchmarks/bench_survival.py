@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from churnlab.kaplan_meier import fit_km, km_summary, logrank_test
-from churnlab.survival_models import fit_aft, fit_cox, ph_tests
+from churnlab.survival.kaplan_meier import fit_km, km_summary, logrank_test
+from churnlab.survival.models import fit_aft, fit_cox, ph_tests
 
 COVARIATES = ["age", "n_products", "complaints_3m", "log_deposit", "tx_count", "unemployment",
               "payroll", "segment_affluent", "segment_private", "channel_online"]

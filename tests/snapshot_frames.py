@@ -6,8 +6,8 @@ Churn is driven by complaints, a falling deposit balance and fees, so reason cod
 import numpy as np
 import pandas as pd
 
-from churnlab.indicators import CATEGORICAL, FEATURES, FLAGS
-from churnlab.models import build_baseline, feature_columns, fit_model
+from churnlab.contract.indicators import CATEGORICAL, FEATURES, FLAGS
+from churnlab.model.churn import build_baseline, feature_columns, fit_model
 
 CUTOFFS = tuple(pd.Timestamp(t) for t in ("2023-03-31", "2023-06-30", "2023-09-30", "2023-12-31", "2024-03-31"))
 LEVELS = {"age_band": ["<25", "25-34", "35-44", "45-54", "55-64", "65+"], "education": ["primary", "secondary",
@@ -61,6 +61,6 @@ def churn_model(train: pd.DataFrame, *, calibrate_on: pd.DataFrame | None = None
 
 def indicators() -> pd.DataFrame:
     """The catalogue's definitions, as the features stage writes them to reports/indicators.csv."""
-    from churnlab.indicators import catalogue
+    from churnlab.contract.indicators import catalogue
 
     return catalogue()

@@ -1,0 +1,266 @@
+"""The data contract: the tables a bank provides, their data dictionary, and their validation.
+
+The simulator writes exactly these tables and every later stage reads only them. Each field below says
+what it means, its unit and its allowed values; the pandera schemas are built from the same entries, so
+the dictionary and the validation cannot drift apart. `python -m churnlab.contract.schema` prints the dictionary
+as Markdown (docs/data-contract.md is that output).
+
+Months are month-end dates (`datetime64[ns]`, e.g. 2021-01-31). Money is in EUR. A customer has one row
+in `monthly` per month-end from the month of opening up to and including the churn month (the month in
+which the relationship ended); a customer who has not churned is right-censored at the last month.
+"""
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.pandas as pa
+
+from churnlab.core.checks import DataError
+
+SEGMENTS = ("mass", "affluent", "private")
+EDUCATION = ("primary", "secondary", "tertiary")
+OCCUPATIONS = ("employee", "self_employed", "retired", "student", "unemployed")
+CHANNELS = ("branch", "online", "referral", "partner")
+GENDERS = ("F", "M")
+CHURN_TYPES = ("voluntary_closure", "transfer_out", "involuntary")
+REASONS = ("price", "service", "competitor_offer", "life_event")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a contract table."""
+
+    name: str
+    dtype: str
+    meaning: str
+    unit: str = ""
+    allowed: tuple | None = None  # categorical values
+    ge: float | None = None  # lower bound (inclusive)
+    le: float | None = None  # upper bound (inclusive)
+    nullable: bool = False
+    required: bool = True  # False: the column may be absent (e.g. simulator-only fields)
+    checks: tuple = field(default=())
+
+    def column(self) -> pa.Column:
+        checks = list(self.checks)
+        if self.allowed is not None:
+            checks.append(pa.Check.isin(list(self.allowed)))
+        if self.ge is not None:
+            checks.append(pa.Check.ge(self.ge))
+        if self.le is not None:
+            checks.append(pa.Check.le(self.le))
+        return pa.Column(self.dtype, checks, nullable=self.nullable, required=self.required)
+
+    def describe(self) -> str:
+        if self.allowed is not None:
+            return ", ".join(self.allowed)
+        bounds = [f">= {self.ge:g}" if self.ge is not None else "", f"<= {self.le:g}" if self.le is not None else ""]
+        return " and ".join(b for b in bounds if b)
+
+
+MONTH_END = pa.Check(lambda s: s.dt.is_month_end, element_wise=False, name="is_month_end")
+ID = Field("customer_id", "str", "Pseudonymous customer identifier (no name, no national id)")
+
+TABLES: dict[str, tuple[list[Field], list[str]]] = {
+    # table name: (fields, columns that are unique together)
+    "customers": (
+        [
+            ID,
+            Field("open_date", "datetime64[ns]", "Date the first account was opened", "date"),
+            Field("birth_year", "int64", "Year of birth", "year", ge=1900, le=2015),
+            Field("gender", "str", "Gender as recorded at onboarding", allowed=GENDERS, nullable=True),
+            Field("education", "str", "Highest education; missing when never collected", allowed=EDUCATION,
+                  nullable=True),
+            Field("income", "float64", "Declared net monthly income; missing when not declared", "EUR/month",
+                  ge=0, nullable=True),
+            Field("occupation", "str", "Occupation at onboarding", allowed=OCCUPATIONS, nullable=True),
+            Field("region", "str", "Home region of the customer"),
+            Field("segment", "str", "Bank's customer segment", allowed=SEGMENTS),
+            Field("acquisition_channel", "str", "Channel through which the customer joined", allowed=CHANNELS),
+            Field("payroll", "bool", "Salary is paid into the bank (payroll account) at opening"),
+        ],
+        ["customer_id"],
+    ),
+    "monthly": (
+        [
+            ID,
+            Field("month", "datetime64[ns]", "Month-end the row describes", "month-end date", checks=(MONTH_END,)),
+            Field("deposit_balance", "float64", "Current and savings account balance at month-end", "EUR", ge=0),
+            Field("investment_balance", "float64", "Funds and securities held at month-end", "EUR", ge=0),
+            Field("loan_balance", "float64", "Outstanding loan principal at month-end", "EUR", ge=0),
+            Field("card_limit", "float64", "Credit-card limit; 0 without a card", "EUR", ge=0),
+            Field("card_utilisation", "float64", "Card balance / limit at month-end; missing without a card",
+                  "share", ge=0, le=1.5, nullable=True),
+            Field("n_products", "int64", "Number of products held (current account counts as one)", "count",
+                  ge=1, le=10),
+            Field("tx_count", "int64", "Customer-initiated transactions in the month", "count", ge=0),
+            Field("tx_amount", "float64", "Value of customer-initiated transactions in the month", "EUR", ge=0),
+            Field("digital_logins", "int64", "Logins to online or mobile banking in the month", "count", ge=0),
+            Field("branch_visits", "int64", "Branch visits in the month", "count", ge=0),
+            Field("complaints", "int64", "Formal complaints filed in the month", "count", ge=0),
+            Field("service_contacts", "int64", "Calls, chats and e-mails to customer service in the month",
+                  "count", ge=0),
+            Field("fees_paid", "float64", "Account, card and transaction fees charged in the month", "EUR", ge=0),
+            Field("salary_inflow", "float64", "Salary credited in the month; 0 when none", "EUR", ge=0),
+        ],
+        ["customer_id", "month"],
+    ),
+    "market": (
+        [
+            Field("month", "datetime64[ns]", "Month-end the row describes", "month-end date", checks=(MONTH_END,)),
+            Field("policy_rate", "float64", "Central-bank policy rate", "% per year", ge=-2, le=25),
+            Field("competitor_spread", "float64", "Best competitor deposit rate minus the bank's", "percentage points",
+                  ge=-10, le=10),
+            Field("unemployment", "float64", "National unemployment rate", "%", ge=0, le=100),
+            Field("promo_index", "float64", "Intensity of competitor acquisition promotions (0 none, 1 peak)",
+                  "index", ge=0, le=1),
+        ],
+        ["month"],
+    ),
+    "churn_events": (
+        [
+            ID,
+            Field("churn_month", "datetime64[ns]", "Month-end of the month in which the relationship ended",
+                  "month-end date", checks=(MONTH_END,)),
+            Field("churn_type", "str", "voluntary_closure: customer closed the accounts; transfer_out: customer "
+                  "moved the funds out; involuntary: the bank closed a dormant account", allowed=CHURN_TYPES),
+            Field("reason", "str", "Latent reason (simulated data only; missing for involuntary churn)",
+                  allowed=REASONS, nullable=True, required=False),
+        ],
+        ["customer_id"],
+    ),
+    "campaigns": (
+        [
+            ID,
+            Field("month", "datetime64[ns]", "Month-end of the campaign wave", "month-end date", checks=(MONTH_END,)),
+            Field("treated", "bool", "True: received the offer; False: randomised control (not contacted)"),
+            Field("offer", "str", "Offer made (or that would have been made, for controls)"),
+            Field("cost", "float64", "Cost of the offer and contact to the bank; 0 for controls", "EUR", ge=0),
+        ],
+        ["customer_id", "month"],
+    ),
+}
+
+
+class ContractError(DataError):
+    """A table breaks the data contract; the message names the table (or file), column, rule and rows."""
+
+
+def schema(table: str) -> pa.DataFrameSchema:
+    """The pandera schema of one contract table (strict: no missing, extra or mistyped columns)."""
+    fields, unique = TABLES[table]
+    return pa.DataFrameSchema({f.name: f.column() for f in fields}, strict=True, unique=unique, name=table)
+
+
+def _describe_failures(failures: pd.DataFrame, frame: pd.DataFrame, limit: int = 5) -> list[str]:
+    lines = []
+    for (column, check), cases in failures.groupby(["column", "check"], dropna=False, sort=False):
+        column = "(table)" if pd.isna(column) else column
+        rows = [int(i) for i in cases["index"].dropna().unique()[:limit]]
+        if check == "column_in_schema":
+            lines.append(f"unexpected extra column(s) {sorted(cases['failure_case'].astype(str))}")
+        elif check == "column_in_dataframe":
+            lines.append(f"missing column(s) {sorted(cases['failure_case'].astype(str))}")
+        elif str(check).startswith("dtype("):
+            lines.append(f"column {column!r}: expected {check}, found {cases['failure_case'].iloc[0]}")
+        elif check == "multiple_fields_uniqueness":
+            lines.append(f"duplicate {column!r} key(s) at rows {rows}: {frame.iloc[rows[:3]].to_dict('records')}")
+        else:
+            values = cases["failure_case"].head(limit).tolist()
+            lines.append(f"column {column!r} fails {check}: {len(cases)} row(s), e.g. rows {rows} values {values}")
+    return lines
+
+
+def validate(frame: pd.DataFrame, table: str, *, source: str | None = None) -> pd.DataFrame:
+    """Validate one table against the contract and return it; raise ContractError listing every problem."""
+    try:
+        return schema(table).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        problems = _describe_failures(err.failure_cases, frame)
+        listing = "\n  - ".join(problems)
+        raise ContractError(f"{source or table}: breaks the '{table}' contract:\n  - {listing}") from None
+
+
+def _offending(frame: pd.DataFrame, mask: pd.Series, columns: list[str], limit: int = 3) -> str:
+    return str(frame.loc[mask, columns].head(limit).to_dict("records"))
+
+
+def validate_relations(tables: dict[str, pd.DataFrame]) -> None:
+    """Cross-table rules: every id is a known customer, and months fall between opening and churn."""
+    customers, monthly = tables["customers"], tables["monthly"]
+    events = tables["churn_events"]
+    known = set(customers["customer_id"])
+    for name in ("monthly", "churn_events", "campaigns"):
+        unknown = ~tables[name]["customer_id"].isin(known)
+        if unknown.any():
+            raise ContractError(f"{name}: column 'customer_id' has {int(unknown.sum())} id(s) with no row in "
+                                f"customers, e.g. {_offending(tables[name], unknown, ['customer_id'])}")
+    opened = monthly["customer_id"].map(customers.set_index("customer_id")["open_date"])
+    early = monthly["month"] < opened + pd.offsets.MonthEnd(0)
+    if early.any():
+        raise ContractError(f"monthly: column 'month' is before the customer's open_date in {int(early.sum())} "
+                            f"row(s) (dates out of order), e.g. {_offending(monthly, early, ['customer_id', 'month'])}")
+    churned = monthly["customer_id"].map(events.set_index("customer_id")["churn_month"])
+    late = monthly["month"] > churned
+    if late.any():
+        raise ContractError(f"monthly: column 'month' is after the customer's churn_month in {int(late.sum())} "
+                            f"row(s), e.g. {_offending(monthly, late, ['customer_id', 'month'])}")
+    event_open = events["customer_id"].map(customers.set_index("customer_id")["open_date"])
+    before = events["churn_month"] < event_open + pd.offsets.MonthEnd(0)
+    if before.any():
+        raise ContractError(f"churn_events: column 'churn_month' is before open_date (dates out of order), "
+                            f"e.g. {_offending(events, before, ['customer_id', 'churn_month'])}")
+
+
+def validate_all(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """Validate every contract table, then the relations between them."""
+    sources = sources or {}
+    checked = {name: validate(tables[name], name, source=sources.get(name)) for name in TABLES}
+    validate_relations(checked)
+    return checked
+
+
+def empty_table(table: str) -> pd.DataFrame:
+    """A contract table with no rows, in the contract's column types (a source without closures or campaigns)."""
+    kinds = {"str": object, "datetime64[ns]": "datetime64[ns]", "bool": bool, "float64": "float64", "int64": "int64"}
+    return pd.DataFrame({f.name: pd.Series(dtype=kinds[f.dtype]) for f in TABLES[table][0]})
+
+
+ARROW_TYPES = {"str": "string", "float64": "float64", "int64": "int64", "bool": "bool",
+               "datetime64[ns]": "timestamp[ns]"}
+
+
+def arrow_schema(table: str):
+    """The Arrow schema of a contract table (column order and types as in the dictionary)."""
+    import pyarrow as pa
+
+    return pa.schema([(f.name, pa.type_for_alias(ARROW_TYPES[f.dtype])) for f in TABLES[table][0]])
+
+
+def data_dictionary() -> pd.DataFrame:
+    """The data dictionary as a table: one row per (table, column)."""
+    rows = [
+        {"table": table, "column": f.name, "dtype": f.dtype, "meaning": f.meaning, "unit": f.unit,
+         "allowed": f.describe(), "nullable": f.nullable, "required": f.required}
+        for table, (fields, _) in TABLES.items() for f in fields
+    ]
+    return pd.DataFrame(rows)
+
+
+def dictionary_markdown() -> str:
+    """The data dictionary as Markdown, one section per table."""
+    out = ["# Data contract", "", __doc__.split("\n\n", 1)[1].strip(), ""]
+    for table, part in data_dictionary().groupby("table", sort=False):
+        keys = ", ".join(TABLES[table][1])
+        out += [f"## `{table}` (one row per {keys})", "", "| column | type | meaning | unit | allowed | nullable |",
+                "|---|---|---|---|---|---|"]
+        out += [f"| `{r.column}` | {r.dtype} | {r.meaning} | {r.unit} | {r.allowed} | {'yes' if r.nullable else 'no'} |"
+                for r in part.itertuples()]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(dictionary_markdown())

@@ -1,0 +1,107 @@
+"""The contract tables as DuckDB views with an integer month index, shared by the features stage's modules.
+
+Every window is computed in DuckDB SQL over these views, so a stage can read Parquet files far larger than
+memory, and tests can pass six-row DataFrames instead. Months become an integer index
+`m = 12 * year + month - 1`, so "t - 3" is plain arithmetic and a missing month is a gap, not a shifted row.
+Only the columns the features stage reads are checked here; the full contract is validated where the
+tables are written (`churnlab.contract.schema`).
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from churnlab.contract.schema import TABLES, ContractError
+
+# Tables the features stage reads (campaigns are the evaluation stage's business).
+READS = ("customers", "monthly", "market", "churn_events")
+DATE_COLUMNS = {"customers": ("open_date",), "monthly": ("month",), "market": ("month",),
+                "churn_events": ("churn_month",)}
+# Keys must be strings to join; nullable categoricals are cast in SQL (an all-missing column has no type).
+STRING_COLUMNS = ("customer_id",)
+
+Source = pd.DataFrame | Path | str
+
+
+def month_index(column: str) -> str:
+    """SQL for the month index of a date column: 12 * year + month - 1 (so 2021-01-31 -> 24252)."""
+    return f"(12 * year({column}) + month({column}) - 1)"
+
+
+def month_number(dates):
+    """The month index (12 * year + month - 1) of a date, or of each date in a Series (NaN where missing).
+
+    The pandas twin of the SQL `month_index`; the difference of two is the whole months between them.
+    """
+    if isinstance(dates, pd.Series):
+        return 12 * dates.dt.year + dates.dt.month - 1
+    date = pd.Timestamp(dates)
+    return 12 * date.year + date.month - 1
+
+
+def month_end(index: int) -> pd.Timestamp:
+    """The month-end date of a month index (the inverse of `month_index`)."""
+    return pd.Timestamp(year=index // 12, month=index % 12 + 1, day=1) + pd.offsets.MonthEnd(0)
+
+
+def _source_columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+    return {row[0]: row[1] for row in con.execute(f"DESCRIBE {view}").fetchall()}
+
+
+def check_columns(con: duckdb.DuckDBPyConnection, name: str, view: str) -> None:
+    """Raise ContractError naming the table and column when a required column is absent or mistyped."""
+    found = _source_columns(con, view)
+    required = [f.name for f in TABLES[name][0] if f.required]
+    missing = [c for c in required if c not in found]
+    if missing:
+        raise ContractError(f"{name}: missing column(s) {missing} required by the features stage "
+                            f"(found {sorted(found)})")
+    for column in DATE_COLUMNS[name]:
+        if not any(kind in found[column] for kind in ("DATE", "TIMESTAMP")):
+            raise ContractError(f"{name}: column {column!r} must be a date, found {found[column]}")
+    for column in set(STRING_COLUMNS) & set(required):
+        if found[column] not in ("VARCHAR", '"NULL"'):  # "NULL": an empty or all-missing column
+            raise ContractError(f"{name}: column {column!r} must be a string, found {found[column]}")
+
+
+def connect(tables: Mapping[str, Source], *, memory_limit: str | None = None,
+            temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with one view per contract table (DataFrame or Parquet path).
+
+    Views `customers`, `monthly`, `market` and `churn_events` carry the contract columns plus an integer
+    month index (`open_m`, `m`, `churn_m`). `memory_limit` and `temp_directory` let DuckDB spill large
+    joins to disk instead of growing past the machine's memory.
+    """
+    missing = [name for name in READS if name not in tables]
+    if missing:
+        raise ContractError(f"missing table(s) {missing}: the features stage reads {list(READS)}")
+    con = duckdb.connect()
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if temp_directory:
+        con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
+    for name in READS:
+        source, raw = tables[name], f"raw_{name}"
+        if isinstance(source, pd.DataFrame):
+            con.register(raw, source)
+        else:
+            con.execute(f"CREATE VIEW {raw} AS SELECT * FROM read_parquet('{Path(source).as_posix()}')")
+        check_columns(con, name, raw)
+    key = "REPLACE (CAST(customer_id AS VARCHAR) AS customer_id)"
+    con.execute(f"CREATE VIEW customers AS SELECT * {key}, {month_index('open_date')} AS open_m "
+                "FROM raw_customers")
+    con.execute(f"CREATE VIEW monthly AS SELECT * {key}, {month_index('month')} AS m FROM raw_monthly")
+    con.execute(f"CREATE VIEW market AS SELECT *, {month_index('month')} AS m FROM raw_market")
+    con.execute(f"CREATE VIEW churn_events AS SELECT * {key}, {month_index('churn_month')} AS churn_m "
+                "FROM raw_churn_events")
+    return con
+
+
+def month_range(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """First and last month index in `monthly` (the data's window)."""
+    first, last = con.execute("SELECT min(m), max(m) FROM monthly").fetchone()
+    if first is None:
+        raise ContractError("monthly: the table has no rows")
+    return int(first), int(last)

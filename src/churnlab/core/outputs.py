@@ -1,0 +1,113 @@
+"""The one ending every stage shares: write what its `run()` produced, atomically, then record it in MLflow.
+
+A stage's `run()` is pure: it returns a `StageResult` (tables, figures, text files, metrics, and the parts it
+skipped with the reason). `write_result` writes the files first and `reports/metrics/<stage>.json` last, each
+atomically, so a stage that fails midway leaves the previous files in place; then it logs one MLflow run named
+after the stage with the params it read, the numeric metrics, lineage tags and the written files as artifacts.
+"""
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from churnlab.core import paths, tracking
+from churnlab.core.io import atomic_path, write_csv, write_json, write_parquet, write_text
+
+log = logging.getLogger(__name__)
+
+MAX_PARAM_CHARS = 500  # MLflow's limit on a param value is 6,000 characters; 500 keeps the UI readable
+METRIC_NAME = re.compile(r"[^\w.\- /:]")  # characters MLflow refuses in a metric or param name
+
+
+@dataclass
+class StageResult:
+    """What a stage produced, keyed by the path it goes to (relative to the project root).
+
+    `metrics` becomes reports/metrics/<stage>.json (with `skipped` added when any part was skipped); `tables` are
+    written as Parquet or CSV by suffix, `figures` (matplotlib) as PNG, `texts` as UTF-8 text. `skipped` maps a part
+    of the stage to the sentence saying why it could not run on this data.
+    """
+
+    metrics: dict[str, Any]
+    tables: dict[Path, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[Path, Any] = field(default_factory=dict)
+    texts: dict[Path, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def files(self) -> list[Path]:
+        return [Path(p) for p in (*self.tables, *self.figures, *self.texts)]
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: nested params and metrics as MLflow keys (lists and scalars are leaves)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        flat |= flatten(value, f"{name}.") if isinstance(value, dict) else {name: value}
+    return flat
+
+
+def mlflow_params(params: dict) -> dict[str, str]:
+    """Nested params as MLflow params: {"train.tune.n_trials": "40"}, values cut to MAX_PARAM_CHARS."""
+    return {METRIC_NAME.sub("_", k): str(v)[:MAX_PARAM_CHARS] for k, v in flatten(params).items()}
+
+
+def mlflow_metrics(metrics: dict) -> dict[str, float]:
+    """The finite numbers among the nested `metrics` (booleans as 0/1), under MLflow-safe dotted names."""
+    numbers = {}
+    for key, value in flatten(metrics).items():
+        if isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, int | float) and math.isfinite(value):
+            numbers[METRIC_NAME.sub("_", key)] = float(value)
+    return numbers
+
+
+def write_figure(figure, target: Path) -> None:
+    """Save a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(target) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+
+
+def write_files(result: StageResult) -> None:
+    """Write the tables, figures and texts of `result`, each atomically."""
+    for path, frame in result.tables.items():
+        (write_parquet if Path(path).suffix == ".parquet" else write_csv)(frame, Path(path))
+    for path, figure in result.figures.items():
+        write_figure(figure, Path(path))
+    for path, text in result.texts.items():
+        write_text(text, Path(path))
+
+
+def write_result(stage: str, result: StageResult, *, params: dict, inputs: list[Path], tags: dict | None = None,
+                 artifacts: list[Path] | None = None) -> Path:
+    """Write `result` (files first, the metrics JSON last) and log the MLflow run `stage`; returns the JSON path.
+
+    `params` are the params sections the stage read (logged flattened); `inputs` the data files it read (their md5
+    becomes a lineage tag); `artifacts` defaults to every file written. Skipped parts are logged as warnings and
+    become `skipped.<part>` tags.
+    """
+    write_files(result)
+    metrics = {**result.metrics, **({"skipped": result.skipped} if result.skipped else {})}
+    for part, reason in result.skipped.items():
+        log.warning("%s: %s skipped: %s", stage, part, reason)
+    target = paths.METRICS / f"{stage}.json"
+    write_json(metrics, target)
+    mlflow = tracking.start()
+    with mlflow.start_run(run_name=stage):
+        mlflow.set_tags({**tracking.lineage_tags(stage, inputs), "kind": stage, **(tags or {}),
+                         **{f"skipped.{part}": reason[:250] for part, reason in result.skipped.items()}})
+        mlflow.log_params(mlflow_params(params))
+        mlflow.log_metrics(mlflow_metrics(metrics))
+        for path in [*(result.files() if artifacts is None else artifacts), target]:
+            if Path(path).exists():
+                mlflow.log_artifact(str(path), artifact_path=stage)
+    return target

@@ -1,0 +1,117 @@
+"""MLflow set-up shared by every stage: one SQLite store under the repository's `mlruns/`, and lineage tags.
+
+The store is resolved from the repository root, not the working directory, so that `dvc exp run --temp`
+and `--queue` (which run in a copy inside the repository's .dvc folder) log to the same store as `dvc repro`.
+`MLFLOW_TRACKING_URI`, when set, wins (tests point it at `tmp_path`).
+"""
+
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from churnlab.core import paths
+
+EXPERIMENT = "churnlab"
+
+
+def repository_root(start: Path | None = None) -> Path:
+    """The project root that owns the MLflow store: the real repository even inside a DVC temp copy."""
+    here = (start or Path.cwd()).resolve()
+    parts = here.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return here
+
+
+def tracking_uri(start: Path | None = None) -> str:
+    """`MLFLOW_TRACKING_URI` if set, else SQLite at `<repository root>/mlruns/mlflow.db`."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    store = repository_root(start) / paths.MLRUNS
+    store.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{store / 'mlflow.db'}"
+
+
+def start(experiment: str = EXPERIMENT):
+    """Point MLflow at the project store (telemetry off) and select the experiment; returns the module."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow  # imported here: importing mlflow costs ~1 s and most helpers do not need it
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        artifacts = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+        location = artifacts.as_uri() if uri.startswith("sqlite:///") else None
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+    return mlflow
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The registered model behind `models:/<name>@champion` and its registry record."""
+
+    pyfunc: Any  # mlflow.pyfunc.PyFuncModel: calibrated churn probabilities from raw snapshot columns
+    name: str
+    version: int
+    run_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}@champion"
+
+    @property
+    def model(self):
+        """The ChurnModel inside the pyfunc wrapper (for SHAP and direct scoring)."""
+        return self.pyfunc.unwrap_python_model().model
+
+
+def load_champion(model_name: str) -> Champion:
+    """Load the champion from the project store; MlflowException if no version holds the alias."""
+    mlflow = start()
+    record = mlflow.MlflowClient().get_model_version_by_alias(model_name, "champion")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
+    return Champion(pyfunc, model_name, int(record.version), record.run_id)
+
+
+def file_hash(path: Path) -> str:
+    """md5 of a file's bytes (the hash DVC records), or "missing"."""
+    path = Path(path)
+    if not path.exists():
+        return "missing"
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lineage_tags(stage: str, inputs: list[Path]) -> dict[str, str]:
+    """Tags that tie a run to its code and data: git commit, dirty flag, and the md5 of each input file."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+
+    tags = {
+        "stage": stage,
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower(),
+    }
+    lock = Path("dvc.lock")
+    if lock.exists():
+        locked = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+        for dep in locked.get("stages", {}).get(stage, {}).get("deps", []):
+            tags[f"dvc_dep.{dep['path']}"] = str(dep.get("md5", ""))
+    for path in inputs:
+        tags[f"data_md5.{Path(path).as_posix()}"] = file_hash(path)
+    return tags

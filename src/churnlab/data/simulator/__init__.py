@@ -1,0 +1,2 @@
+"""The bank simulator: a retail bank month by month, with the oracle's ground truth beside the tables.
+"""

@@ -1,0 +1,46 @@
+"""The MLflow store resolves to the real repository, also from inside a `dvc exp run --temp` copy."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from churnlab.core import tracking
+
+
+def test_repository_root_of_a_dvc_temp_copy(tmp_path):
+    copy = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "run" / "abc123"
+    assert tracking.repository_root(copy) == tmp_path / "repo"
+    assert tracking.repository_root(tmp_path / "repo") == tmp_path / "repo"
+
+
+def test_tracking_uri_is_sqlite_under_mlruns_of_the_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    copy = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "run" / "x"
+    copy.mkdir(parents=True)
+    assert tracking.tracking_uri(copy) == f"sqlite:///{tmp_path / 'repo' / 'mlruns' / 'mlflow.db'}"
+
+
+def test_environment_variable_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    assert tracking.tracking_uri(tmp_path) == "sqlite:///elsewhere.db"
+
+
+def test_lineage_tags_hash_inputs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.csv").write_text("a\n1\n")
+    tags = tracking.lineage_tags("features", [Path("in.csv"), Path("absent.csv")])
+    assert tags["stage"] == "features"
+    assert tags["data_md5.in.csv"] == hashlib.md5(b"a\n1\n").hexdigest()
+    assert tags["data_md5.absent.csv"] == "missing"
+    assert {"git_commit", "git_dirty"} <= set(tags)
+
+
+@pytest.mark.slow
+def test_start_creates_the_experiment_in_the_given_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow = tracking.start("churnlab-test")
+    with mlflow.start_run(run_name="probe") as run:
+        mlflow.log_metric("x", 1.0)
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"x": 1.0}
+    assert (tmp_path / "mlflow.db").exists()

@@ -1,0 +1,46 @@
+"""notebooks/3.0-churn-model-comparison.ipynb: runs on the small pipeline, and on a snapshot's random split."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from notebook_runner import figures, run_clean
+
+NAME = "3.0-churn-model-comparison.ipynb"
+
+
+@pytest.mark.slow
+def test_models_notebook_runs_on_the_small_pipeline(pipeline_dir, run_notebook):
+    notebook, text = run_clean(pipeline_dir, run_notebook, NAME)
+    register = json.loads((pipeline_dir / "reports" / "metrics" / "register.json").read_text())
+    assert f"Champion: {register['model_name']} version {register['champion']}" in text
+    assert re.search(r"\d+ train run\(s\); latest \w{8}: 4 baselines, \d+ trials", text), text[:3000]
+    assert "higher values" in text or "depends on the category" in text  # the plain-words explanation
+    ids = pd.read_parquet(pipeline_dir / "data" / "processed" / "snapshots.parquet", columns=["customer_id"])
+    assert not any(i in text for i in ids["customer_id"].unique()[:500]), "the notebook printed raw customer ids"
+    shown = figures(notebook)
+    assert shown >= 3, f"expected the trials, calibration and SHAP figures, found {shown}"
+
+
+@pytest.mark.slow
+def test_models_notebook_judges_a_snapshot_on_its_random_test_customers(snapshot_pipeline_dir, run_notebook):
+    notebook, text = run_clean(snapshot_pipeline_dir, run_notebook, NAME)
+    outputs = snapshot_pipeline_dir / "reports" / "metrics"
+    evaluation = json.loads((outputs / "evaluate.json").read_text())
+    register = json.loads((outputs / "register.json").read_text())
+    assert json.loads((snapshot_pipeline_dir / "models" / "split.json").read_text())["kind"] == "random"
+    assert "The label: the file's churn flag (Exited = 1)" in text
+    assert "The split: snapshot data has one date (2000-01-31), so no later month-end can be held out" in text
+    assert f"Test set: {evaluation['rows']} held-out customers at {evaluation['cutoff']}" in text
+    assert "The comparison with the best attainable model skipped: only simulated data" in text
+    assert f"Champion: {register['model_name']} version {register['champion']}" in text
+    scored = re.search(r"vs observed ([\d.]+)% on the held-out test customers \(([\d,]+) customers\)", text)
+    assert scored, text[:3000]  # the notebook's own test part is the one evaluate scored
+    assert int(scored.group(2).replace(",", "")) == evaluation["rows"]
+    assert float(scored.group(1)) == pytest.approx(100 * evaluation["churn_rate"], abs=0.06)
+    assert "higher values" in text or "depends on the category" in text
+    ids = pd.read_parquet(snapshot_pipeline_dir / "data" / "processed" / "snapshots.parquet", columns=["customer_id"])
+    assert not any(i in text for i in ids["customer_id"].unique()[:500]), "the notebook printed raw customer ids"
+    shown = figures(notebook)
+    assert shown >= 3, f"expected the trials, calibration and SHAP figures, found {shown}"

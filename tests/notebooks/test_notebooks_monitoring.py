@@ -1,0 +1,87 @@
+"""notebooks/5.0-monitoring.ipynb on outputs where the monitor stage skipped all or part of its work.
+
+Small synthetic outputs in the shapes the stage writes (`churnlab.monitor`: `write_skipped` itself for the
+snapshot); the notebook on the small pipeline is covered in test_report.py.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from notebook_runner import FOLDER, figures, run_clean
+
+NAME = "5.0-monitoring.ipynb"
+NO_TIME_AXIS = ("the source has no time axis (one snapshot): there are no months after training to watch for drift, "
+                "and no later labels to measure decay by")  # churnlab.monitor.stage.main on a snapshot
+NO_SIMULATOR = "false-alarm and detection rates need the simulator's known shock months"
+
+
+def monitor_project(root: Path, *, source: str, time_axis: bool) -> Path:
+    """A project folder with notebook 5.0, data/raw/source.json and a dvc.yaml for find_root()."""
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(FOLDER / NAME, root / "notebooks" / NAME)
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    (root / "data" / "raw").mkdir(parents=True)
+    (root / "data" / "raw" / "source.json").write_text(json.dumps(
+        {"source": source, "time_axis": time_axis, "campaigns": False, "oracle": False, "inputs": {}}))
+    return root
+
+
+@pytest.mark.slow
+def test_monitoring_notebook_on_a_snapshot_says_why_once(tmp_path, run_notebook, monkeypatch):
+    from churnlab.monitor.stage import HEADERS, write_skipped
+
+    project = monitor_project(tmp_path / "snapshot", source="snapshot", time_axis=False)
+    monkeypatch.chdir(project)
+    write_skipped(NO_TIME_AXIS, "snapshot")  # the stage's own outputs: monitor.json and header-only tables
+    assert list(pd.read_csv(project / "reports" / "monitor" / "months.csv").columns) == HEADERS["months"]
+    notebook, text = run_clean(project, run_notebook, NAME)
+    assert "Data source: snapshot" in text
+    assert f"This notebook (monitoring) skipped: {NO_TIME_AXIS}." in text
+    assert text.count("skipped") == 1, text  # one sentence for the notebook, not one per section
+    assert figures(notebook) == 0
+
+
+@pytest.mark.slow
+def test_monitoring_notebook_on_real_data_skips_the_alarm_rates_and_unlabelled_decay(tmp_path, run_notebook):
+    from churnlab.monitor.stage import HEADERS
+
+    project = monitor_project(tmp_path / "ledger", source="ledger", time_axis=True)
+    months = [f"1993-{m:02d}-{d}" for m, d in ((6, 30), (7, 31), (8, 31))]
+    table = pd.DataFrame({column: np.nan for column in HEADERS["months"]}, index=range(3)).assign(
+        month=months, rows=100, score_psi=[0.02, 0.05, 0.2], score_null_quantile=0.03, score_threshold=0.1,
+        mean_score=0.1, expected_churn_rate=0.1, expected_auc=[0.8, 0.79, 0.75], expected_auc_low=0.7,
+        expected_auc_high=0.85, market_drifting="", drifting_features=["", "", "tx_count"],
+        reasons=["", "", "score PSI 0.2000 > its line 0.1000"], alert=[False, False, True],
+        retrain=[False, False, True], **{c: False for c in ("score_drift", "score_drift_statistical", "market_drift",
+                                                            "feature_drift", "estimated_decay", "realised_decay")})
+    stability = pd.DataFrame({"feature": "tx_count", "group": "banking", "statistic": [0.01, 0.05, 0.3],
+                              "null_quantile": 0.05, "threshold": 0.1, "drifting": [False, False, True],
+                              "ks": 0.1, "ks_pvalue": 0.2, "value": np.nan, "month": months})
+    folder, metrics = project / "reports" / "monitor", project / "reports" / "metrics"
+    folder.mkdir(parents=True)
+    metrics.mkdir(parents=True)
+    table.to_csv(folder / "months.csv", index=False)
+    stability.to_csv(folder / "stability.csv", index=False)
+    (metrics / "monitor.json").write_text(json.dumps({
+        "source": "ledger", "champion": {"name": "churnlab-churn", "version": 1, "run_id": "abc"},
+        "months_monitored": 3,
+        "reference": {"cutoffs": ["1993-03-31", "1993-05-31"], "rows": 500, "horizon": 3, "grade_shares": {},
+                      "expected_auc": 0.8, "mean_score": 0.1, "churn_rate": 0.1},
+        "settings": {"alpha": 0.01, "null_draws": 200, "min_psi": 0.1, "min_csi": 0.1, "max_auc_drop": 0.03,
+                     "monitoring": "monthly"},
+        "months": {m: {"grade_shares": {}} for m in months},
+        "label_free": {"labelled_months": 0, "auc_mae": None, "auc_max_error": None, "churn_rate_mae": None},
+        "latest": {"month": months[-1], "retrain": True, "reasons": ["score PSI 0.2000 > its line 0.1000"]},
+        "skipped": {"simulator": NO_SIMULATOR}}))
+    notebook, text = run_clean(project, run_notebook, NAME)
+    assert "Data source: ledger" in text and "3 months monitored" in text
+    assert f"The alarm rates against known drift skipped: {NO_SIMULATOR}." in text
+    assert ("The realised performance and the error of the label-free estimate skipped: no monitored month's "
+            "3-month labels are complete yet.") in text
+    assert "Grade shares over time skipped: the score stage has not run" in text
+    assert "latest month 1993-08-31: retrain recommended = True" in text and "score PSI 0.2000" in text
+    assert figures(notebook) == 3, "the score PSI, drifting features and decay charts"

@@ -1,0 +1,63 @@
+"""Held-out survival metrics: known orderings, the oracle ratio, calibration of a true model."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlab.survival.metrics import calibration_by_decile, evaluate, harrell_c, ici, oracle_scores
+
+
+def exponential_customers(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Residual times with a known monthly hazard per customer, censored uniformly up to 48 months."""
+    rng = np.random.default_rng(seed)
+    hazard = rng.choice([0.01, 0.03, 0.08], n)
+    t = np.ceil(rng.exponential(1 / hazard))
+    censor = rng.integers(1, 49, n)
+    frame = pd.DataFrame({"customer_id": [f"C{seed}-{i}" for i in range(n)], "residual": np.minimum(t, censor),
+                          "churned": (t <= censor).astype(int)})
+    return frame, hazard
+
+
+def true_survival(hazard: np.ndarray, months: np.ndarray) -> np.ndarray:
+    return np.exp(-hazard[:, None] * months[None, :])
+
+
+def test_true_model_scores_well_and_a_reversed_one_badly():
+    train, _ = exponential_customers(3000, 0)
+    test, hazard = exponential_customers(3000, 1)
+    months = np.arange(1, 37)
+    kw = dict(risk_months=24, auc_months=[6, 12, 24], ibs_months=36, horizon=6, tau=36)
+    good = evaluate(true_survival(hazard, months), months, train, test, **kw)
+    bad = evaluate(true_survival(hazard[::-1].copy(), months), months, train, test, **kw)
+    flipped = evaluate(true_survival(0.12 - hazard, months), months, train, test, **kw)
+    assert good["c_index_harrell"] > 0.6 and good["c_index_uno"] > 0.6 and good["td_auc_12"] > 0.6
+    assert flipped["c_index_harrell"] < 0.4
+    assert good["ibs"] < bad["ibs"]
+    assert good["ici"] < 0.02
+    assert set(good) == {"c_index_harrell", "c_index_uno", "td_auc_6", "td_auc_12", "td_auc_24", "ibs", "ici"}
+
+
+def test_harrell_c_on_a_hand_worked_example():
+    # Comparable pairs (the earlier time is an event): (1,2), (1,3), (1,4), (3,4); customer 2 is censored
+    # at 2, so (2, x) pairs are not comparable. Risks order (1,2), (1,3), (1,4) right and (3,4) wrong: C = 3/4.
+    frame = pd.DataFrame({"residual": [1.0, 2.0, 3.0, 4.0], "churned": [1, 0, 1, 1]})
+    assert harrell_c(frame, np.array([0.9, 0.1, 0.2, 0.5])) == pytest.approx(3 / 4)
+
+
+def test_oracle_ratio_is_one_for_the_oracle_itself():
+    test, hazard = exponential_customers(500, 2)
+    truth = pd.DataFrame({"customer_id": test["customer_id"], "p24": 1 - np.exp(-24 * hazard)})
+    truth.loc[0, "p24"] = np.nan  # churned in the entry month: no true risk, left out of both
+    out = oracle_scores(test, truth, {"oracle_copy": truth["p24"].to_numpy()}, column="p24")
+    assert out["oracle_customers"] == 499
+    assert out["oracle_copy"]["oracle_ratio"] == pytest.approx(1.0)
+
+
+def test_calibration_deciles_and_ici_of_a_miscalibrated_model():
+    test, hazard = exponential_customers(4000, 3)
+    predicted = 1 - np.exp(-6 * hazard)
+    deciles = calibration_by_decile(test, predicted, horizon=6)
+    assert len(deciles) == 10 and deciles["customers"].sum() == 4000
+    assert np.abs(deciles["predicted"] - deciles["observed"]).max() < 0.05
+    time, event = test["residual"].to_numpy(float), test["churned"].to_numpy()
+    assert ici(time, event, np.clip(predicted * 2, 0, 0.99), horizon=6) > 3 * ici(time, event, predicted, horizon=6)
