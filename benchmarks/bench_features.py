@@ -26,8 +26,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def generate(workdir: Path, *, customers: int, months: int, params: dict) -> None:
-    """Run the real `simulate` stage in workdir for the contract tables (skipped if already there)."""
-    stamp = workdir / "data/raw/bench.json"
+    """Run the real `data` stage (the simulator) in workdir for the contract tables (skipped if already there).
+
+    The stamp lives outside data/raw: the data stage removes files there that it did not write.
+    """
+    stamp = workdir / "bench.json"
     wanted = {"customers": customers, "months": months}
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:
         print(f"reusing simulated tables in {workdir / 'data/raw'}")
@@ -36,9 +39,11 @@ def generate(workdir: Path, *, customers: int, months: int, params: dict) -> Non
     # The oracle is ground truth for evaluation, not an input of the features stage: do as little as possible.
     simulate.update(n_customers=customers, n_months=months, oracle_paths=2, oracle_every_months=3,
                     shock_month=min(simulate["shock_month"], months - 8))
-    (workdir / "params.yaml").write_text(yaml.safe_dump({**params, "simulate": simulate}), encoding="utf-8")
+    data = {**params["data"], "source": "simulator"}
+    (workdir / "params.yaml").write_text(yaml.safe_dump({**params, "data": data, "simulate": simulate}),
+                                         encoding="utf-8")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "churnlab.data.simulator.simulate"], cwd=workdir, check=True, env=_env())
+    subprocess.run([sys.executable, "-m", "churnlab.data"], cwd=workdir, check=True, env=_env())
     stamp.write_text(json.dumps(wanted))
     print(f"simulated {customers:,} customers x {months} months in {time.perf_counter() - start:.0f} s")
 

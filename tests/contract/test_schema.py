@@ -47,7 +47,10 @@ def test_valid_tables_pass(tables):
 
 
 def test_reason_column_is_optional(tables):
-    validate(tables["churn_events"].drop(columns="reason"), "churn_events")
+    events = tables["churn_events"].drop(columns="reason")
+    assert validate(events, "churn_events").equals(events)
+    with pytest.raises(ContractError, match="unexpected extra column"):  # optional, not anything goes
+        validate(events.assign(note="x"), "churn_events")
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from churnlab.core.checks import ColumnError, DataError, check_columns
 
 
 def test_present_columns_pass():
-    check_columns(pd.DataFrame({"a": [1], "b": [2]}), ["a", "b"], table="t")
+    assert check_columns(pd.DataFrame({"a": [1], "b": [2]}), ["a", "b"], table="t") is None
 
 
 def test_every_missing_column_is_named_with_the_closest_present_one():

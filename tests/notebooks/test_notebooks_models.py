@@ -8,6 +8,16 @@ import pytest
 from notebook_runner import figures, run_clean
 
 NAME = "3.0-churn-model-comparison.ipynb"
+EXPLAINED = re.compile(r"^- (\w+) \(.*\): moves the log-odds by ([\d.]+) on average; "
+                       r"(higher values raise the risk|higher values lower the risk|depends on the category)$", re.M)
+
+
+def check_explanations(text: str, *, at_least: int) -> None:
+    """The SHAP section explains the top features in plain words, largest average effect first."""
+    rows = EXPLAINED.findall(text)
+    assert len(rows) >= at_least, text[:3000]
+    effects = [float(effect) for _, effect, _ in rows]
+    assert effects == sorted(effects, reverse=True) and effects[0] > 0
 
 
 @pytest.mark.slow
@@ -16,7 +26,7 @@ def test_models_notebook_runs_on_the_small_pipeline(pipeline_dir, run_notebook):
     register = json.loads((pipeline_dir / "reports" / "metrics" / "register.json").read_text())
     assert f"Champion: {register['model_name']} version {register['champion']}" in text
     assert re.search(r"\d+ train run\(s\); latest \w{8}: 4 baselines, \d+ trials", text), text[:3000]
-    assert "higher values" in text or "depends on the category" in text  # the plain-words explanation
+    check_explanations(text, at_least=10)  # the plain-words explanation of the top ten features
     ids = pd.read_parquet(pipeline_dir / "data" / "processed" / "snapshots.parquet", columns=["customer_id"])
     assert not any(i in text for i in ids["customer_id"].unique()[:500]), "the notebook printed raw customer ids"
     shown = figures(notebook)
@@ -39,7 +49,7 @@ def test_models_notebook_judges_a_snapshot_on_its_random_test_customers(snapshot
     assert scored, text[:3000]  # the notebook's own test part is the one evaluate scored
     assert int(scored.group(2).replace(",", "")) == evaluation["rows"]
     assert float(scored.group(1)) == pytest.approx(100 * evaluation["churn_rate"], abs=0.06)
-    assert "higher values" in text or "depends on the category" in text
+    check_explanations(text, at_least=5)
     ids = pd.read_parquet(snapshot_pipeline_dir / "data" / "processed" / "snapshots.parquet", columns=["customer_id"])
     assert not any(i in text for i in ids["customer_id"].unique()[:500]), "the notebook printed raw customer ids"
     shown = figures(notebook)
