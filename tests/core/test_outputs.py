@@ -82,3 +82,9 @@ def test_a_failing_writer_leaves_the_previous_metrics(project, monkeypatch):
     with pytest.raises(AttributeError):
         write_result("demo", bad, params={}, inputs=[])
     assert json.loads(old.read_text()) == {"auc": 0.7}
+
+
+def test_mlflow_params_record_repository_paths_relative(project):
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    params = mlflow_params({"data": {"path": str(project / "data" / "bank.csv"), "source": "snapshot"}})
+    assert params == {"data.path": "data/bank.csv", "data.source": "snapshot"}

@@ -23,3 +23,17 @@ def test_key_from_environment_or_a_local_key_file(tmp_path, monkeypatch):
     key = pseudonym_key(tmp_path / "k")
     assert len(key) == 64 and pseudonym_key(tmp_path / "k") == key
     assert oct((tmp_path / "k").stat().st_mode)[-3:] == "600"
+
+
+def test_a_dvc_temp_copy_uses_the_repository_key(tmp_path, monkeypatch):
+    """`dvc exp run --temp` runs in .dvc/tmp/exps/...: its pseudonyms must match the workspace's."""
+    monkeypatch.delenv("CHURNLAB_PSEUDONYM_KEY", raising=False)
+    root = tmp_path / "repo"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    workspace_key = pseudonym_key()
+    copy = root / ".dvc" / "tmp" / "exps" / "run" / "abc"
+    copy.mkdir(parents=True)
+    monkeypatch.chdir(copy)
+    assert pseudonym_key() == workspace_key
+    assert not (copy / ".churnlab").exists()

@@ -8,12 +8,6 @@ import pytest
 from churnlab.core import tracking
 
 
-def test_repository_root_of_a_dvc_temp_copy(tmp_path):
-    copy = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "run" / "abc123"
-    assert tracking.repository_root(copy) == tmp_path / "repo"
-    assert tracking.repository_root(tmp_path / "repo") == tmp_path / "repo"
-
-
 def test_tracking_uri_is_sqlite_under_mlruns_of_the_root(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     copy = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "run" / "x"
@@ -44,3 +38,18 @@ def test_start_creates_the_experiment_in_the_given_store(tmp_path, monkeypatch):
         mlflow.log_metric("x", 1.0)
     assert mlflow.get_run(run.info.run_id).data.metrics == {"x": 1.0}
     assert (tmp_path / "mlflow.db").exists()
+
+
+def test_lineage_tags_record_no_machine_path(tmp_path, monkeypatch):
+    """The entry point and a local clone's origin would be absolute paths: they are replaced."""
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "-q"], check=True)
+    subprocess.run(["git", "remote", "add", "origin", str(tmp_path / "upstream")], check=True)
+    tags = tracking.lineage_tags("score", [])
+    assert tags["mlflow.source.name"] == "python -m churnlab.score"
+    assert tags["mlflow.source.git.repoURL"] == "local clone"
+    assert not any(str(tmp_path) in value for value in tags.values())
+    subprocess.run(["git", "remote", "set-url", "origin", "https://example.org/bank/churnlab.git"], check=True)
+    assert tracking.lineage_tags("score", [])["mlflow.source.git.repoURL"] == "https://example.org/bank/churnlab.git"

@@ -53,8 +53,12 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def mlflow_params(params: dict) -> dict[str, str]:
-    """Nested params as MLflow params: {"train.tune.n_trials": "40"}, values cut to MAX_PARAM_CHARS."""
-    return {METRIC_NAME.sub("_", k): str(v)[:MAX_PARAM_CHARS] for k, v in flatten(params).items()}
+    """Nested params as MLflow params: {"train.tune.n_trials": "40"}, values cut to MAX_PARAM_CHARS.
+
+    An absolute path inside the repository is recorded relative to it (`data.path`), never as a machine path.
+    """
+    return {METRIC_NAME.sub("_", k): str(paths.relative_to_root(v))[:MAX_PARAM_CHARS]
+            for k, v in flatten(params).items()}
 
 
 def mlflow_metrics(metrics: dict) -> dict[str, float]:

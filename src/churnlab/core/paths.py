@@ -49,6 +49,29 @@ def find_root(start: Path | None = None) -> Path:
             return folder
     raise FileNotFoundError(f"no dvc.yaml at or above {here}: run from inside the churnlab project")
 
+
+def repository_root(start: Path | None = None) -> Path:
+    """The project root that owns the MLflow store: the real repository even inside a DVC temp copy."""
+    here = (start or Path.cwd()).resolve()
+    parts = here.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return here
+
+
+def relative_to_root(value: str, start: Path | None = None) -> str:
+    """`value` relative to the repository root when it is an absolute path inside it, else unchanged.
+
+    MLflow params and tags must not record machine paths (/home/alice/churnlab/data/x.csv -> data/x.csv).
+    """
+    if not isinstance(value, str) or not Path(value).is_absolute():
+        return value
+    try:
+        return str(Path(value).resolve().relative_to(repository_root(start)))
+    except ValueError:
+        return value
+
 # train / evaluate / register
 SPLIT = MODELS / "split.json"  # the cutoffs of the out-of-time split, written by train
 CHURN_MODEL = MODELS / "churn_model.pkl"  # the chosen model: tuned XGBoost, calibrated

@@ -2,8 +2,10 @@
 
 A keyed hash (HMAC-SHA256, truncated to 16 hex characters) maps each identifier to a stable pseudonym.
 The key comes from the environment variable CHURNLAB_PSEUDONYM_KEY; without it, a random key is created
-once in `.churnlab/pseudonym.key` (git-ignored), so pseudonyms are stable on one machine and cannot be
-reversed by hashing guessed identifiers without the key.
+once in `.churnlab/pseudonym.key` (git-ignored) at the repository root, so pseudonyms are stable on one machine
+and cannot be reversed by hashing guessed identifiers without the key. The root is the real repository even in
+the temporary copy of `dvc exp run --temp` or `--queue` (`paths.repository_root`), so their pseudonyms match the
+workspace's.
 """
 
 import hashlib
@@ -14,11 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnlab.core import paths
+
 KEY_FILE = Path(".churnlab/pseudonym.key")
 
 
-def pseudonym_key(key_file: Path = KEY_FILE) -> bytes:
-    """The pseudonymisation key: CHURNLAB_PSEUDONYM_KEY, else the local key file (created on first use)."""
+def pseudonym_key(key_file: Path | None = None) -> bytes:
+    """The pseudonymisation key: CHURNLAB_PSEUDONYM_KEY, else the key file (created on first use).
+
+    `key_file` defaults to `.churnlab/pseudonym.key` under the repository root (`paths.repository_root`).
+    """
+    key_file = key_file or paths.repository_root() / KEY_FILE
     if os.environ.get("CHURNLAB_PSEUDONYM_KEY"):
         return os.environ["CHURNLAB_PSEUDONYM_KEY"].encode()
     if not key_file.exists():

@@ -19,21 +19,11 @@ from churnlab.core import paths
 EXPERIMENT = "churnlab"
 
 
-def repository_root(start: Path | None = None) -> Path:
-    """The project root that owns the MLflow store: the real repository even inside a DVC temp copy."""
-    here = (start or Path.cwd()).resolve()
-    parts = here.parts
-    for i in range(len(parts) - 2):
-        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i])
-    return here
-
-
 def tracking_uri(start: Path | None = None) -> str:
     """`MLFLOW_TRACKING_URI` if set, else SQLite at `<repository root>/mlruns/mlflow.db`."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    store = repository_root(start) / paths.MLRUNS
+    store = paths.repository_root(start) / paths.MLRUNS
     store.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{store / 'mlflow.db'}"
 
@@ -94,7 +84,10 @@ def file_hash(path: Path) -> str:
 
 
 def lineage_tags(stage: str, inputs: list[Path]) -> dict[str, str]:
-    """Tags that tie a run to its code and data: git commit, dirty flag, and the md5 of each input file."""
+    """Tags that tie a run to its code and data: git commit, dirty flag, and the md5 of each input file.
+
+    No machine path is recorded: the entry point is the `python -m` command, a local origin is "local clone".
+    """
 
     def git(*args: str) -> str:
         try:
@@ -102,10 +95,14 @@ def lineage_tags(stage: str, inputs: list[Path]) -> dict[str, str]:
         except (OSError, subprocess.CalledProcessError):
             return "unknown"
 
+    remote = git("config", "--get", "remote.origin.url")
     tags = {
         "stage": stage,
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower(),
+        # MLflow would record the entry script and a local clone's origin as absolute machine paths
+        "mlflow.source.name": f"python -m churnlab.{stage}",
+        "mlflow.source.git.repoURL": remote if "://" in remote or remote.startswith("git@") else "local clone",
     }
     lock = Path("dvc.lock")
     if lock.exists():
