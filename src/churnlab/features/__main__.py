@@ -1,5 +1,6 @@
-"""`python -m churnlab.features` (what dvc.yaml runs): the features stage's `main()`."""
+"""`python -m churnlab.features` (what dvc.yaml runs): the stage's `main()`, failing with one clear message."""
 
+from churnlab.core.cli import run_stage
 from churnlab.features.stage import main
 
-main()
+run_stage(main, "features")

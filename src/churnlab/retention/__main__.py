@@ -1,5 +1,6 @@
-"""`python -m churnlab.retention` (what dvc.yaml runs): the retention stage's `main()`."""
+"""`python -m churnlab.retention` (what dvc.yaml runs): the stage's `main()`, failing with one clear message."""
 
+from churnlab.core.cli import run_stage
 from churnlab.retention.stage import main
 
-main()
+run_stage(main, "retention")

@@ -1,5 +1,6 @@
-"""`python -m churnlab.score` (what dvc.yaml runs): the score stage's `main()`."""
+"""`python -m churnlab.score` (what dvc.yaml runs): the stage's `main()`, failing with one clear message."""
 
+from churnlab.core.cli import run_stage
 from churnlab.score.stage import main
 
-main()
+run_stage(main, "score")

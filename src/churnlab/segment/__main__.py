@@ -1,5 +1,6 @@
-"""`python -m churnlab.segment` (what dvc.yaml runs): the segment stage's `main()`."""
+"""`python -m churnlab.segment` (what dvc.yaml runs): the stage's `main()`, failing with one clear message."""
 
+from churnlab.core.cli import run_stage
 from churnlab.segment.stage import main
 
-main()
+run_stage(main, "segment")

@@ -1,5 +1,6 @@
-"""`python -m churnlab.survival` (what dvc.yaml runs): the survival stage's `main()`."""
+"""`python -m churnlab.survival` (what dvc.yaml runs): the stage's `main()`, failing with one clear message."""
 
+from churnlab.core.cli import run_stage
 from churnlab.survival.stage import main
 
-main()
+run_stage(main, "survival")

@@ -1,5 +1,6 @@
-"""`python -m churnlab.train` (what dvc.yaml runs): the train stage's `main()`."""
+"""`python -m churnlab.train` (what dvc.yaml runs): the stage's `main()`, failing with one clear message."""
 
+from churnlab.core.cli import run_stage
 from churnlab.train.stage import main
 
-main()
+run_stage(main, "train")
