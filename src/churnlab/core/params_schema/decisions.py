@@ -1,0 +1,227 @@
+"""The `retention`, `segment`, `score`, `monitor` and `report` sections: what the bank does with scores."""
+
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Gt, Lt, MinLen
+from pydantic import AfterValidator, AllowInfNan, ValidationInfo, field_validator
+
+from churnlab.core.params_schema.fields import (
+    Count,
+    Name,
+    Names,
+    NonNegative,
+    NonNegativeInt,
+    PartShare,
+    Positive,
+    Probability,
+    Section,
+    Share,
+    UniqueNames,
+    earlier,
+    increasing,
+    no_repeats,
+    rule,
+)
+
+
+class XGBoostOptions(Section):
+    """XGBoost settings of the uplift learners; a missing one keeps XGBoost's default."""
+
+    n_estimators: Count | None = None
+    learning_rate: PartShare | None = None
+    max_depth: Count | None = None
+    min_child_weight: NonNegative | None = None
+    subsample: PartShare | None = None
+    colsample_bytree: PartShare | None = None
+    reg_lambda: NonNegative | None = None
+    reg_alpha: NonNegative | None = None
+    gamma: NonNegative | None = None
+
+
+Learner = Literal["t_learner", "x_learner"]
+
+
+class Uplift(Section):
+    test_share: Share
+    learners: Annotated[list[Learner], MinLen(1), AfterValidator(no_repeats)]
+    policy_learner: Learner
+    top_shares: Annotated[list[PartShare], MinLen(1)]
+    n_boot: Count
+    n_jobs: Count
+    xgboost: XGBoostOptions
+
+    @field_validator("policy_learner")
+    @classmethod
+    def _fitted(cls, value: str, info: ValidationInfo) -> str:
+        learners = earlier(info, "learners")
+        if learners is not None and value not in learners:
+            raise rule(f"must be one of retention.uplift.learners ({', '.join(learners)})")
+        return value
+
+
+class Policies(Section):
+    budget_share: PartShare
+    n_boot: Count
+
+
+class Churners(Section):
+    months_before: Count
+    max_customers: Count
+    indicators: Annotated[list[Name], MinLen(1)]
+
+
+class Archetypes(Section):
+    n_archetypes: Count
+    top_features: Count
+    themes: dict[str, Names]
+    fixable: Names
+
+    @field_validator("fixable")
+    @classmethod
+    def _known_themes(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        themes = earlier(info, "themes")
+        unknown = [t for t in value if themes is not None and t not in themes]
+        if unknown:
+            raise rule(f"must name themes of retention.archetypes.themes ({', '.join(themes)}); "
+                       f"unknown: {', '.join(unknown)}")
+        return value
+
+
+class Winback(Section):
+    recent_months: Count
+
+
+class Retention(Section):
+    budget_eur: NonNegative
+    offer_cost: Positive | None
+    save_rate: Probability | None
+    rmst_months: Count
+    uplift: Uplift
+    policies: Policies
+    churners: Churners
+    archetypes: Archetypes
+    winback: Winback
+
+
+# --- segment, score, monitor, report --------------------------------------------------------------------------
+
+class IncomeBands(Section):
+    edges: Annotated[list[Annotated[float, AllowInfNan()]], MinLen(2), AfterValidator(increasing)]  # .inf: open
+    labels: UniqueNames
+
+    @field_validator("labels")
+    @classmethod
+    def _one_per_band(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        edges = earlier(info, "edges")
+        if edges is not None and len(value) != len(edges) - 1:
+            raise rule(f"must hold {len(edges) - 1} labels, one per band between the {len(edges)} edges")
+        return value
+
+
+class Clusters(Section):
+    log1p: Names
+    plain: Names
+    k_min: Annotated[int, Ge(2)]
+    k_max: Annotated[int, Ge(2)]
+    fit_rows: Count
+    silhouette_rows: Annotated[int, Ge(2)]
+    silhouette_tolerance: NonNegative
+    name_threshold_sd: Positive
+
+    @field_validator("k_max")
+    @classmethod
+    def _at_least_k_min(cls, value: int, info: ValidationInfo) -> int:
+        k_min = earlier(info, "k_min")
+        if k_min is not None and value < k_min:
+            raise rule(f"must be >= segment.clusters.k_min ({k_min})")
+        return value
+
+
+class Lifecycle(Section):
+    acquisition_months: NonNegativeInt
+    growth_months: Count
+    decline_balance_ratio: Share
+    decline_product_drop: Count
+    growth_balance_ratio: Annotated[float, Gt(1)]
+
+    @field_validator("growth_months")
+    @classmethod
+    def _after_acquisition(cls, value: int, info: ValidationInfo) -> int:
+        acquisition = earlier(info, "acquisition_months")
+        if acquisition is not None and value <= acquisition:
+            raise rule(f"must be > segment.lifecycle.acquisition_months ({acquisition})")
+        return value
+
+
+class Segment(Section):
+    income_bands: IncomeBands
+    value_tiers: UniqueNames
+    clusters: Clusters
+    lifecycle: Lifecycle
+
+
+class Points(Section):
+    pdo: Positive
+    base_points: float
+    base_odds: Positive
+    p_floor: Annotated[float, Gt(0), Lt(0.5)]
+
+
+class Grades(Section):
+    labels: UniqueNames
+    shares: Annotated[list[PartShare], MinLen(1)]
+
+    @field_validator("shares")
+    @classmethod
+    def _one_per_grade(cls, value: list[float], info: ValidationInfo) -> list[float]:
+        labels = earlier(info, "labels")
+        if labels is not None and len(value) != len(labels):
+            raise rule(f"must hold one share per grade of score.grades.labels ({len(labels)})")
+        return value
+
+
+def _reason(value: str) -> str:
+    if value.count(":") > 1 or not value.split(":")[0].strip():
+        raise rule('must be "feature" or "feature:direction", e.g. "fees_3m:up"')
+    return value
+
+
+class Action(Section):
+    cost: NonNegative
+    channel: Name
+    response: Probability
+    reasons: list[Annotated[str, AfterValidator(_reason)]] = []
+    response_unmatched: Probability = 0.0
+    segments: Names = []
+
+
+class Reasons(Section):
+    top: Count
+
+
+class Score(Section):
+    points: Points
+    grades: Grades
+    reasons: Reasons
+    clv_fallback_months: Count
+    actions: Annotated[dict[str, Action], MinLen(1)]
+
+
+class Monitor(Section):
+    every_months: Count
+    bins: Annotated[int, Ge(2)]
+    alpha: Share
+    null_draws: Count
+    min_psi: NonNegative
+    min_csi: NonNegative
+    market_reference_months: Count
+    min_drifting_features: Count
+    shock_indicators: Names
+    max_auc_drop: Annotated[float, Ge(0), Lt(1)]
+    auc_draws: Count
+    ece_bins: Annotated[int, Ge(2)]
+
+
+class Report(Section):
+    notebooks: Names
+    timeout_s: Count

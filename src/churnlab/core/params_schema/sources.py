@@ -1,0 +1,125 @@
+"""The `base`, `data` and `simulate` sections: where the data come from."""
+
+from typing import Annotated, Any, Literal
+
+from annotated_types import MaxLen, MinLen
+from pydantic import AfterValidator, ValidationInfo, field_validator
+
+from churnlab.core.params_schema.fields import (
+    Count,
+    Date,
+    MonthEnd,
+    Name,
+    Names,
+    NonNegative,
+    NonNegativeInt,
+    OptionalDate,
+    PartShare,
+    Positive,
+    Probability,
+    Scalar,
+    Section,
+    Share,
+    earlier,
+    increasing,
+    no_repeats,
+    number,
+    rule,
+)
+
+
+class Base(Section):
+    seed: NonNegativeInt
+    horizon_months: Count
+
+
+class Read(Section):
+    sep: str | None
+    encoding: str | None
+    decimal: str | None
+    thousands: str | None
+
+
+class Ledger(Section):
+    czk_per_eur: Positive
+    segment_thresholds_czk: Annotated[list[NonNegative], MinLen(2), MaxLen(2), AfterValidator(increasing)]
+    profile_months: Count
+    complete_months_only: bool
+    extract_end: OptionalDate = None  # optional conventions of churnlab.data.ledger.ledger_tables
+    policy_rate: float = 0.0
+    competitor_spread: float = 0.0
+    promo_index: Probability = 0.0
+
+
+
+
+def _token(value: Any) -> str:
+    """A churn flag as the snapshot reader compares it: 1, 1.0, true and "1" are the same."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return str(value).strip().casefold()
+
+
+class Data(Section):
+    source: Literal["simulator", "contract", "snapshot", "ledger"]
+    tables: dict[Literal["customers", "monthly", "market", "churn_events", "campaigns"], str | None]
+    path: str | None  # after `tables`: a contract may name every file there instead
+    read: Read
+    date_formats: dict[str, Name]
+    id: str | None
+    target: str | None
+    positive: Scalar
+    negative: Scalar
+    tenure: str | None
+    tenure_unit: Literal["years", "months"]
+    drop: Names
+    rename: dict[str, Name]
+    feature_types: dict[str, Literal["numeric", "categorical", "flag"]]
+    as_of: Date
+    ledger: Ledger
+
+    @field_validator("negative")
+    @classmethod
+    def _two_classes(cls, value: Any, info: ValidationInfo) -> Any:
+        positive = earlier(info, "positive")
+        if positive is not None and _token(value) == _token(positive):
+            raise rule(f"must differ from data.positive ({positive}), compared as text")
+        return value
+
+
+class Simulate(Section):
+    n_customers: Count
+    n_months: Count
+    start_month: MonthEnd
+    burn_in_months: NonNegativeInt
+    existing_share: Probability
+    max_prior_tenure_months: NonNegativeInt
+    base_monthly_hazard: Share
+    shock_month: NonNegativeInt
+    shock_months: Count
+    shock_spread_pp: float
+    recession_month: NonNegativeInt  # may fall after the window (then the data show no recession)
+    campaign_months: Annotated[list[NonNegativeInt], AfterValidator(no_repeats)]
+    campaign_target_share: PartShare
+    campaign_treat_share: Share
+    campaign_cost: NonNegative
+    oracle_paths: Count
+    oracle_every_months: Count
+    workers: Count
+    oracle_survival_months: Count
+
+    @field_validator("shock_month")
+    @classmethod
+    def _shock_in_window(cls, value: int, info: ValidationInfo) -> int:
+        n_months = earlier(info, "n_months")
+        if n_months is not None and value >= n_months:
+            raise rule(f"must be < simulate.n_months ({number(n_months)}): month 0 is the window's first")
+        return value
+
+    @field_validator("campaign_months")
+    @classmethod
+    def _campaigns_in_window(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        n_months = earlier(info, "n_months")
+        if n_months is not None and any(m >= n_months for m in value):
+            raise rule(f"every month must be < simulate.n_months ({number(n_months)}): month 0 is the window's first")
+        return value
