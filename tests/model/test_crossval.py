@@ -167,7 +167,11 @@ def test_tuned_model_is_a_calibrated_churn_model_the_stages_can_use(tmp_path):
     # share 0: calibrated on out-of-fold probabilities of every row; their mean matches the churn rate
     assert len(fitted.validation) == len(train) and fitted.validation_p.shape == (len(train),)
     assert fitted.validation_p.mean() == pytest.approx(0.25, abs=0.03)
-    assert fitted.summary["validation"]["roc_auc"] > 0.65
+    oof_auc = roc_auc_score(train["label"].astype(int), fitted.validation_p)
+    assert fitted.summary["validation"]["roc_auc"] == pytest.approx(oof_auc) and oof_auc > 0.65
+    study = fitted.summary["study"]  # the study as train.json reports it
+    assert (study["name"], study["folds"], sum(study["trials"].values())) == ("fit", 3, 3)
+    assert study["best_value"] == fitted.study.best_value and study["best_params"] == fitted.study.best_params
 
 
 def test_holdout_share_calibrates_on_rows_the_booster_never_saw(tmp_path):

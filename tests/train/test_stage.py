@@ -1,21 +1,205 @@
-"""Tuning and training: the tuned, calibrated model beats a constant; an interrupted study resumes."""
+"""Tuning and training: `run` fits, tunes and scores every model on both kinds of split; a complete study
+reruns nothing and gives the same models; the tuned, calibrated model beats a constant; an interrupted study
+resumes; the MLflow parent run gets a nested run per baseline and per trial."""
+
+import json
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from churn_frames import snapshots
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier
 from sklearn.metrics import log_loss, roc_auc_score
 
+from churnlab.core import paths, tracking
 from churnlab.model.churn import feature_columns, prepare, tree_encoder
-from churnlab.model.split import choose_split, split_frames
+from churnlab.model.split import RandomSplit, SplitError, TimeSplit, choose_split, random_split, split_frames
 from churnlab.model.tune import FINISHED, tune_xgboost
-from churnlab.train.stage import fit_tuned, sample_rows, study_name
+from churnlab.train.stage import (
+    TUNED,
+    fit_tuned,
+    log_train_run,
+    read_training_rows,
+    run,
+    sample_rows,
+    study_name,
+    training_parts,
+    trial_logger,
+    validation_scores,
+)
 
 SPACE = {"learning_rate": {"low": 0.05, "high": 0.3, "log": True}, "max_depth": {"low": 2, "high": 4},
          "min_child_weight": {"low": 1.0, "high": 20.0, "log": True}}
 PRUNER = {"startup_trials": 2, "warmup_rounds": 5}
 PROFIT = {"clv": 600.0, "incentive_cost": 50.0, "contact_cost": 10.0, "acceptance_alpha": 6.0, "acceptance_beta": 14.0}
+
+
+BASELINES = {"max_rows": None, "models": {"logistic": {"C": 1.0}, "tree": {"max_depth": 3, "min_samples_leaf": 20}}}
+TUNE = {"objective": "log_loss", "n_trials": 3, "timeout_s": None, "max_rows": 600, "max_rounds": 100,
+        "early_stopping_rounds": 10, "pruner": PRUNER, "space": SPACE}
+
+
+def settings(storage: str, **changes) -> dict:
+    """`run`'s keyword settings: a tiny version of params base + train (two baselines, three trials)."""
+    return {"seed": 7, "horizon_months": 3, "profit": PROFIT, "data_md5": "md5-of-the-snapshots", "storage": storage,
+            "n_jobs": 1, "exclude": [], "max_train_rows": None, "calibration": "platt", "baselines": BASELINES,
+            "tune": TUNE, "folds": 3} | changes
+
+
+@pytest.fixture(scope="module")
+def time_rows():
+    """Snapshots without the test cutoff (what `read_training_rows` reads on a time axis) and their split."""
+    frame = snapshots(n_customers=300, n_cutoffs=12, horizon=3)
+    split = choose_split(frame, horizon_months=3, validation_cutoffs=1)
+    return frame[frame["cutoff"].isin([*split.train, *split.validation])], split
+
+
+@pytest.fixture(scope="module")
+def trained(time_rows, tmp_path_factory):
+    rows, split = time_rows
+    storage = f"sqlite:///{tmp_path_factory.mktemp('study') / 'optuna.db'}"
+    seen = []
+    result = run(rows, split, callbacks=[lambda study, trial: seen.append(trial.number)], **settings(storage))
+    return result, storage, seen
+
+
+def without_timing(tree):
+    if isinstance(tree, dict):
+        return {k: without_timing(v) for k, v in tree.items() if k not in ("seconds", "tuning_seconds")}
+    return tree
+
+
+def test_run_on_a_time_split_fits_tunes_and_scores_every_model_on_validation(time_rows, trained):
+    rows, split = time_rows
+    result, _, seen = trained
+    assert list(result.models) == ["logistic", "tree", f"{TUNED}_uncalibrated", TUNED]
+    assert seen == [0, 1, 2]  # the callbacks ran once per trial
+    assert isinstance(result.models[TUNED].estimator, CalibratedClassifierCV)
+    validation = rows[rows["cutoff"].isin(split.validation)]
+    assert len(result.validation) == len(validation) and set(result.validation["cutoff"]) == set(split.validation)
+    metrics = result.metrics
+    assert metrics["split"] == split.as_dict()
+    assert metrics["rows"] == {"train": int(rows["cutoff"].isin(split.train).sum()),
+                               "train_used": int(rows["cutoff"].isin(split.train).sum()),
+                               "tuning": 600, "validation": len(validation)}
+    assert sum(metrics["study"]["trials"].values()) == 3 and metrics["study"]["objective"] == "log_loss"
+    assert metrics["study"]["name"] == study_name(tune=TUNE, seed=7, data_md5="md5-of-the-snapshots",
+                                                  split=split.as_dict(), kinds=result.features)
+    y_val = result.validation["label"].astype(int)
+    for name, model in result.models.items():
+        assert metrics["validation"][name] == validation_scores(y_val, model.predict_proba(result.validation))
+    # log loss is the objective: the best trial's value is the tuning sample's best validation log loss
+    assert metrics["study"]["best_value"] == pytest.approx(min(
+        t.value for t in optuna.load_study(study_name=metrics["study"]["name"], storage=trained[1]).trials
+        if t.state == optuna.trial.TrialState.COMPLETE))
+    assert metrics["validation"][TUNED]["roc_auc"] > 0.6
+
+
+def test_a_complete_study_runs_no_trial_and_reproduces_the_models(time_rows, trained):
+    """What `dvc repro` relies on after an unchanged rerun: the stored study resumes with 0 new trials."""
+    rows, split = time_rows
+    first, storage, _ = trained
+    again = []
+    second = run(rows, split, callbacks=[lambda study, trial: again.append(trial.number)], **settings(storage))
+    assert again == []
+    assert without_timing(second.metrics) == without_timing(first.metrics)
+    for name, model in first.models.items():
+        np.testing.assert_array_equal(second.models[name].predict_proba(rows), model.predict_proba(rows))
+
+
+def test_run_on_a_random_split_tunes_by_cv_and_never_sees_a_test_customer(tmp_path):
+    """One date (no time axis): the test customers are dropped, the tuned model is calibrated out of fold."""
+    rows = snapshots(n_customers=600, n_cutoffs=1, horizon=0, seed=3)
+    split = random_split(rows, seed=7, test_share=0.2, validation_share=0.15)
+    result = run(rows, split, **settings(f"sqlite:///{tmp_path / 'optuna.db'}"))
+    part = split.assign(rows)
+    test_ids = set(rows.loc[(part == "test").fillna(False).to_numpy(), "customer_id"])
+    assert set(result.validation["customer_id"]) == set(rows.loc[(part == "validation").fillna(False).to_numpy(),
+                                                                 "customer_id"])
+    assert not test_ids & set(result.validation["customer_id"])
+    assert result.metrics["rows"]["train"] + result.metrics["rows"]["validation"] + len(test_ids) == len(rows)
+    assert result.metrics["split"]["kind"] == "random"
+    assert isinstance(result.models[TUNED].estimator, CalibratedClassifierCV)
+    assert sum(result.metrics["study"]["trials"].values()) == 3
+
+
+def test_training_parts_refuse_a_split_whose_labels_reach_the_validation_cutoff():
+    frame = snapshots(n_customers=20, n_cutoffs=8, horizon=3)
+    cutoffs = sorted(frame["cutoff"].unique())
+    leaky = TimeSplit(train=tuple(pd.Timestamp(c) for c in cutoffs[:3]), validation=(pd.Timestamp(cutoffs[3]),),
+                      test=pd.Timestamp(cutoffs[6]))  # the third training cutoff's labels end after cutoff 4
+    with pytest.raises(SplitError, match="labels end after"):
+        training_parts(frame, leaky, horizon_months=3)
+
+
+def test_read_training_rows_never_reads_the_test_cutoff(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    frame = snapshots(n_customers=30, n_cutoffs=12, horizon=3)
+    paths.SNAPSHOTS.parent.mkdir(parents=True)
+    frame.to_parquet(paths.SNAPSHOTS, index=False)
+    rows, split = read_training_rows(time_axis=True, horizon_months=3, seed=1,
+                                     time_split={"validation_cutoffs": 1, "max_train_cutoffs": None},
+                                     random={"test_share": 0.2, "validation_share": 0.2})
+    assert isinstance(split, TimeSplit) and split.test not in set(rows["cutoff"])
+    assert set(rows["cutoff"]) == {*split.train, *split.validation}
+
+    one_date = snapshots(n_customers=200, n_cutoffs=1, horizon=0)
+    one_date.to_parquet(paths.SNAPSHOTS, index=False)
+    rows, split = read_training_rows(time_axis=False, horizon_months=3, seed=1, time_split={},
+                                     random={"test_share": 0.2, "validation_share": 0.2})
+    assert isinstance(split, RandomSplit) and len(rows) == 200  # every row: `run` drops the test customers
+
+
+@pytest.fixture
+def mlflow(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    return tracking.start()
+
+
+def test_trial_logger_adds_one_nested_run_per_trial(mlflow):
+    def objective(trial):
+        x = trial.suggest_float("x", -1.0, 1.0)
+        trial.set_user_attr("best_iteration", 4)
+        return x * x
+
+    with mlflow.start_run(run_name="train") as parent:
+        study = optuna.create_study(study_name="logged", sampler=optuna.samplers.TPESampler(seed=0))
+        study.optimize(objective, n_trials=3, callbacks=[trial_logger(mlflow, parent.info.run_id)])
+    runs = mlflow.search_runs(experiment_names=[tracking.EXPERIMENT], filter_string="tags.kind = 'optuna_trial'")
+    assert sorted(runs["tags.mlflow.runName"]) == ["trial-000", "trial-001", "trial-002"]
+    assert (runs["tags.mlflow.parentRunId"] == parent.info.run_id).all() and (runs["tags.study"] == "logged").all()
+    by_name = runs.set_index("tags.mlflow.runName")
+    for trial in study.trials:
+        logged = by_name.loc[f"trial-{trial.number:03d}"]
+        assert logged["metrics.value"] == pytest.approx(trial.value)
+        assert float(logged["params.x"]) == pytest.approx(trial.params["x"])
+        assert logged["metrics.best_iteration"] == 4 and logged["tags.state"] == "COMPLETE"
+
+
+def test_log_train_run_fills_the_parent_with_a_nested_run_per_baseline(mlflow, trained):
+    result = trained[0]
+    with mlflow.start_run(run_name="train") as parent:
+        record = log_train_run(mlflow, result, params={"train": {"tune": {"objective": "log_loss"}}},
+                               baselines=BASELINES["models"], inputs=[])
+    assert record["run_id"] == parent.info.run_id and set(record["nested"]) == {"logistic", "tree"}
+    client = mlflow.MlflowClient()
+    logged = client.get_run(parent.info.run_id).data
+    assert logged.tags["kind"] == "train" and logged.params["train.tune.objective"] == "log_loss"
+    assert logged.metrics["val_roc_auc"] == result.metrics["validation"][TUNED]["roc_auc"]
+    assert logged.metrics["trials_finished"] == 3
+    for name, run_id in record["nested"].items():
+        child = client.get_run(run_id).data
+        assert child.tags["mlflow.parentRunId"] == parent.info.run_id and child.tags["model"] == name
+        assert child.metrics["val_log_loss"] == result.metrics["validation"][name]["log_loss"]
+    pyfunc = mlflow.pyfunc.load_model(record["model_uri"])
+    rows = result.validation.head(50)
+    np.testing.assert_allclose(pyfunc.predict(rows)["p_churn"], result.models[TUNED].predict_proba(rows))
+    summary = mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/train.json")
+    assert summary["study"]["name"] == result.metrics["study"]["name"]
+    assert "customer_id" not in json.dumps(summary)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Test-set curves of churn models as tables (for DVC plots) and figures (PNG, for MLflow and reports).
 
-Every curve function takes labels y (1 churned) and probabilities p and returns a DataFrame; every figure
-function takes {model name: DataFrame} and returns a matplotlib Figure. Figures use the Agg backend and
-are closed by the caller after saving.
+Every curve function takes labels y (1 churned) and probabilities p and returns a DataFrame (`curves` makes all
+four for every model); every figure function takes {model name: DataFrame} and returns a matplotlib Figure.
+Figures use the Agg backend and are closed by the caller after saving.
 """
 
 import matplotlib
@@ -46,6 +46,17 @@ def calibration_points(y, p, *, bins: int) -> pd.DataFrame:
 
 def gains_points(y, p) -> pd.DataFrame:
     return gains_curve(y, p)
+
+
+def curves(y, probabilities: dict[str, np.ndarray], *, points: int, bins: int) -> dict[str, dict[str, pd.DataFrame]]:
+    """{kind: {model: curve}} for the kinds roc, pr, calibration (`bins` bins) and gains; roc and pr are thinned to
+    at most `points` rows."""
+    return {
+        "roc": {name: roc_points(y, p, points=points) for name, p in probabilities.items()},
+        "pr": {name: pr_points(y, p, points=points) for name, p in probabilities.items()},
+        "calibration": {name: calibration_points(y, p, bins=bins) for name, p in probabilities.items()},
+        "gains": {name: gains_points(y, p) for name, p in probabilities.items()},
+    }
 
 
 def _figure(title: str, xlabel: str, ylabel: str):
@@ -106,4 +117,17 @@ def importance_figure(importance: pd.DataFrame, *, top: int = 20):
     ax.set(title="Feature importance: mean |SHAP| on test rows", xlabel="mean |SHAP value| (log-odds)")
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
+    return fig
+
+
+def shap_figure(values: pd.DataFrame, encoded: pd.DataFrame, *, top: int = 20):
+    """SHAP's beeswarm summary of `values` (rows x features, log-odds) coloured by the `encoded` feature values.
+
+    On a figure of its own: `shap.summary_plot` draws on pyplot's current figure, which would otherwise be the
+    last figure made (the importance bars).
+    """
+    import shap
+
+    fig = plt.figure(dpi=110)
+    shap.summary_plot(values.to_numpy(), encoded, show=False, max_display=top)
     return fig

@@ -1,32 +1,34 @@
-"""The `evaluate` stage: every model on the out-of-time test cutoff, which no earlier stage has read.
+"""The `evaluate` stage: every model on the test part of the split, which no earlier stage has read.
 
-Reads models/split.json, models/churn_model.pkl, models/candidates/*.pkl, the test cutoff's snapshots and,
-on simulated data, data/oracle/monthly_truth.parquet. Writes reports/metrics/evaluate.json,
-reports/model_comparison.csv (one row per model) and reports/plots/evaluate/ (CSV curves of the chosen
-model for `dvc plots`, PNGs of every model), and logs test metrics and figures to the train run in MLflow.
+Reads data/raw/source.json, models/split.json, models/churn_model.pkl, models/candidates/*.pkl,
+models/mlflow_run.json, the test rows of data/processed/snapshots.parquet and, when the source has an oracle,
+data/oracle/monthly_truth.parquet. Writes reports/metrics/evaluate.json, reports/model_comparison.csv (one row per
+model) and reports/plots/evaluate/ (CSV curves of the chosen model for `dvc plots`, PNGs of every model). MLflow:
+its own `evaluate` run (`core.outputs.write_result`), and the test metrics copied onto the train run that made the
+models (`log_to_train_run`), so the registered model's run holds them.
 
 Oracle: the simulator's true probability of a churn event (any type) within (t, t+H] given its full state
 at t, joined on (customer_id, cutoff). Its ROC-AUC on the same test rows is the ceiling no model can beat
 in expectation; `ratio` = (AUC - 0.5) / (AUC_oracle - 0.5) is the share of the attainable ranking skill a
-model reaches. The oracle is for closure churn: with another label definition it is not reported.
+model reaches. The oracle is for closure churn: with another label definition it is skipped.
 Run with `python -m churnlab.evaluate`.
 """
 
 import json
 import logging
-import pickle
 import time
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from churnlab.contract.source import Source, read_source
 from churnlab.core import paths, tracking
-from churnlab.core.io import atomic_path, write_csv, write_json
 from churnlab.core.logs import setup_logging
+from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
 from churnlab.evaluate import plots as ep
-from churnlab.model.churn import ChurnModel
+from churnlab.model.churn import ChurnModel, load_model
 from churnlab.model.metrics import score_probabilities
 from churnlab.model.split import load_split, read_snapshots
 
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 
 CHOSEN = "xgboost_tuned"
 PLOTS = paths.PLOTS / "evaluate"
+SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_decile", "recall_top_decile", "empc",
+                   "empc_share")
 
 
 def compare_models(test: pd.DataFrame, probabilities: dict[str, np.ndarray], *, top_share: float, ece: dict,
@@ -60,6 +64,13 @@ def oracle_auc(test: pd.DataFrame, truth: pd.DataFrame) -> float:
     return float(roc_auc_score(joined["label"].astype(int), joined["p_churn_h"]))
 
 
+def oracle_skip(source: Source, definition: str) -> str | None:
+    """Why the oracle AUC cannot be measured (no oracle, or a label other than closure churn), or None."""
+    if definition != "closure" and not source.lacks("oracle"):
+        return f"label definition {definition!r}: the oracle is the probability of closure churn, not of this label"
+    return source.lacks("oracle")
+
+
 def shap_importance(model: ChurnModel, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """TreeSHAP values (log-odds, XGBoost's exact `pred_contribs`) of the uncalibrated booster on `rows`:
     (values, encoded feature matrix, features by mean |SHAP| with XGBoost's gain importance)."""
@@ -78,122 +89,121 @@ def shap_importance(model: ChurnModel, rows: pd.DataFrame) -> tuple[pd.DataFrame
     return pd.DataFrame(values, columns=names, index=rows.index), encoded, importance
 
 
+def explained_rows(test: pd.DataFrame, *, n: int, seed: int) -> pd.DataFrame:
+    """At most `n` test rows drawn without replacement (seeded), in their original order: the rows SHAP explains."""
+    rng = np.random.default_rng(seed)
+    return test.iloc[np.sort(rng.choice(len(test), min(n, len(test)), replace=False))]
+
+
+def plot_outputs(y, probabilities: dict[str, np.ndarray], shap: tuple, *, points: int, bins: int) -> tuple[dict, dict]:
+    """(tables, figures) by path: DVC plot CSVs of the chosen model and SHAP importance; PNGs of every model."""
+    curves = ep.curves(y, probabilities, points=points, bins=bins)
+    values, encoded, importance = shap
+    tables = {PLOTS / f"{kind}.csv": by_model[CHOSEN] for kind, by_model in curves.items()}
+    figures = {PLOTS / "roc.png": ep.roc_figure(curves["roc"]),
+               PLOTS / "pr.png": ep.pr_figure(curves["pr"], float(np.mean(y))),
+               PLOTS / "calibration.png": ep.calibration_figure(curves["calibration"]),
+               PLOTS / "gains_lift.png": ep.gains_figure(curves["gains"]),
+               PLOTS / "importance.png": ep.importance_figure(importance),
+               PLOTS / "shap_summary.png": ep.shap_figure(values, encoded)}
+    return tables | {PLOTS / "importance.csv": importance}, figures
+
+
+def summarize(test: pd.DataFrame, comparison: pd.DataFrame, *, oracle: float | None, definition: str) -> dict:
+    """evaluate.json: the test cutoff, rows and churn rate, the chosen model's metrics, the baselines' headline
+    metrics, and the oracle AUC and ratio when measured."""
+    chosen = comparison.set_index("model").loc[CHOSEN]
+    summary = {
+        "cutoff": str(pd.Timestamp(test["cutoff"].max()).date()), "rows": len(test),
+        "churn_rate": float(test["label"].astype(int).mean()),
+        "test": {k: float(chosen[k]) for k in SUMMARY_METRICS},
+        "baselines": {r.model: {"roc_auc": r.roc_auc, "pr_auc": r.pr_auc, "brier": r.brier}
+                      for r in comparison.itertuples() if r.model != CHOSEN},
+    }
+    log.info("test %s: %s", CHOSEN, {k: round(v, 4) for k, v in summary["test"].items()})
+    if oracle is not None:
+        summary["oracle"] = {"roc_auc": oracle, "ratio": float(chosen["oracle_ratio"]), "definition": definition}
+        log.info("oracle ROC-AUC %.4f; ratio (AUC - 0.5) / (oracle - 0.5) = %.3f", oracle, summary["oracle"]["ratio"])
+    return summary
+
+
+def run(test: pd.DataFrame, models: dict[str, ChurnModel], *, source: Source, truth: pd.DataFrame | None, seed: int,
+        definition: str, top_share: float, ece: dict, profit: dict, shap_rows: int, curve_points: int) -> StageResult:
+    """Score every model on the `test` rows: the comparison table, the chosen model's curves and SHAP importance,
+    and the oracle ratio.
+
+    `models` by name, the chosen one (`CHOSEN`) among them; `truth` the oracle rows at the test cutoff (None when
+    `source` has no oracle). Keyword settings: params `evaluate`, `base.seed` (which `shap_rows` rows SHAP explains)
+    and `features.churn.definition`. ValueError when a test row is unlabelled (split.json older than the data).
+    """
+    started = time.perf_counter()
+    cutoff = pd.Timestamp(test["cutoff"].max()).date() if len(test) else None
+    if not len(test) or not test["labeled"].all():
+        raise ValueError(f"test cutoff {cutoff} is empty or not fully labelled: rerun train (split.json is stale)")
+    probabilities = {name: model.predict_proba(test) for name, model in models.items()}
+    log.info("test cutoff %s: %d rows, churn rate %.3f, %d models", cutoff, len(test),
+             test["label"].astype(int).mean(), len(models))
+    skip = oracle_skip(source, definition)
+    if skip is None and truth is None:
+        raise ValueError(f"the {source.name} source has an oracle: pass its truth at the test cutoff")
+    oracle = oracle_auc(test, truth) if skip is None else None
+    comparison = compare_models(test, probabilities, top_share=top_share, ece=ece, profit=profit, oracle_auc=oracle)
+    shap = shap_importance(models[CHOSEN], explained_rows(test, n=shap_rows, seed=seed))
+    tables, figures = plot_outputs(test["label"].astype(int).to_numpy(), probabilities, shap, points=curve_points,
+                                   bins=ece["bins"])
+    metrics = summarize(test, comparison, oracle=oracle, definition=definition) | {
+        "seconds": time.perf_counter() - started}
+    return StageResult(metrics=metrics, tables={paths.MODEL_COMPARISON: comparison, **tables}, figures=figures,
+                       skipped={"oracle": skip} if skip else {})
+
+
 def load_models() -> dict[str, ChurnModel]:
     """The chosen model first, then the candidates in name order."""
-    models = {}
-    for name, path in [(CHOSEN, paths.CHURN_MODEL), *((p.stem, p) for p in sorted(paths.CANDIDATES.glob("*.pkl")))]:
-        with open(path, "rb") as fh:
-            models[name] = pickle.load(fh)
-    return models
+    candidates = sorted(paths.CANDIDATES.glob("*.pkl"))
+    return {CHOSEN: load_model(paths.CHURN_MODEL), **{path.stem: load_model(path) for path in candidates}}
 
 
-def save_figure(fig, target) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-    plt.close(fig)
+def read_truth(cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The simulator's true probability of a churn event within the horizon for each customer at `cutoff`."""
+    return pd.read_parquet(paths.ORACLE_MONTHLY, columns=["customer_id", "month", "p_churn_h"],
+                           filters=[("month", "==", cutoff)])
 
 
-def write_plots(y, probabilities: dict[str, np.ndarray], shap: tuple, *, points: int, bins: int) -> list:
-    """DVC plot CSVs of the chosen model and PNGs of every model; returns the PNG paths."""
-    import shap as shap_lib
+def log_to_train_run(result: StageResult, record: dict) -> None:
+    """Copy the test metrics (`test_*`) onto the train run of models/mlflow_run.json (`record`).
 
-    curves = {
-        "roc": {n: ep.roc_points(y, p, points=points) for n, p in probabilities.items()},
-        "pr": {n: ep.pr_points(y, p, points=points) for n, p in probabilities.items()},
-        "calibration": {n: ep.calibration_points(y, p, bins=bins) for n, p in probabilities.items()},
-        "gains": {n: ep.gains_points(y, p) for n, p in probabilities.items()},
-    }
-    for kind, by_model in curves.items():
-        write_csv(by_model[CHOSEN], PLOTS / f"{kind}.csv")
-    values, encoded, importance = shap
-    write_csv(importance, PLOTS / "importance.csv")
-    figures = {"roc.png": ep.roc_figure(curves["roc"]), "pr.png": ep.pr_figure(curves["pr"], float(np.mean(y))),
-               "calibration.png": ep.calibration_figure(curves["calibration"]),
-               "gains_lift.png": ep.gains_figure(curves["gains"]), "importance.png": ep.importance_figure(importance)}
-    import matplotlib.pyplot as plt
-
-    shap_lib.summary_plot(values.to_numpy(), encoded, show=False, max_display=20)
-    figures["shap_summary.png"] = plt.gcf()
-    written = []
-    for name, fig in figures.items():
-        save_figure(fig, PLOTS / name)
-        written.append(PLOTS / name)
-    return written
-
-
-def log_to_mlflow(comparison: pd.DataFrame, figures: list, summary: dict) -> None:
-    """Test metrics and figures onto the train run (and each baseline's nested run) that made the models."""
+    `write_result` logs evaluate's own run; this copy puts the test metrics beside the validation metrics on the
+    runs that made the models: the chosen model's, and the oracle AUC, on the train run (whose model the registry
+    holds), each baseline's on its nested run (notebook 3.0 compares them). Skipped with a warning when the train
+    run is not in this MLflow store (a copied project).
+    """
     mlflow = tracking.start()
-    record = json.loads(paths.TRAIN_RUN.read_text(encoding="utf-8")) if paths.TRAIN_RUN.exists() else {}
     client = mlflow.MlflowClient()
-    run_id = record.get("run_id")
     try:
-        client.get_run(run_id)
-    except Exception:  # another store (a copied project, a test): start a run of our own
-        log.warning("train run %s not in %s: logging to a new run", run_id, mlflow.get_tracking_uri())
-        run_id = None
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else "evaluate"):
-        metrics = comparison.set_index("model").drop(columns=["rows"])
-        mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.loc[CHOSEN].items() if pd.notna(v)})
-        if "oracle" in summary:
-            mlflow.log_metric("test_oracle_roc_auc", summary["oracle"]["roc_auc"])
-        for path in figures:
-            mlflow.log_artifact(str(path), artifact_path="evaluate")
-        mlflow.log_artifact(str(paths.MODEL_COMPARISON), artifact_path="evaluate")
-        mlflow.log_dict(summary, "evaluate/evaluate.json")
-    for name, nested in record.get("nested", {}).items():
-        if run_id and name in metrics.index:
-            for key, value in metrics.loc[name].items():
-                if pd.notna(value):
-                    client.log_metric(nested, f"test_{key}", float(value))
+        client.get_run(record["run_id"])
+    except Exception:  # another store: nothing to add the metrics to
+        log.warning("train run %s not in %s: test metrics not copied", record["run_id"], mlflow.get_tracking_uri())
+        return
+    scores = result.tables[paths.MODEL_COMPARISON].set_index("model").drop(columns=["rows"])
+    now = int(time.time() * 1000)
+    for name, run_id in {CHOSEN: record["run_id"], **record.get("nested", {})}.items():
+        if name in scores.index:
+            metrics = {f"test_{k}": float(v) for k, v in scores.loc[name].items() if pd.notna(v)}
+            if name == CHOSEN and "oracle" in result.metrics:
+                metrics["test_oracle_roc_auc"] = result.metrics["oracle"]["roc_auc"]
+            client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, now, 0) for k, v in metrics.items()])
 
 
 def main() -> None:
     setup_logging()
     base, params = load_params("base"), load_params("evaluate")
     definition = load_params("features")["churn"]["definition"]
-    started = time.perf_counter()
-    split = load_split(paths.SPLIT)
+    source, split = read_source(), load_split(paths.SPLIT)
     test = split.parts(read_snapshots(paths.SNAPSHOTS, cutoffs=[split.test]))["test"]
-    if not test["labeled"].all():
-        raise ValueError(f"test cutoff {split.test.date()} is not fully labelled: rerun train (split.json is stale)")
-    y = test["label"].astype(int).to_numpy()
-    models = load_models()
-    probabilities = {name: model.predict_proba(test) for name, model in models.items()}
-    log.info("test cutoff %s: %d rows, churn rate %.3f, %d models", split.test.date(), len(test), y.mean(), len(models))
-
-    oracle = None
-    if paths.ORACLE_MONTHLY.exists() and definition == "closure":
-        truth = pd.read_parquet(paths.ORACLE_MONTHLY, columns=["customer_id", "month", "p_churn_h"],
-                                filters=[("month", "==", split.test)])
-        oracle = oracle_auc(test, truth)
-    elif paths.ORACLE_MONTHLY.exists():
-        log.warning("label definition %r: the oracle is the probability of closure churn, so no oracle AUC",
-                    definition)
-    comparison = compare_models(test, probabilities, top_share=params["top_share"], ece=params["ece"],
-                                profit=params["profit"], oracle_auc=oracle)
-    write_csv(comparison, paths.MODEL_COMPARISON)
-
-    rng = np.random.default_rng(base["seed"])
-    explained = test.iloc[np.sort(rng.choice(len(test), min(params["shap_rows"], len(test)), replace=False))]
-    shap = shap_importance(models[CHOSEN], explained)
-    figures = write_plots(y, probabilities, shap, points=params["curve_points"], bins=params["ece"]["bins"])
-
-    chosen = comparison.set_index("model").loc[CHOSEN]
-    summary = {
-        "cutoff": str(split.test.date()), "rows": len(test), "churn_rate": float(y.mean()),
-        "test": {k: float(chosen[k]) for k in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_decile",
-                                               "recall_top_decile", "empc", "empc_share")},
-        "baselines": {r.model: {"roc_auc": r.roc_auc, "pr_auc": r.pr_auc, "brier": r.brier}
-                      for r in comparison.itertuples() if r.model != CHOSEN},
-    }
-    if oracle is not None:
-        summary["oracle"] = {"roc_auc": oracle, "ratio": float(chosen["oracle_ratio"]), "definition": definition}
-    summary["seconds"] = time.perf_counter() - started
-    write_json(summary, paths.METRICS / "evaluate.json")
-    log_to_mlflow(comparison, figures, summary)
-    log.info("test %s: %s", CHOSEN, {k: round(v, 4) for k, v in summary["test"].items()})
-    if oracle is not None:
-        log.info("oracle ROC-AUC %.4f; ratio (AUC - 0.5) / (oracle - 0.5) = %.3f", oracle, summary["oracle"]["ratio"])
+    truth = read_truth(split.test) if source.oracle else None
+    result = run(test, load_models(), source=source, truth=truth, seed=base["seed"], definition=definition, **params)
+    record = json.loads(paths.TRAIN_RUN.read_text(encoding="utf-8"))
+    write_result("evaluate", result, tags={"train_run": record["run_id"]},
+                 params={"base": {"seed": base["seed"]}, "evaluate": params, "features.churn.definition": definition},
+                 inputs=[paths.SOURCE, paths.SPLIT, paths.SNAPSHOTS, paths.CHURN_MODEL, paths.TRAIN_RUN])
+    log_to_train_run(result, record)

@@ -139,6 +139,42 @@ def _mark_all_rounds(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
+def _refit_pipeline(kinds: dict, *, params: dict, rounds: int, seed: int, n_jobs: int) -> Pipeline:
+    """The refit of step 2: the tree encoder and XGBoost with `params` for a fixed `rounds` (no early stopping)."""
+    booster = XGBClassifier(**params, n_estimators=rounds, tree_method="hist", random_state=seed, n_jobs=n_jobs)
+    return Pipeline([("encode", tree_encoder(kinds)), ("model", booster)])
+
+
+def _calibrate_out_of_fold(pipeline: Pipeline, rows: pd.DataFrame, kinds: dict, y: np.ndarray, *, folds: int,
+                           seed: int, calibration: str) -> tuple[ChurnModel, ChurnModel, np.ndarray]:
+    """(uncalibrated, calibrated, out-of-fold calibrated probabilities): `pipeline` fitted on all `rows`, calibrated
+    by CalibratedClassifierCV(ensemble=False) on the out-of-fold probabilities of stratified `folds` folds."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    calibrated = CalibratedClassifierCV(pipeline, method=CALIBRATION[calibration], cv=splitter, ensemble=False)
+    calibrated.fit(prepare(rows, kinds), y)
+    fitted = calibrated.calibrated_classifiers_[0]
+    raw = ChurnModel(_mark_all_rounds(fitted.estimator), kinds, name=TUNED)
+    # the out-of-fold probabilities the calibration map was fitted on (same folds, same seeded fits)
+    oof = cross_val_predict(pipeline, prepare(rows, kinds), y, cv=splitter, method="predict_proba")[:, 1]
+    return raw, ChurnModel(calibrated, kinds, name=TUNED), np.clip(fitted.calibrators[0].predict(oof), 0.0, 1.0)
+
+
+def _study_summary(study: optuna.Study, *, objective: str, folds: int, tuned_rounds: int,
+                   tuning_seconds: float) -> dict:
+    """The study's name, best trial and value, trial states, and the tuned rounds (mean best round + 1)."""
+    states = pd.Series([t.state.name for t in study.trials]).value_counts().to_dict()
+    return {"name": study.study_name, "best_value": study.best_value, "best_trial": study.best_trial.number,
+            "best_params": study.best_params, "trials": states, "objective": objective, "folds": folds,
+            "tuned_rounds": tuned_rounds, "tuning_seconds": tuning_seconds}
+
+
+def _validation_scores(y, p) -> dict[str, float]:
+    """ROC-AUC, Brier score and log loss of probabilities `p` (clipped to [1e-7, 1 - 1e-7]) on labels `y`."""
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return {"roc_auc": float(roc_auc_score(y, p)), "brier": float(brier_score_loss(y, p)),
+            "log_loss": float(log_loss(y, p, labels=[0, 1]))}
+
+
 def fit_cv_model(rows: pd.DataFrame, kinds: dict, *, seed: int, folds: int, validation_share: float, tune: dict,
                  n_jobs: int, calibration: str, storage: str, study_name: str, profit: dict, callbacks=(),
                  show_progress_bar: bool = True, refit_shrink: int = 4) -> CVFit:
@@ -192,39 +228,27 @@ def fit_cv_model(rows: pd.DataFrame, kinds: dict, *, seed: int, folds: int, vali
     tuning_seconds = time.perf_counter() - started
     tuned_rounds = int(study.best_trial.user_attrs["best_iteration"]) + 1
     rounds = tuned_rounds * refit_shrink
-    learning_rate = study.best_params.get("learning_rate", XGB_LEARNING_RATE) / refit_shrink
-    best = study.best_params | {"learning_rate": learning_rate}
-    pipeline = Pipeline([("encode", tree_encoder(kinds)),
-                         ("model", XGBClassifier(**best, n_estimators=rounds, tree_method="hist", random_state=seed,
-                                                 n_jobs=n_jobs))])
+    shrunk = study.best_params.get("learning_rate", XGB_LEARNING_RATE) / refit_shrink
+    best = study.best_params | {"learning_rate": shrunk}
+    pipeline = _refit_pipeline(kinds, params=best, rounds=rounds, seed=seed, n_jobs=n_jobs)
     y_rest, y_val = _labels(rest, "fit_cv_model"), _labels(validation, "fit_cv_model")
     if holdout:
         raw = ChurnModel(_mark_all_rounds(pipeline.fit(prepare(rest, kinds), y_rest)), kinds, name=TUNED)
         model = raw.calibrated(validation, y_val, method=calibration)
         validation_p = model.predict_proba(validation)
     else:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        calibrated = CalibratedClassifierCV(pipeline, method=CALIBRATION[calibration], cv=splitter, ensemble=False)
-        calibrated.fit(prepare(rows, kinds), y_rest)
-        fitted = calibrated.calibrated_classifiers_[0]
-        raw = ChurnModel(_mark_all_rounds(fitted.estimator), kinds, name=TUNED)
-        model = ChurnModel(calibrated, kinds, name=TUNED)
-        # the out-of-fold probabilities the calibration map was fitted on (same folds, same seeded fits)
-        oof = cross_val_predict(pipeline, prepare(rows, kinds), y_rest, cv=splitter, method="predict_proba")[:, 1]
-        validation_p = np.clip(fitted.calibrators[0].predict(oof), 0.0, 1.0)
-    states = pd.Series([t.state.name for t in study.trials]).value_counts().to_dict()
-    p = np.clip(validation_p, 1e-7, 1 - 1e-7)
+        raw, model, validation_p = _calibrate_out_of_fold(pipeline, rows, kinds, y_rest, folds=folds, seed=seed,
+                                                          calibration=calibration)
+    procedure = f"{folds}-fold CV " + (f"on {1 - validation_share:.0%}, calibrated on a {validation_share:.0%} "
+                                       f"holdout" if holdout else "on all rows, calibrated out of fold")
     summary = {
-        "procedure": f"{folds}-fold CV " + (f"on {1 - validation_share:.0%}, calibrated on a {validation_share:.0%} "
-                                            f"holdout" if holdout else "on all rows, calibrated out of fold"),
+        "procedure": procedure,
         "rows": {"fit": len(rest), "tuning": len(tuning_rows), "validation": len(validation),
                  "churn_rate": float(y_rest.mean())},
-        "study": {"name": study_name, "best_value": study.best_value, "best_trial": study.best_trial.number,
-                  "best_params": study.best_params, "trials": states, "objective": tune["objective"],
-                  "folds": folds, "tuned_rounds": tuned_rounds, "tuning_seconds": tuning_seconds},
+        "study": _study_summary(study, objective=tune["objective"], folds=folds, tuned_rounds=tuned_rounds,
+                                tuning_seconds=tuning_seconds),
         "refit": {"rounds": rounds, "learning_rate": best["learning_rate"], "shrink": refit_shrink},
-        "validation": {"roc_auc": float(roc_auc_score(y_val, p)), "brier": float(brier_score_loss(y_val, p)),
-                       "log_loss": float(log_loss(y_val, p, labels=[0, 1]))},
+        "validation": _validation_scores(y_val, validation_p),
         "seconds": time.perf_counter() - started,
     }
     log.info("tuned model: %s; %d rounds; validation %s", summary["procedure"], rounds, summary["validation"])

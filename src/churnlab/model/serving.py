@@ -1,4 +1,4 @@
-"""How a ChurnModel is packaged for MLflow: a pyfunc wrapper, its signature, and flat params for runs.
+"""How a ChurnModel is packaged for MLflow: a pyfunc wrapper and its signature.
 
 `mlflow.pyfunc.load_model(uri).predict(snapshots)` returns the calibrated churn probability of each row
 of a raw snapshot table, preprocessing included. The signature lists every feature column as required,
@@ -58,14 +58,3 @@ def log_churn_model(mlflow, model: ChurnModel, rows: pd.DataFrame, *, name: str 
     return mlflow.pyfunc.log_model(name=name, python_model=ChurnPyfunc(model), signature=signature(model),
                                    input_example=input_example(model, rows), pip_requirements=pip_requirements())
 
-
-def flatten(params: dict, prefix: str = "") -> dict[str, str]:
-    """Nested params as MLflow params: {"train.tune.n_trials": "40", ...}."""
-    flat = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = str(value)
-    return flat

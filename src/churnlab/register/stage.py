@@ -4,7 +4,11 @@ The new version always gets the alias `challenger`. The alias `champion` moves t
 the current champion on the current test cutoff by at least `register.min_gain` on `register.metric`
 (both models score the same rows through MLflow, as any consumer of the registry would). Otherwise the
 old champion stays and the reason is recorded, on the new version's tags and in
-reports/metrics/register.json. Versions are never deleted. Run with `python -m churnlab.register`.
+reports/metrics/register.json. Versions are never deleted.
+
+The registry is both input and output: `main` adds the version (`add_version`) and loads both models, the pure
+`run` scores them and decides, `record_decision` moves the alias, and `core.outputs.write_result` writes
+register.json and logs a `register` run. Run with `python -m churnlab.register`.
 """
 
 import json
@@ -15,8 +19,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from churnlab.core import paths, tracking
-from churnlab.core.io import write_json
 from churnlab.core.logs import setup_logging
+from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
 from churnlab.model.metrics import empc
 from churnlab.model.split import load_split, read_snapshots
@@ -58,53 +62,88 @@ def predict(model, rows: pd.DataFrame) -> np.ndarray:
     return model.predict(rows[[c for c in columns if c in rows.columns]])["p_churn"].to_numpy(float)
 
 
-def register(mlflow, model_uri: str, rows: pd.DataFrame, *, model_name: str, metric: str, min_gain: float,
-             profit: dict | None = None, run_id: str | None = None) -> dict:
-    """Register `model_uri` as a new version, set `challenger`, and move `champion` if it wins. Returns the record."""
+def add_version(mlflow, model_uri: str, *, model_name: str, run_id: str) -> tuple[int, int | None]:
+    """Register `model_uri` as a new version of `model_name` with the alias `challenger`.
+
+    Returns (the new version, the version the `champion` alias pointed to before, None when there was none).
+    """
     client = mlflow.MlflowClient()
-    y = rows["label"].astype(int).to_numpy()
     try:
-        current = client.get_model_version_by_alias(model_name, "champion")
+        champion = int(client.get_model_version_by_alias(model_name, "champion").version)
     except Exception:  # no registered model or no champion alias yet
-        current = None
-    version = mlflow.register_model(model_uri, model_name, tags={"train_run": run_id or ""})
-    number = int(version.version)
-    client.set_registered_model_alias(model_name, "challenger", str(number))
-    challenger = metric_value(metric, y, predict(mlflow.pyfunc.load_model(f"models:/{model_name}/{number}"), rows),
-                              profit=profit)
-    champion_score, champion_version = None, None
-    if current is not None:
-        champion_version = int(current.version)
-        try:
-            champion_model = mlflow.pyfunc.load_model(f"models:/{model_name}/{champion_version}")
-            champion_score = metric_value(metric, y, predict(champion_model, rows), profit=profit)
-        except Exception as err:  # the old champion cannot score today's snapshots (e.g. a changed feature set)
-            log.warning("champion v%d cannot score the current test cutoff: %s", champion_version, err)
-    promote, reason = decide(challenger, champion_score, metric=metric, min_gain=min_gain)
-    if current is not None and champion_score is None:
+        champion = None
+    version = int(mlflow.register_model(model_uri, model_name, tags={"train_run": run_id}).version)
+    client.set_registered_model_alias(model_name, "challenger", str(version))
+    return version, champion
+
+
+def load_old_champion(mlflow, model_name: str, version: int | None):
+    """The pyfunc of the champion before this run (`version`), or None: no champion, or one that no longer loads."""
+    if version is None:
+        return None
+    try:
+        return mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+    except Exception as err:  # e.g. a model whose code or requirements changed since it was logged
+        log.warning("champion %s v%d cannot be loaded: %s", model_name, version, err)
+        return None
+
+
+def champion_score(champion, rows: pd.DataFrame, *, metric: str, profit: dict | None) -> float | None:
+    """The champion's `metric` on `rows`, or None when it cannot score them (e.g. a changed feature set)."""
+    if champion is None:
+        return None
+    try:
+        return metric_value(metric, rows["label"].astype(int), predict(champion, rows), profit=profit)
+    except Exception as err:  # MLflow rejects rows without a column the old model's signature requires
+        log.warning("the champion cannot score the current test rows: %s", err)
+        return None
+
+
+def run(rows: pd.DataFrame, challenger, champion, *, version: int, champion_version: int | None, model_name: str,
+        metric: str, min_gain: float, profit: dict | None = None) -> StageResult:
+    """Score the new version (`challenger`, a pyfunc) and the current `champion` (None: none or unloadable) on the
+    test `rows` and decide whether the champion alias moves to `version`; the decision is register.json.
+
+    Keyword settings: params `register` and `evaluate.profit` (the empc metric), and the registry's versions.
+    """
+    challenger_score = metric_value(metric, rows["label"].astype(int), predict(challenger, rows), profit=profit)
+    score = champion_score(champion, rows, metric=metric, profit=profit)
+    promote, reason = decide(challenger_score, score, metric=metric, min_gain=min_gain)
+    if champion_version is not None and score is None:
         promote, reason = True, f"champion v{champion_version} cannot score the current snapshots"
-    if promote:
-        client.set_registered_model_alias(model_name, "champion", str(number))
-    record = {
-        "model_name": model_name, "version": number, "decision": "promoted" if promote else "kept_champion",
-        "reason": reason, "metric": metric, "min_gain": min_gain, "challenger_score": challenger,
-        "champion_score": champion_score, "previous_champion": champion_version,
-        "champion": number if promote else champion_version,
-    }
+    decision = "promoted" if promote else "kept_champion"
+    log.info("%s v%d: %s (%s)", model_name, version, decision, reason)
+    return StageResult(metrics={
+        "model_name": model_name, "version": version, "decision": decision,
+        "reason": reason, "metric": metric, "min_gain": min_gain, "challenger_score": challenger_score,
+        "champion_score": score, "previous_champion": champion_version,
+        "champion": version if promote else champion_version,
+        "test_cutoff": str(pd.Timestamp(rows["cutoff"].max()).date()),
+    })
+
+
+def record_decision(mlflow, decision: dict) -> None:
+    """Move the `champion` alias when `decision` (register.json) promotes, and tag the new version with why."""
+    client = mlflow.MlflowClient()
+    name, version = decision["model_name"], str(decision["version"])
+    if decision["decision"] == "promoted":
+        client.set_registered_model_alias(name, "champion", version)
     for key in ("decision", "reason", "challenger_score", "champion_score", "previous_champion"):
-        client.set_model_version_tag(model_name, str(number), key, str(record[key]))
-    return record
+        client.set_model_version_tag(name, version, key, str(decision[key]))
 
 
 def main() -> None:
     setup_logging()
     params, profit = load_params("register"), load_params("evaluate")["profit"]
-    run = json.loads(paths.TRAIN_RUN.read_text(encoding="utf-8"))
+    train_run = json.loads(paths.TRAIN_RUN.read_text(encoding="utf-8"))
     split = load_split(paths.SPLIT)
     rows = split.parts(read_snapshots(paths.SNAPSHOTS, cutoffs=[split.test]))["test"]
-    mlflow = tracking.start()
-    record = register(mlflow, run["model_uri"], rows, model_name=params["model_name"], metric=params["metric"],
-                      min_gain=params["min_gain"], profit=profit, run_id=run["run_id"])
-    record["test_cutoff"] = str(split.test.date())
-    write_json(record, paths.METRICS / "register.json")
-    log.info("%s v%d: %s (%s)", record["model_name"], record["version"], record["decision"], record["reason"])
+    mlflow, name = tracking.start(), params["model_name"]
+    version, champion = add_version(mlflow, train_run["model_uri"], model_name=name, run_id=train_run["run_id"])
+    challenger = mlflow.pyfunc.load_model(f"models:/{name}/{version}")  # as any consumer of the registry loads it
+    result = run(rows, challenger, load_old_champion(mlflow, name, champion), version=version,
+                 champion_version=champion, profit=profit, **params)
+    record_decision(mlflow, result.metrics)
+    write_result("register", result, params={"register": params, "evaluate": {"profit": profit}},
+                 inputs=[paths.SPLIT, paths.SNAPSHOTS, paths.TRAIN_RUN],
+                 tags={"train_run": train_run["run_id"], "model_version": f"{name}/{version}"})
