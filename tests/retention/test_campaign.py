@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from frames import customer, month, months, tables
 
-from churnlab.contract.schema import ContractError
 from churnlab.contract.tables import connect
+from churnlab.core.checks import ColumnError
 from churnlab.retention.campaign import campaign_outcomes, features_at, first_waves, survival_effect
 
 CAMPAIGNS = pd.DataFrame({
@@ -29,7 +29,7 @@ def test_outcome_is_churn_within_h_months_after_the_campaign_month():
 
 
 def test_missing_campaign_column_is_a_clear_error():
-    with pytest.raises(ContractError, match=r"campaigns: missing column\(s\) \['treated'\]"):
+    with pytest.raises(ColumnError, match=r"campaigns: missing 1 column\(s\): 'treated'"):
         campaign_outcomes(CAMPAIGNS.drop(columns="treated"), EVENTS, horizon_months=3, last_month=month(9))
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.contract.schema import ContractError
+from churnlab.core.checks import ColumnError
 from churnlab.retention.policies import compare_policies, profit_curve, profit_summary
 
 POLICIES = {"random": None, "risk": "risk", "uplift": "uplift", "oracle": "oracle"}
@@ -66,7 +66,7 @@ def test_without_the_truth_policies_are_judged_by_the_randomised_campaign():
 
 
 def test_the_oracle_policy_needs_the_true_benefit():
-    with pytest.raises(ContractError, match=r"policy frame: missing column\(s\) \['benefit'\]"):
+    with pytest.raises(ColumnError, match=r"policy frame: missing 1 column\(s\): 'benefit'"):
         compare_policies(constructed_campaign().drop(columns="benefit"), POLICIES, budget_share=0.4, cost=10.0,
                          n_boot=0, seed=0)
 

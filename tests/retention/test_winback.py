@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.contract.schema import ContractError
+from churnlab.core.checks import ColumnError
 from churnlab.retention.winback import (
     archetype_agreement,
     churn_types,
@@ -87,7 +87,7 @@ def test_public_winback_holds_no_raw_id():
 
 
 def test_winback_missing_column_is_a_clear_error():
-    with pytest.raises(ContractError, match=r"churners: missing column\(s\) \['lost_value'\]"):
+    with pytest.raises(ColumnError, match=r"churners: missing 1 column\(s\): 'lost_value'"):
         winback_list(churners().drop(columns="lost_value"), last_month=END, recent_months=6, fixable=["price"])
 
 

@@ -23,18 +23,11 @@ from lifelines.statistics import logrank_test
 from lifelines.utils import restricted_mean_survival_time
 
 from churnlab.contract.indicators import point_in_time_features
-from churnlab.contract.schema import ContractError
 from churnlab.contract.tables import month_index, month_number
+from churnlab.core.checks import check_columns
 
 CAMPAIGN_COLUMNS = ("customer_id", "month", "treated", "cost")
 EVENT_COLUMNS = ("customer_id", "churn_month")
-
-
-def require(frame: pd.DataFrame, columns, *, table: str) -> None:
-    """Raise ContractError naming `table` and every missing column."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ContractError(f"{table}: missing column(s) {missing} (found {sorted(map(str, frame.columns))})")
 
 
 def months_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -48,8 +41,8 @@ def campaign_outcomes(campaigns: pd.DataFrame, events: pd.DataFrame, *, horizon_
 
     `churned` is 1 when the customer's churn month falls in (month, month + H] months.
     """
-    require(campaigns, CAMPAIGN_COLUMNS, table="campaigns")
-    require(events, EVENT_COLUMNS, table="churn_events")
+    check_columns(campaigns, CAMPAIGN_COLUMNS, table="campaigns")
+    check_columns(events, EVENT_COLUMNS, table="churn_events")
     rows = campaigns.merge(events[list(EVENT_COLUMNS)], on="customer_id", how="left")
     ahead = months_between(rows["churn_month"], rows["month"])
     window_end = months_between(pd.Series(last_month, index=rows.index), rows["month"])
@@ -85,8 +78,8 @@ def first_waves(campaigns: pd.DataFrame, events: pd.DataFrame, *, last_month: pd
 
     A customer still present at `last_month` is censored there (event 0).
     """
-    require(campaigns, CAMPAIGN_COLUMNS, table="campaigns")
-    require(events, EVENT_COLUMNS, table="churn_events")
+    check_columns(campaigns, CAMPAIGN_COLUMNS, table="campaigns")
+    check_columns(events, EVENT_COLUMNS, table="churn_events")
     first = campaigns.sort_values(["customer_id", "month"]).drop_duplicates("customer_id")
     first = first.merge(events[list(EVENT_COLUMNS)], on="customer_id", how="left")
     churn_ahead = months_between(first["churn_month"], first["month"])
@@ -123,7 +116,7 @@ def survival_effect(lifetimes: pd.DataFrame, *, tau_months: int, grid_months: in
     gain treated - control in months per contacted customer with its standard error, the log-rank
     statistic and p-value) and the two KM curves on months 0..grid_months.
     """
-    require(lifetimes, ("treated", "duration", "event"), table="campaign lifetimes")
+    check_columns(lifetimes, ("treated", "duration", "event"), table="campaign lifetimes")
     arms = {"treated": lifetimes[lifetimes["treated"].astype(bool)],
             "control": lifetimes[~lifetimes["treated"].astype(bool)]}
     if any(len(arm) == 0 for arm in arms.values()):

@@ -41,8 +41,8 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from churnlab.contract.indicators import FEATURES
 from churnlab.contract.value import monthly_margin
+from churnlab.core.checks import check_columns
 from churnlab.model.churn import feature_columns
-from churnlab.retention.campaign import require
 from churnlab.retention.uplift import evaluate_uplift, fit_learners
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,8 @@ def compare_policies(frame: pd.DataFrame, policies: dict[str, str | None], *, bu
     the yardstick of the shares) needs `benefit`.
     """
     oracle = ORACLE in policies
-    require(frame, ("value", "churned", "treated", *(("benefit",) if oracle else ()),
-                    *[c for c in policies.values() if c]), table="policy frame")
+    check_columns(frame, ("value", "churned", "treated", *(("benefit",) if oracle else ()),
+                          *[c for c in policies.values() if c]), table="policy frame")
     n = len(frame)
     k = min(max(int(round(budget_share * n)), 1), n)
     point = _values(frame, policies, k=k, cost=cost)

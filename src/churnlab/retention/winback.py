@@ -18,8 +18,9 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
+from churnlab.core.checks import check_columns
 from churnlab.core.privacy import pseudonymise
-from churnlab.retention.campaign import months_between, require
+from churnlab.retention.campaign import months_between
 
 CHURNED, RETAINED = "churned", "retained"
 PRICE_LIKE = {"competitor_offer": "price"}  # the two price reasons merged: one theme (rates) drives both
@@ -32,8 +33,8 @@ def profile_anchors(customers: pd.DataFrame, events: pd.DataFrame, *, months_bef
     Churners are anchored at their churn month; up to `max_customers` of each group (seeded sample), each
     with at least `months_before` months as a customer before the anchor.
     """
-    require(customers, ("customer_id", "open_date", "segment"), table="customers")
-    require(events, ("customer_id", "churn_month", "churn_type"), table="churn_events")
+    check_columns(customers, ("customer_id", "open_date", "segment"), table="customers")
+    check_columns(events, ("customer_id", "churn_month", "churn_type"), table="churn_events")
     rng = np.random.default_rng(seed)
     opened = customers.set_index("customer_id")["open_date"] + pd.offsets.MonthEnd(0)
     churners = events.assign(anchor=events["churn_month"], group=CHURNED)
@@ -61,7 +62,7 @@ def expand_months(anchors: pd.DataFrame, *, months_before: int) -> pd.DataFrame:
 
 def profile_indicators(rows: pd.DataFrame, *, indicators: list[str]) -> pd.DataFrame:
     """Mean of each indicator by group, segment (plus "all") and months before the anchor (long format)."""
-    require(rows, ("group", "segment", "months_before", *indicators), table="profile rows")
+    check_columns(rows, ("group", "segment", "months_before", *indicators), table="profile rows")
     rows = rows.assign(segment=rows["segment"].astype(str))
     both = pd.concat([rows, rows.assign(segment="all")], ignore_index=True)
     means = both.groupby(["group", "segment", "months_before"])[indicators].mean().reset_index()
@@ -149,7 +150,7 @@ def winback_list(churners: pd.DataFrame, *, last_month: pd.Timestamp, recent_mon
 
     `churners` has customer_id, churn_month, churn_type, theme and lost_value (EUR).
     """
-    require(churners, ("customer_id", "churn_month", "churn_type", "theme", "lost_value"), table="churners")
+    check_columns(churners, ("customer_id", "churn_month", "churn_type", "theme", "lost_value"), table="churners")
     since = months_between(pd.Series(last_month, index=churners.index), churners["churn_month"])
     keep = (since < recent_months) & churners["theme"].isin(fixable) & (churners["churn_type"] != "involuntary")
     ranked = churners[keep].sort_values("lost_value", ascending=False, kind="stable").reset_index(drop=True)
