@@ -15,20 +15,19 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from churnlab.core import paths, tracking
 from churnlab.model.churn import feature_columns, prepare, tree_encoder
-from churnlab.model.split import RandomSplit, SplitError, TimeSplit, choose_split, random_split, split_frames
-from churnlab.model.tune import FINISHED, tune_xgboost
-from churnlab.train.stage import (
-    TUNED,
-    fit_tuned,
-    log_train_run,
-    read_training_rows,
-    run,
+from churnlab.model.split import (
+    RandomSplit,
+    SplitError,
+    TimeSplit,
+    choose_split,
+    random_split,
     sample_rows,
-    study_name,
-    training_parts,
-    trial_logger,
-    validation_scores,
+    split_frames,
 )
+from churnlab.model.tune import FINISHED, tune_xgboost
+from churnlab.train.fit import TUNED, fit_tuned, study_name, training_parts, validation_scores
+from churnlab.train.runs import log_train_run, trial_logger
+from churnlab.train.stage import read_training_rows, run
 
 SPACE = {"learning_rate": {"low": 0.05, "high": 0.3, "log": True}, "max_depth": {"low": 2, "high": 4},
          "min_child_weight": {"low": 1.0, "high": 20.0, "log": True}}
@@ -160,23 +159,37 @@ def mlflow(tmp_path, monkeypatch):
 
 
 def test_trial_logger_adds_one_nested_run_per_trial(mlflow):
+    """Each trial's run names its objective, carries the trial's state as its status, and lasts as long as it."""
+    import time
+
     def objective(trial):
         x = trial.suggest_float("x", -1.0, 1.0)
         trial.set_user_attr("best_iteration", 4)
+        time.sleep(0.2)
+        if trial.number == 2:
+            trial.report(0.5, step=3)
+            raise optuna.TrialPruned()
         return x * x
 
     with mlflow.start_run(run_name="train") as parent:
         study = optuna.create_study(study_name="logged", sampler=optuna.samplers.TPESampler(seed=0))
-        study.optimize(objective, n_trials=3, callbacks=[trial_logger(mlflow, parent.info.run_id)])
+        study.optimize(objective, n_trials=3,
+                       callbacks=[trial_logger(mlflow, parent.info.run_id, objective="log_loss")])
     runs = mlflow.search_runs(experiment_names=[tracking.EXPERIMENT], filter_string="tags.kind = 'optuna_trial'")
     assert sorted(runs["tags.mlflow.runName"]) == ["trial-000", "trial-001", "trial-002"]
     assert (runs["tags.mlflow.parentRunId"] == parent.info.run_id).all() and (runs["tags.study"] == "logged").all()
     by_name = runs.set_index("tags.mlflow.runName")
     for trial in study.trials:
         logged = by_name.loc[f"trial-{trial.number:03d}"]
-        assert logged["metrics.value"] == pytest.approx(trial.value)
         assert float(logged["params.x"]) == pytest.approx(trial.params["x"])
-        assert logged["metrics.best_iteration"] == 4 and logged["tags.state"] == "COMPLETE"
+        assert logged["metrics.best_iteration"] == 4 and logged["tags.state"] == trial.state.name
+        took = (logged["end_time"] - logged["start_time"]).total_seconds()
+        assert took == pytest.approx(trial.duration.total_seconds(), abs=0.01) and took >= 0.2
+    complete, pruned = by_name.loc["trial-000"], by_name.loc["trial-002"]
+    assert complete["metrics.val_log_loss"] == pytest.approx(study.trials[0].value)
+    assert complete["status"] == "FINISHED" and pruned["status"] == "KILLED"
+    assert pruned["metrics.val_log_loss_at_prune"] == 0.5 and pruned["metrics.rounds"] == 4
+    assert "metrics.value" not in runs
 
 
 def test_log_train_run_fills_the_parent_with_a_nested_run_per_baseline(mlflow, trained):
