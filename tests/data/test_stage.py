@@ -9,7 +9,7 @@ import yaml
 from conftest import ROOT
 from frames import random_tables
 
-from churnlab.core import paths
+from churnlab.core import paths, tracking
 from churnlab.core.checks import DataError
 from churnlab.data import stage as data
 
@@ -21,6 +21,7 @@ def project(folder, monkeypatch, **settings) -> dict:
     (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     monkeypatch.chdir(folder)
     monkeypatch.setenv("CHURNLAB_PSEUDONYM_KEY", "test-key")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
     return params
 
 
@@ -37,6 +38,59 @@ def test_unknown_source_and_missing_path_are_clear_errors():
         data.check_source("snapshot", None)
 
 
+def test_contract_tables_become_the_five_files_a_description_and_the_summary():
+    frames = random_tables(5, n_customers=4, n_months=8) | {"campaigns": pd.DataFrame({"customer_id": ["c0", "c1"]})}
+    result = data.run("contract", frames, inputs={"bank/customers.csv": "0" * 32})
+    assert result.tables == {path: frames[name] for name, path in data.TABLE_PATHS.items()}
+    assert result.metrics == {"source": "contract", "rows": {name: len(f) for name, f in frames.items()},
+                              "customers": 4, "months": 8, "first_month": "2022-01-31", "last_month": "2022-08-31",
+                              "churners": 1, "campaign_rows": 2}
+    assert json.loads(result.texts[paths.SOURCE]) == {
+        "source": "contract", "time_axis": True, "campaigns": True, "closures": True, "oracle": False,
+        "inputs": {"bank/customers.csv": "0" * 32}}
+    assert json.loads(result.texts[data.ORACLE_SOURCE]) == {"source": "contract", "oracle": False}
+
+
+def test_a_ledger_without_closures_or_campaigns_says_so():
+    summary = {"churners": 0, "campaign_rows": 0}
+    assert data.describe_source("ledger", summary, inputs={}) == {
+        "source": "ledger", "time_axis": True, "campaigns": False, "closures": False, "oracle": False, "inputs": {}}
+
+
+def test_the_simulator_writes_its_own_tables_so_its_result_has_descriptions_and_metrics_only():
+    result = data.run("simulator", {}, inputs={}, simulated={"rows": {"customers": 10}, "annual_churn_rate": 0.15})
+    assert result.tables == {} and result.metrics == {"source": "simulator", "rows": {"customers": 10},
+                                                      "annual_churn_rate": 0.15}
+    description = json.loads(result.texts[paths.SOURCE])
+    assert description["oracle"] and description["campaigns"] and description["closures"]
+    assert description["time_axis"] and description["inputs"] == {}
+    assert result.texts[paths.SOURCE] == data.json_text(description)  # indented and key-sorted, as write_json
+
+
+def test_a_snapshot_has_no_time_axis_and_its_summary_counts_labels():
+    rows = pd.DataFrame({"customer_id": ["p_1", "p_2", "p_3", "p_4"], "label": pd.array([1, 0, 0, None], "Int8"),
+                         "labeled": [True, True, True, False], "tenure_months": [3, 40, 12, 7],
+                         "age": [30, 41, 52, 33]})
+    result = data.run("snapshot", {"snapshot": rows}, inputs={"churn.csv": "f" * 32})
+    assert list(result.tables) == [paths.SNAPSHOT_SOURCE] and result.tables[paths.SNAPSHOT_SOURCE] is rows
+    assert result.metrics == {"source": "snapshot", "rows": {"snapshot": 4}, "customers": 4, "labeled": 3,
+                              "churn_rate": pytest.approx(1 / 3), "features": ["age"], "tenure": True}
+    description = json.loads(result.texts[paths.SOURCE])
+    assert not (description["time_axis"] or description["campaigns"] or description["closures"]
+                or description["oracle"])
+
+
+def test_files_of_another_source_are_removed_and_hidden_files_kept(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for file in (paths.SNAPSHOT_SOURCE, paths.SOURCE, paths.CUSTOMERS, paths.ORACLE_CUSTOMERS, paths.RAW / ".keep"):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(b"x")
+    data.remove_stale({paths.SNAPSHOT_SOURCE, paths.SOURCE})
+    assert sorted(p.name for p in [*paths.RAW.iterdir(), *paths.ORACLE.iterdir()]) == [
+        ".keep", "snapshot.parquet", "source.json"]
+
+
+@pytest.mark.slow
 def test_snapshot_source_writes_rows_description_and_removes_another_sources_files(tmp_path, monkeypatch):
     churn_csv(tmp_path / "churn.csv")
     project(tmp_path, monkeypatch, source="snapshot", path=str(tmp_path / "churn.csv"), id="CustomerId",
@@ -67,6 +121,7 @@ def test_a_rename_of_a_column_the_file_lacks_is_named(tmp_path, monkeypatch):
     assert not paths.SNAPSHOT_SOURCE.exists()  # nothing half-written
 
 
+@pytest.mark.slow
 def test_contract_source_writes_the_five_tables(tmp_path, monkeypatch):
     (tmp_path / "bank").mkdir()
     for name, frame in random_tables(5, n_customers=4, n_months=8).items():
@@ -78,8 +133,18 @@ def test_contract_source_writes_the_five_tables(tmp_path, monkeypatch):
     assert source["time_axis"] is True and source["campaigns"] is False and len(source["inputs"]) == 4
     metrics = json.loads((paths.METRICS / "data.json").read_text())
     assert metrics["months"] == 8 and metrics["churners"] == 1
+    mlflow = tracking.start()
+    runs = mlflow.search_runs(experiment_names=["churnlab"], filter_string="attributes.run_name = 'data'")
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["params.data.source"] == "contract" and run["metrics.customers"] == 4
+    assert run["tags.data_md5." + (tmp_path / "bank" / "customers.csv").as_posix()] == \
+        source["inputs"][str(tmp_path / "bank" / "customers.csv")]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"], "data")}
+    assert artifacts == {"data/source.json", "data/data.json"}  # the tables (customer ids) stay out of MLflow
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_ledger_source_on_the_berka_extract(tmp_path, monkeypatch, shared_data):
     project(tmp_path, monkeypatch, source="ledger", path=str(shared_data / "berka_pkdd99"))

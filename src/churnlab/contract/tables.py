@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from churnlab.contract.schema import TABLES, ContractError
@@ -64,6 +65,13 @@ def check_columns(con: duckdb.DuckDBPyConnection, name: str, view: str) -> None:
     for column in set(STRING_COLUMNS) & set(required):
         if found[column] not in ("VARCHAR", '"NULL"'):  # "NULL": an empty or all-missing column
             raise ContractError(f"{name}: column {column!r} must be a string, found {found[column]}")
+
+
+def month_ends(index: pd.Series | np.ndarray) -> pd.Series:
+    """The month-end date of each month index (the vectorised `month_end`)."""
+    index = pd.Series(np.asarray(index, dtype="int64"))
+    firsts = pd.to_datetime(pd.DataFrame({"year": index // 12, "month": index % 12 + 1, "day": 1}))
+    return (firsts + pd.offsets.MonthEnd(0)).astype("datetime64[ns]")
 
 
 def connect(tables: Mapping[str, Source], *, memory_limit: str | None = None,

@@ -48,10 +48,14 @@ def write_csv(frame: pd.DataFrame, target: Path) -> None:
     _write(target, lambda tmp: frame.to_csv(tmp, index=False))
 
 
+def json_text(payload: Any) -> str:
+    """`payload` as indented, key-sorted JSON text with a final newline (stable diffs for `dvc metrics diff`)."""
+    return json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n"
+
+
 def write_json(payload: Any, target: Path) -> None:
-    """Write `payload` as indented, key-sorted JSON atomically (stable diffs for `dvc metrics diff`)."""
-    text = json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n"
-    _write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    """Write `payload` as `json_text` atomically."""
+    write_text(json_text(payload), target)
 
 
 def write_text(text: str, target: Path) -> None:

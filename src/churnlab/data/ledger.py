@@ -69,11 +69,11 @@ import numpy as np
 import pandas as pd
 
 from churnlab.contract.schema import SEGMENTS, TABLES, empty_table, validate_all
-from churnlab.contract.tables import month_number
+from churnlab.contract.tables import month_ends, month_number
 from churnlab.core.checks import DataError
 from churnlab.core.privacy import pseudonymise
 from churnlab.core.readers import read_table
-from churnlab.data.ledger_monthly import account_profile, classify, month_ends, monthly_rows
+from churnlab.data.ledger_monthly import account_profile, classify, monthly_rows
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,6 @@ CASH_OPERATIONS = ("VKLAD", "VYBER")  # at the counter: one branch visit per day
 MAX_PRODUCTS = 10  # the contract's upper bound
 
 
-def month_ends(index: pd.Series | np.ndarray) -> pd.Series:
-    """The month-end date of each month index."""
-    index = pd.Series(np.asarray(index, dtype="int64"))
-    firsts = pd.to_datetime(pd.DataFrame({"year": index // 12, "month": index % 12 + 1, "day": 1}))
-    return (firsts + pd.offsets.MonthEnd(0)).astype("datetime64[ns]")
-
-
 def classify(trans: pd.DataFrame) -> pd.DataFrame:
     """Transactions with month `m`, `signed` amount and the flags the monthly aggregates sum over."""
     k_symbol = trans["k_symbol"].fillna("").str.strip()

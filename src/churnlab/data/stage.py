@@ -12,11 +12,12 @@
 Every source writes data/raw/source.json (the source, whether it has a time axis, campaigns and an oracle,
 and the MD5 of each input file) and data/oracle/source.json; only the simulator writes oracle tables.
 Files of another source left in data/raw or data/oracle by an earlier run are removed after a successful
-run, so the later stages never read a stale mix. reports/metrics/data.json summarises the tables.
+run, so the later stages never read a stale mix. reports/metrics/data.json summarises the tables, and one MLflow
+run `data` records the params, that summary and the two source descriptions. `run()` builds all of that from the
+frames read; the simulator alone writes its own tables, streaming them block by block (`write_simulation`).
 Run with `python -m churnlab.data`.
 """
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -25,11 +26,13 @@ import pandas as pd
 from churnlab.contract.snapshot_file import build_snapshot
 from churnlab.core import paths
 from churnlab.core.checks import DataError
-from churnlab.core.io import write_json, write_parquet
+from churnlab.core.io import json_text
 from churnlab.core.logs import setup_logging
+from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
 from churnlab.core.privacy import pseudonym_key
 from churnlab.core.readers import read_table
+from churnlab.core.tracking import file_hash
 from churnlab.data.contract import find_tables, read_contract
 from churnlab.data.ledger import ledger_tables, read_ledger
 from churnlab.data.simulator.simulate import write_simulation
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 SOURCES = ("simulator", "contract", "snapshot", "ledger")
 TABLE_PATHS = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
                "churn_events": paths.CHURN_EVENTS, "campaigns": paths.CAMPAIGNS}
+SIMULATED = {*TABLE_PATHS.values(), paths.ORACLE_MONTHLY, paths.ORACLE_CUSTOMERS, paths.ORACLE_EFFECTS,
+             paths.ORACLE_SURVIVAL}  # what `write_simulation` streams to data/raw and data/oracle
+ORACLE_SOURCE = paths.ORACLE / "source.json"
 
 
 def check_source(source: str, path) -> None:
@@ -49,14 +55,6 @@ def check_source(source: str, path) -> None:
         what = "file" if source == "snapshot" else "folder"
         raise DataError(f"params.yaml: data.source {source} needs data.path (the {what} to read), "
                         f"e.g. dvc exp run -S data.source={source} -S data.path=...")
-
-
-def md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def table_summary(tables: dict[str, pd.DataFrame]) -> dict:
@@ -104,38 +102,61 @@ def source_tables(source: str, path: str, *, key: bytes, read: dict, tables: dic
     return read_contract(files, key=key, date_formats=date_formats, **read), [f for f in files.values() if f]
 
 
+def describe_source(source: str, summary: dict, *, inputs: dict[str, str]) -> dict:
+    """data/raw/source.json: the source, what it offers (`churnlab.contract.source.Source`), each input's MD5."""
+    tables = source not in ("simulator", "snapshot")  # a user's contract tables or a ledger
+    return {"source": source, "time_axis": source != "snapshot",
+            "campaigns": source == "simulator" or (tables and summary["campaign_rows"] > 0),
+            "closures": source == "simulator" or (tables and summary["churners"] > 0),
+            "oracle": source == "simulator", "inputs": inputs}
+
+
+def run(source: str, frames: dict[str, pd.DataFrame], *, inputs: dict[str, str],
+        simulated: dict | None = None) -> StageResult:
+    """What the data stage writes for `source`: its tables, data/raw/source.json, data/oracle/source.json and
+    the data.json metrics.
+
+    `frames` are the five contract tables (contract and ledger sources) or {"snapshot": rows} (snapshot). The
+    simulator streams its tables to data/raw and data/oracle itself (`write_simulation`, for 1M customers), so
+    for it `frames` is empty and `simulated` is the summary it returned. `inputs` maps each file read to its MD5.
+    """
+    if source == "simulator":
+        tables, summary = {}, simulated
+    elif source == "snapshot":
+        tables, summary = {paths.SNAPSHOT_SOURCE: frames["snapshot"]}, snapshot_summary(frames["snapshot"])
+    else:
+        tables, summary = {path: frames[name] for name, path in TABLE_PATHS.items()}, table_summary(frames)
+    description = describe_source(source, summary, inputs=inputs)
+    return StageResult(metrics={"source": source, **summary}, tables=tables,
+                       texts={paths.SOURCE: json_text(description),
+                              ORACLE_SOURCE: json_text({"source": source, "oracle": description["oracle"]})})
+
+
 def main() -> None:
+    """DVC stage `data`: read (or simulate) the source that `data.source` names; write data/raw and data/oracle."""
     setup_logging()
     base, params = load_params("base"), load_params("data")
     source, path = params["source"], params["path"]
     check_source(source, path)
     read = {k: v for k, v in params["read"].items() if v}
-    inputs: list[Path] = []
+    logged = {"base": {k: base[k] for k in ("seed", "horizon_months")}, "data": params}
+    frames, files, simulated = {}, [], None
     if source == "simulator":
-        summary = write_simulation(seed=base["seed"], horizon=base["horizon_months"], params=load_params("simulate"))
-        written = {*TABLE_PATHS.values(), paths.ORACLE_MONTHLY, paths.ORACLE_CUSTOMERS, paths.ORACLE_EFFECTS,
-                   paths.ORACLE_SURVIVAL}
+        logged["simulate"] = load_params("simulate")
+        simulated = write_simulation(seed=base["seed"], horizon=base["horizon_months"], params=logged["simulate"])
     elif source == "snapshot":
-        rows = snapshot_file(path, key=pseudonym_key(), read=read, rename=params["rename"], id_column=params["id"],
-                             target=params["target"], positive=params["positive"], negative=params["negative"],
-                             tenure=params["tenure"], tenure_unit=params["tenure_unit"], drop=params["drop"],
-                             feature_types=params["feature_types"])
-        inputs, written = [Path(path)], {paths.SNAPSHOT_SOURCE}
-        write_parquet(rows, paths.SNAPSHOT_SOURCE)
-        summary = snapshot_summary(rows)
+        frames = {"snapshot": snapshot_file(
+            path, key=pseudonym_key(), read=read, rename=params["rename"], id_column=params["id"],
+            target=params["target"], positive=params["positive"], negative=params["negative"],
+            tenure=params["tenure"], tenure_unit=params["tenure_unit"], drop=params["drop"],
+            feature_types=params["feature_types"])}
+        files = [Path(path)]
     else:
-        tables, inputs = source_tables(source, path, key=pseudonym_key(), read=read, tables=params["tables"],
-                                       date_formats=params["date_formats"], ledger=params["ledger"])
-        for name, target in TABLE_PATHS.items():
-            write_parquet(tables[name], target)
-        written = set(TABLE_PATHS.values())
-        summary = table_summary(tables)
-    campaigns = source == "simulator" or (source != "snapshot" and summary["campaign_rows"] > 0)
-    closures = source == "simulator" or (source != "snapshot" and summary["churners"] > 0)
-    description = {"source": source, "time_axis": source != "snapshot", "campaigns": campaigns,
-                   "closures": closures, "oracle": source == "simulator", "inputs": {str(p): md5(p) for p in inputs}}
-    write_json(description, paths.SOURCE)
-    write_json({"source": source, "oracle": source == "simulator"}, paths.ORACLE / "source.json")
-    remove_stale(written | {paths.SOURCE, paths.ORACLE / "source.json"})
-    write_json({"source": source, **summary}, paths.METRICS / "data.json")
-    log.info("data source %s: %s", source, {k: v for k, v in summary.items() if k in ("customers", "rows", "months")})
+        frames, files = source_tables(source, path, key=pseudonym_key(), read=read, tables=params["tables"],
+                                      date_formats=params["date_formats"], ledger=params["ledger"])
+    result = run(source, frames, inputs={str(f): file_hash(f) for f in files}, simulated=simulated)
+    # the tables are DVC outputs, up to gigabytes: MLflow keeps the source descriptions and data.json only
+    write_result("data", result, params=logged, inputs=files, artifacts=list(result.texts))
+    remove_stale({*result.files(), *(SIMULATED if source == "simulator" else ())})
+    log.info("data source %s: %s", source,
+             {k: v for k, v in result.metrics.items() if k in ("customers", "rows", "months")})

@@ -10,12 +10,19 @@ scoring snapshot), and start no earlier than the `first_cutoff_month`-th month o
 12-month windows are full. Cutoffs with t+H <= L are training cutoffs: every label there is known. Later
 cutoffs are for scoring; their labels are missing except for customers already seen to churn.
 
-Reads only the contract tables in data/raw (never data/oracle). Run with `python -m churnlab.features`.
+Snapshots are streamed to Parquet one cutoff at a time (`iter_snapshots` into `write_snapshots`), so a million
+customers fit in memory; `LabelTally` keeps the label counts on the way. The lifetimes, the indicator catalogue
+and the metrics go through `core.outputs.write_result`, which also logs the MLflow run `features`. A snapshot
+source (data/raw/source.json says it has no time axis) has one cutoff and takes `snapshot_run` instead.
+
+Reads only data/raw (never data/oracle). Run with `python -m churnlab.features`.
 """
+
 
 import logging
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -28,10 +35,12 @@ from churnlab.contract.indicators import FEATURES, catalogue
 from churnlab.contract.labels import DEFINITIONS
 from churnlab.contract.snapshot_file import snapshot_lifetimes, snapshot_table
 from churnlab.contract.snapshots import snapshot_at
-from churnlab.contract.tables import Source, connect, month_end, month_range
+from churnlab.contract.source import read_source
+from churnlab.contract.tables import connect, month_end, month_range
 from churnlab.core import paths
-from churnlab.core.io import ParquetChunks, write_csv, write_json, write_parquet
+from churnlab.core.io import ParquetChunks
 from churnlab.core.logs import setup_logging
+from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
 from churnlab.features.lifetimes import DEFINITIONS as LIFETIME_DEFINITIONS
 from churnlab.features.lifetimes import build_lifetimes
@@ -43,6 +52,11 @@ log = logging.getLogger(__name__)
 # DuckDB's own cap, well under the 8 GB peak-RSS budget of the 1M-customer benchmark; beyond it, DuckDB
 # spills to a temporary directory instead of failing.
 DUCKDB_MEMORY_LIMIT = "3GB"
+CONTRACT_TABLES = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
+                   "churn_events": paths.CHURN_EVENTS}  # what the snapshots and lifetimes read (not campaigns)
+# The tables are DVC outputs (up to gigabytes, with customer ids): MLflow keeps the catalogue and features.json.
+ARTIFACTS = [paths.INDICATORS]
+
 
 def choose_cutoffs(first_month: int, last_month: int, *, horizon_months: int, first_cutoff_month: int,
                    cutoff_every_months: int) -> list[int]:
@@ -70,36 +84,43 @@ def choose_cutoffs(first_month: int, last_month: int, *, horizon_months: int, fi
     return cutoffs
 
 
-def iter_snapshots(con: duckdb.DuckDBPyConnection, *, cutoffs: list[int], last_month: int,
-                   horizon_months: int, **churn) -> Iterator[tuple[int, pd.DataFrame, pd.DataFrame]]:
-    """Yield (cutoff month index, snapshot, labels of every definition) per cutoff, with a progress bar."""
-    for t in tqdm(cutoffs, desc="snapshots", unit="cutoff"):
-        yield t, *snapshot_at(con, t, last_month=last_month, horizon_months=horizon_months, **churn)
+@dataclass(frozen=True)
+class Cutoffs:
+    """The snapshot cutoffs (month indices, ascending) of data whose last month index is `last_month` (L)."""
+
+    months: list[int]
+    last_month: int
+    horizon_months: int  # H
+
+    @property
+    def last_training(self) -> int:
+        """L - H: the last cutoff whose labels are all known; cutoffs up to it are the training cutoffs."""
+        return self.last_month - self.horizon_months
 
 
-def build_snapshots(tables: Mapping[str, Source], *, horizon_months: int, first_cutoff_month: int,
-                    cutoff_every_months: int, churn: dict) -> pd.DataFrame:
-    """All snapshots of the contract `tables` (DataFrames or Parquet paths) as one DataFrame (small data)."""
-    con = connect(tables)
+def data_cutoffs(con: duckdb.DuckDBPyConnection, *, horizon_months: int, first_cutoff_month: int,
+                 cutoff_every_months: int) -> Cutoffs:
+    """The cutoffs of the contract tables in `con` (`choose_cutoffs` over their month range)."""
     first, last = month_range(con)
-    cutoffs = choose_cutoffs(first, last, horizon_months=horizon_months, first_cutoff_month=first_cutoff_month,
-                             cutoff_every_months=cutoff_every_months)
-    chunks = [s for _, s, _ in iter_snapshots(con, cutoffs=cutoffs, last_month=last, horizon_months=horizon_months,
-                                           **churn)]
-    return pd.concat(chunks, ignore_index=True)
+    months = choose_cutoffs(first, last, horizon_months=horizon_months, first_cutoff_month=first_cutoff_month,
+                            cutoff_every_months=cutoff_every_months)
+    log.info("data %s..%s; %d cutoffs from %s", month_end(first).date(), month_end(last).date(), len(months),
+             month_end(months[0]).date())
+    return Cutoffs(months, last, horizon_months)
 
 
 class LabelTally:
-    """Running counts for features.json. Label rates are over the training cutoffs (t+H <= L), where every
-    label is known; the unlabeled share is over all snapshots."""
+    """Running label counts for features.json. Label rates are over the training cutoffs (t <= L - H), where
+    every label is known; the unlabeled share is over all snapshots."""
 
-    def __init__(self, *, last_month: int, horizon_months: int):
-        self.last_training = last_month - horizon_months
+    def __init__(self, *, last_training: int):
+        self.last_training = last_training
         self.rows = self.training_rows = 0
         self.positives = dict.fromkeys(DEFINITIONS, 0)
         self.unlabeled = dict.fromkeys(DEFINITIONS, 0)
 
     def add(self, t: int, labels: pd.DataFrame) -> None:
+        """Count the `labels` (one column per definition) of the snapshot at cutoff month index t."""
         self.rows += len(labels)
         for definition in DEFINITIONS:
             self.unlabeled[definition] += int(labels[definition].isna().sum())
@@ -118,6 +139,65 @@ class LabelTally:
         }
 
 
+def iter_snapshots(con: duckdb.DuckDBPyConnection, cutoffs: Cutoffs, tally: LabelTally, *,
+                   churn: dict) -> Iterator[pd.DataFrame]:
+    """Yield the snapshot at each cutoff, ascending (with a progress bar), adding the labels of every churn
+    definition to `tally`. `churn` is params.yaml `features.churn`."""
+    for t in tqdm(cutoffs.months, desc="snapshots", unit="cutoff"):
+        snapshot, labels = snapshot_at(con, t, last_month=cutoffs.last_month, horizon_months=cutoffs.horizon_months,
+                                       **churn)
+        tally.add(t, labels)
+        yield snapshot
+
+
+def write_snapshots(snapshots: Iterable[pd.DataFrame], target: Path) -> None:
+    """Stream `snapshots` into one Parquet file, a row group each, atomically (the old file stays on failure)."""
+    writer, ok = None, False
+    try:
+        for snapshot in snapshots:
+            writer = writer or ParquetChunks(target, pa.Schema.from_pandas(snapshot, preserve_index=False))
+            writer.write(snapshot)
+        ok = True
+    finally:
+        if writer:
+            writer.close(ok)
+
+
+def training_columns(snapshots: Path, *, last_training: pd.Timestamp) -> tuple[Iterator[pd.Series], pd.Series]:
+    """The indicators (one Series at a time, to hold a single column in memory) and 0/1 labels of the labeled
+    rows at cutoffs up to `last_training`, read from the snapshot Parquet file."""
+    rows = pq.read_table(snapshots, columns=["cutoff", "labeled", "label"]).to_pandas()
+    keep = (rows["labeled"] & (rows["cutoff"] <= last_training)).to_numpy()
+    columns = (pq.read_table(snapshots, columns=[f]).column(f).to_pandas()[keep].rename(f) for f in FEATURES)
+    return columns, rows.loc[keep, "label"].astype("int8")
+
+
+def lifetime_churn(churn: dict) -> dict:
+    """The churn settings lifetimes follow: `churn` itself, or closure where a lifetime cannot follow its
+    definition (value and partial churn need a cutoff month; survival needs a churn month)."""
+    if churn["definition"] in LIFETIME_DEFINITIONS:
+        return churn
+    log.warning("lifetimes follow %s, not %r: survival needs a churn month (lifetimes support %s)", "closure",
+                churn["definition"], LIFETIME_DEFINITIONS)
+    return {**churn, "definition": "closure"}
+
+
+def features_metrics(cutoffs: Cutoffs, tally: LabelTally, lifetimes: pd.DataFrame, *, definition: str) -> dict:
+    """features.json of a time-axis source: counts, the training cutoffs, label rates and unlabeled shares."""
+    return {"snapshots": tally.rows, "features": len(FEATURES), "cutoffs": len(cutoffs.months),
+            "training_cutoffs": sum(t <= cutoffs.last_training for t in cutoffs.months),
+            "last_training_cutoff": str(month_end(cutoffs.last_training).date()), "definition": definition,
+            "horizon_months": cutoffs.horizon_months, "customers": len(lifetimes),
+            "lifetime_events": int(lifetimes["event"].sum()), **tally.summary(definition)}
+
+
+def indicator_catalogue(columns: Iterable[pd.Series], labels: pd.Series, *, catalogue_params: dict) -> pd.DataFrame:
+    """The indicators of `churnlab.contract.indicators` (meaning, unit, lookback), each with its screening on the
+    training rows (`screening.screen_indicators`; `columns` in FEATURES order, `labels` 0/1 aligned with them)."""
+    screening = screen_indicators(columns, labels, total=len(FEATURES), **catalogue_params)
+    return catalogue().merge(screening, on="feature")
+
+
 def snapshot_catalogue(snapshots: pd.DataFrame, *, catalogue_params: dict) -> pd.DataFrame:
     """The indicator catalogue of a snapshot file: its own columns, screened like the simulator's indicators."""
     features = [c for c in snapshots.columns if c not in KEYS]
@@ -129,84 +209,59 @@ def snapshot_catalogue(snapshots: pd.DataFrame, *, catalogue_params: dict) -> pd
     return meaning.merge(screening, on="feature")
 
 
-def snapshot_main(*, as_of: str, tenure_unit: str, catalogue_params: dict) -> None:
-    """The features stage on a snapshot source: one cutoff, lifetimes from tenure (if any), the catalogue."""
-    rows = pd.read_parquet(paths.SNAPSHOT_SOURCE)
+def snapshot_run(rows: pd.DataFrame, *, as_of: str, tenure_unit: str, catalogue_params: dict) -> StageResult:
+    """The features stage on a snapshot source's rows: one cutoff, lifetimes from tenure (if any), the catalogue."""
     snapshots = snapshot_table(rows, as_of=as_of)
-    write_parquet(snapshots, paths.SNAPSHOTS)
     if "tenure_months" in rows:
         lifetimes = snapshot_lifetimes(rows, as_of=as_of, tenure_unit=tenure_unit)
     else:
         log.warning("snapshot has no tenure column (data.tenure): no lifetimes, so the survival stage will skip")
         lifetimes = pd.DataFrame({"customer_id": pd.Series(dtype="string")})
-    write_parquet(lifetimes, paths.LIFETIMES)
-    write_csv(snapshot_catalogue(snapshots, catalogue_params=catalogue_params), paths.INDICATORS)
     labeled = snapshots["labeled"]
     metrics = {"source": "snapshot", "snapshots": len(snapshots), "features": len(snapshots.columns) - len(KEYS),
                "cutoffs": 1, "training_cutoffs": 1, "customers": len(snapshots),
                "lifetime_events": int(lifetimes["event"].sum()) if "event" in lifetimes else 0,
                "label_rate": {"snapshot": float(snapshots.loc[labeled, "label"].mean())},
                "unlabeled_share": float(1 - labeled.mean()), "training_snapshots": int(labeled.sum())}
-    write_json(metrics, paths.METRICS / "features.json")
     log.info("snapshot: %d rows, %d features, churn rate %.3f; %d lifetimes", len(snapshots), metrics["features"],
              metrics["label_rate"]["snapshot"], len(lifetimes))
+    indicators = snapshot_catalogue(snapshots, catalogue_params=catalogue_params)
+    return StageResult(metrics, tables={paths.SNAPSHOTS: snapshots, paths.LIFETIMES: lifetimes,
+                                        paths.INDICATORS: indicators})
+
+
+def snapshot_main(params: dict) -> None:
+    """`main` on a snapshot source (one row per customer at `data.as_of`)."""
+    data = {k: load_params("data")[k] for k in ("as_of", "tenure_unit")}
+    result = snapshot_run(pd.read_parquet(paths.SNAPSHOT_SOURCE), **data, catalogue_params=params["catalogue"])
+    write_result("features", result, params={"data": data, "features": params},
+                 inputs=[paths.SNAPSHOT_SOURCE, paths.SOURCE], artifacts=ARTIFACTS)
 
 
 def main() -> None:
     """DVC stage `features`: snapshots, lifetimes, the indicator catalogue and reports/metrics/features.json."""
     setup_logging()
-    base, params, data = load_params("base"), load_params("features"), load_params("data")
-    if data["source"] == "snapshot":
-        snapshot_main(as_of=data["as_of"], tenure_unit=data["tenure_unit"], catalogue_params=params["catalogue"])
+    params = load_params("features")
+    if not read_source().time_axis:
+        snapshot_main(params)
         return
-    horizon, churn = base["horizon_months"], params["churn"]
-    sources = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
-               "churn_events": paths.CHURN_EVENTS}
+    horizon, churn = load_params("base")["horizon_months"], params["churn"]
     with tempfile.TemporaryDirectory(prefix="churnlab-duckdb-") as spill:
-        con = connect(sources, memory_limit=DUCKDB_MEMORY_LIMIT, temp_directory=Path(spill))
-        first, last = month_range(con)
-        cutoffs = choose_cutoffs(first, last, horizon_months=horizon,
-                                 first_cutoff_month=params["first_cutoff_month"],
-                                 cutoff_every_months=params["cutoff_every_months"])
-        log.info("data %s..%s; %d cutoffs from %s; churn definition %s", month_end(first).date(),
-                 month_end(last).date(), len(cutoffs), month_end(cutoffs[0]).date(), churn["definition"])
-        tally = LabelTally(last_month=last, horizon_months=horizon)
-        writer, ok = None, False  # streamed one cutoff at a time, so 1M customers fit in memory
-        try:
-            for t, snapshot, labels in iter_snapshots(con, cutoffs=cutoffs, last_month=last,
-                                                      horizon_months=horizon, **churn):
-                writer = writer or ParquetChunks(paths.SNAPSHOTS, pa.Schema.from_pandas(snapshot, preserve_index=False))
-                writer.write(snapshot)
-                tally.add(t, labels)
-            ok = True
-        finally:
-            if writer:
-                writer.close(ok)
-        log.info("wrote %s: %d snapshots; building lifetimes", paths.SNAPSHOTS, tally.rows)
-        follow = churn if churn["definition"] in LIFETIME_DEFINITIONS else {**churn, "definition": "closure"}
-        if follow is not churn:
-            log.warning("lifetimes follow %s, not %r: survival needs a churn month (lifetimes support %s)",
-                        "closure", churn["definition"], LIFETIME_DEFINITIONS)
-        lifetimes = build_lifetimes(con, last_month=last, **follow)
+        con = connect(CONTRACT_TABLES, memory_limit=DUCKDB_MEMORY_LIMIT, temp_directory=Path(spill))
+        cutoffs = data_cutoffs(con, horizon_months=horizon, first_cutoff_month=params["first_cutoff_month"],
+                               cutoff_every_months=params["cutoff_every_months"])
+        tally = LabelTally(last_training=cutoffs.last_training)
+        write_snapshots(iter_snapshots(con, cutoffs, tally, churn=churn), paths.SNAPSHOTS)
+        log.info("wrote %s: %d snapshots (churn definition %s); building lifetimes", paths.SNAPSHOTS, tally.rows,
+                 churn["definition"])
+        lifetimes = build_lifetimes(con, last_month=cutoffs.last_month, **lifetime_churn(churn))
         con.close()
-    write_parquet(lifetimes, paths.LIFETIMES)
-    log.info("wrote %s: %d customers, %d churn events", paths.LIFETIMES, len(lifetimes),
-             int(lifetimes["event"].sum()))
-
-    last_training = month_end(last - horizon)
-    rows = pq.read_table(paths.SNAPSHOTS, columns=["cutoff", "labeled", "label"]).to_pandas()
-    keep = (rows["labeled"] & (rows["cutoff"] <= last_training)).to_numpy()
-    label = rows.loc[keep, "label"].astype("int8")
-    columns = (pq.read_table(paths.SNAPSHOTS, columns=[f]).column(f).to_pandas()[keep].rename(f)
-               for f in FEATURES)  # one column at a time keeps the memory of a single feature
-    screening = screen_indicators(columns, label, total=len(FEATURES), **params["catalogue"])
-    write_csv(catalogue().merge(screening, on="feature"), paths.INDICATORS)
-
-    metrics = {"snapshots": tally.rows, "features": len(FEATURES), "cutoffs": len(cutoffs),
-               "training_cutoffs": sum(t <= last - horizon for t in cutoffs),
-               "last_training_cutoff": str(last_training.date()), "definition": churn["definition"],
-               "horizon_months": horizon, "customers": len(lifetimes),
-               "lifetime_events": int(lifetimes["event"].sum()), **tally.summary(churn["definition"])}
-    write_json(metrics, paths.METRICS / "features.json")
+    log.info("lifetimes: %d customers, %d churn events", len(lifetimes), int(lifetimes["event"].sum()))
+    columns, labels = training_columns(paths.SNAPSHOTS, last_training=month_end(cutoffs.last_training))
+    indicators = indicator_catalogue(columns, labels, catalogue_params=params["catalogue"])
+    metrics = features_metrics(cutoffs, tally, lifetimes, definition=churn["definition"])
+    result = StageResult(metrics, tables={paths.LIFETIMES: lifetimes, paths.INDICATORS: indicators})
+    write_result("features", result, params={"base": {"horizon_months": horizon}, "features": params},
+                 inputs=[*CONTRACT_TABLES.values(), paths.SOURCE], artifacts=ARTIFACTS)
     log.info("label rates on training cutoffs: %s; unlabeled share %.3f", metrics["label_rate"],
              metrics["unlabeled_share"])

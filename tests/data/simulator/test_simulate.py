@@ -9,9 +9,8 @@ import yaml
 
 from churnlab.contract.schema import validate_all
 from churnlab.core import paths
-from churnlab.data import stage as data
 from churnlab.data.simulator import simulate
-from churnlab.data.simulator.market import market_for
+from churnlab.data.simulator.market import MARKET_PARAMS, market_for
 
 HORIZON = 6
 SHOCK = 24
@@ -120,50 +119,58 @@ def test_offer_effects_differ_by_customer(bank):
     assert (effect["true_effect"].abs() < 1e-9).mean() > 0.05  # none for some (e.g. already decided to leave)
 
 
-def test_same_seed_gives_byte_identical_tables(tmp_path, monkeypatch):
+def small_simulation(**overrides) -> dict:
+    """The repository's `simulate` params, shrunk to a few hundred customers over about a year."""
     from conftest import ROOT
 
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["simulate"].update(n_customers=600, n_months=14, campaign_months=[8], shock_month=10, oracle_paths=4,
-                              oracle_survival_months=8)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["simulate"]
+    return params | {"n_customers": 600, "n_months": 14, "campaign_months": [8], "shock_month": 10, "oracle_paths": 4,
+                     "oracle_survival_months": 8} | overrides
+
+
+def test_same_seed_gives_byte_identical_tables(tmp_path, monkeypatch):
     digests = []
     for run in ("a", "b"):
-        folder = tmp_path / run
-        folder.mkdir()
-        (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-        monkeypatch.chdir(folder)
-        data.main()
+        (tmp_path / run).mkdir()
+        monkeypatch.chdir(tmp_path / run)
+        summary = simulate.write_simulation(seed=7, horizon=HORIZON, params=small_simulation())
         files = sorted([*paths.RAW.glob("*.parquet"), *paths.ORACLE.glob("*.parquet")])
         digests.append({f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
     assert len(digests[0]) == 9 and digests[0] == digests[1]
-    metrics = yaml.safe_load((tmp_path / "b" / paths.METRICS / "data.json").read_text(encoding="utf-8"))
-    assert 500 < metrics["rows"]["customers"] < 600 and set(metrics["churn_share_by_type"]) == {
+    assert 500 < summary["rows"]["customers"] < 600 and set(summary["churn_share_by_type"]) == {
         "voluntary_closure", "transfer_out", "involuntary"}
 
 
-def test_a_failed_run_leaves_the_last_good_outputs(tmp_path, monkeypatch):
-    from conftest import ROOT
+def test_the_observed_tables_do_not_depend_on_the_oracles_paths():
+    """The oracle draws from streams of its own, so more Monte Carlo paths change only the oracle's tables."""
+    params = small_simulation(n_customers=300, n_months=12, oracle_survival_months=6)
+    market = market_for(seed=3, horizon=HORIZON, **{k: params[k] for k in MARKET_PARAMS})
+    two, four = (simulate.simulate_block(0, 300, seed=3, market=market, horizon=HORIZON,
+                                         **simulate.block_params(params | {"oracle_paths": n})) for n in (2, 4))
+    for table in ("customers", "monthly", "churn_events", "campaigns"):
+        pd.testing.assert_frame_equal(two[table], four[table])
+    assert len(two["campaigns"]) > 0 and len(two["churn_events"]) > 0
+    assert not two["monthly_truth"]["p_churn_h"].equals(four["monthly_truth"]["p_churn_h"])
 
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["simulate"].update(n_customers=300, n_months=12, campaign_months=[], shock_month=8, oracle_paths=2,
-                              oracle_survival_months=6, workers=1)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+
+def test_a_failed_run_leaves_the_last_good_outputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data.main()
+    params = small_simulation(n_customers=300, n_months=12, campaign_months=[], shock_month=8, oracle_paths=2,
+                              oracle_survival_months=6, workers=1)
+    simulate.write_simulation(seed=7, horizon=HORIZON, params=params)
     before = paths.MONTHLY.read_bytes()
-    params["simulate"]["n_customers"] = 10_300  # a second block, which fails below
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    calls = {"n": 0}
+    blocks = []
     original = simulate.simulate_block
 
     def failing(block, *args, **kwargs):
-        calls["n"] += 1
+        blocks.append(block)
         if block == 1:
             raise RuntimeError("disk full")
         return original(block, *args, **kwargs)
 
     monkeypatch.setattr(simulate, "simulate_block", failing)
     with pytest.raises(RuntimeError, match="disk full"):
-        data.main()
+        simulate.write_simulation(seed=8, horizon=HORIZON, params=params | {"n_customers": 10_300})  # two blocks
+    assert blocks == [0, 1]  # block 0 was simulated (and its chunk written) before block 1 failed
     assert paths.MONTHLY.read_bytes() == before
     assert not list(paths.RAW.glob(".*.tmp"))
