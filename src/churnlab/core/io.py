@@ -33,6 +33,18 @@ def atomic_path(target: Path) -> Iterator[Path]:
             os.remove(tmp)
 
 
+def remove_temporaries(*folders: Path) -> list[Path]:
+    """Delete the temporary files (`.<name>.<random>.tmp`) a killed writer left in `folders`; returns them.
+
+    Only safe while no writer is running there: call it at the start of the stage that owns the folders (DVC runs
+    one stage of a repository at a time).
+    """
+    left = [f for folder in folders if Path(folder).is_dir() for f in Path(folder).rglob(".*.tmp") if f.is_file()]
+    for file in left:
+        file.unlink()
+    return left
+
+
 def _write(target: Path, write: Callable[[Path], Any]) -> None:
     with atomic_path(target) as tmp:
         write(tmp)

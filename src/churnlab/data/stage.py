@@ -26,7 +26,7 @@ import pandas as pd
 from churnlab.contract.snapshot_file import build_snapshot
 from churnlab.core import paths
 from churnlab.core.checks import DataError
-from churnlab.core.io import json_text
+from churnlab.core.io import json_text, remove_temporaries
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -135,6 +135,8 @@ def run(source: str, frames: dict[str, pd.DataFrame], *, inputs: dict[str, str],
 def main() -> None:
     """DVC stage `data`: read (or simulate) the source that `data.source` names; write data/raw and data/oracle."""
     setup_logging()
+    for left in remove_temporaries(paths.RAW, paths.ORACLE, paths.METRICS):
+        log.warning("removed %s, left by an interrupted run", left)
     base, params = load_params("base"), load_params("data")
     source, path = params["source"], params["path"]
     check_source(source, path)
