@@ -1,6 +1,7 @@
 """The MLflow store resolves to the real repository, also from inside a `dvc exp run --temp` copy."""
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,29 @@ def test_lineage_tags_record_no_machine_path(tmp_path, monkeypatch):
     assert not any(str(tmp_path) in value for value in tags.values())
     subprocess.run(["git", "remote", "set-url", "origin", "https://example.org/bank/churnlab.git"], check=True)
     assert tracking.lineage_tags("score", [])["mlflow.source.git.repoURL"] == "https://example.org/bank/churnlab.git"
+
+
+def test_runs_left_running_by_a_killed_process_are_marked_failed(tmp_path, monkeypatch):
+    """A stage killed with -9 leaves its run RUNNING for ever; the next start marks it FAILED, and only it."""
+    import socket
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    mlflow = tracking.start()
+    client = mlflow.MlflowClient()
+    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT).experiment_id
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    runs = {name: client.create_run(experiment, run_name=name, tags=tags).info.run_id for name, tags in {
+        "killed": {"host": host, "pid": dead.stdout.strip()},
+        "alive": {"host": host, "pid": str(os.getpid())},
+        "elsewhere": {"host": host + "-other", "pid": dead.stdout.strip()},
+        "untagged": {},
+    }.items()}
+
+    assert tracking.fail_stale_runs(mlflow) == [runs["killed"]]
+    status = {name: client.get_run(run_id).info.status for name, run_id in runs.items()}
+    assert status == {"killed": "FAILED", "alive": "RUNNING", "elsewhere": "RUNNING", "untagged": "RUNNING"}
+    assert tracking.fail_stale_runs(mlflow) == []

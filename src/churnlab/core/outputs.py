@@ -106,7 +106,7 @@ def write_result(stage: str, result: StageResult, *, params: dict, inputs: list[
     target = paths.METRICS / f"{stage}.json"
     write_json(metrics, target)
     mlflow = tracking.start()
-    with mlflow.start_run(run_name=stage):
+    with mlflow.start_run(run_name=stage, tags=tracking.process_tags()):
         mlflow.set_tags({**tracking.lineage_tags(stage, inputs), "kind": stage, **(tags or {}),
                          **{f"skipped.{part}": reason[:250] for part, reason in result.skipped.items()}})
         mlflow.log_params(mlflow_params(params))

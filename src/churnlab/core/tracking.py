@@ -6,7 +6,9 @@ and `--queue` (which run in a copy inside the repository's .dvc folder) log to t
 """
 
 import hashlib
+import logging
 import os
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,8 @@ import yaml
 from churnlab.core import paths
 
 EXPERIMENT = "churnlab"
+
+log = logging.getLogger(__name__)
 
 
 def tracking_uri(start: Path | None = None) -> str:
@@ -41,7 +45,42 @@ def start(experiment: str = EXPERIMENT):
         location = artifacts.as_uri() if uri.startswith("sqlite:///") else None
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
+    fail_stale_runs(mlflow, experiment)
     return mlflow
+
+
+def process_tags() -> dict[str, str]:
+    """The machine and process a run belongs to, so a later run can tell that a RUNNING run's process is gone."""
+    return {"host": socket.gethostname(), "pid": str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def fail_stale_runs(mlflow, experiment: str = EXPERIMENT) -> list[str]:
+    """Mark FAILED the runs still RUNNING whose process, on this machine, no longer exists; returns their ids.
+
+    A run stays RUNNING with no end time when its stage was killed (kill -9). Runs of other machines, and runs
+    without the `host`/`pid` tags of `process_tags`, are left alone: their process cannot be checked from here.
+    """
+    client = mlflow.MlflowClient()
+    found = mlflow.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id], filter_string="attributes.status = 'RUNNING'") if found else []
+    host = socket.gethostname()
+    stale = [r for r in runs if r.data.tags.get("host") == host and r.data.tags.get("pid", "").isdigit()
+             and not _alive(int(r.data.tags["pid"]))]
+    for run in stale:
+        client.set_terminated(run.info.run_id, status="FAILED")
+        log.warning("MLflow run %s (%s) was left RUNNING by a killed process %s: marked FAILED", run.info.run_id,
+                    run.data.tags.get("mlflow.runName", "?"), run.data.tags["pid"])
+    return [run.info.run_id for run in stale]
 
 
 @dataclass(frozen=True)
@@ -97,6 +136,7 @@ def lineage_tags(stage: str, inputs: list[Path]) -> dict[str, str]:
 
     remote = git("config", "--get", "remote.origin.url")
     tags = {
+        **process_tags(),
         "stage": stage,
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower(),

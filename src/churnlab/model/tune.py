@@ -72,6 +72,23 @@ def check_objective(objective: str) -> tuple[str, str]:
     return OBJECTIVES[objective]
 
 
+def fail_stale_trials(study: optuna.Study) -> int:
+    """Mark the trials still RUNNING in `study` as FAIL and return how many there were.
+
+    A trial stays RUNNING for ever when its process was killed (kill -9, a lost machine). Only one run of a stage
+    uses a study at a time (DVC locks the repository; `dvc exp run --temp` copies get their own models/optuna.db),
+    so every RUNNING trial found when a run starts is stale. Optuna's own `fail_stale_trials` needs heartbeats,
+    which would let a restarted run see the killed trial as alive until its grace period ends.
+    """
+    stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in stale:
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)  # as Optuna does
+    if stale:
+        log.warning("study %s: %d trial(s) left RUNNING by an interrupted run marked FAIL: %s", study.study_name,
+                    len(stale), [t.number for t in stale])
+    return len(stale)
+
+
 def run_study(run_trial, *, storage: str, study_name: str, direction: str, seed: int, n_trials: int,
               timeout_s: float | None, startup_trials: int, warmup_steps: int, callbacks=(),
               show_progress_bar: bool = True) -> optuna.Study:
@@ -88,6 +105,7 @@ def run_study(run_trial, *, storage: str, study_name: str, direction: str, seed:
         storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed + started, n_startup_trials=startup_trials),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_steps))
+    fail_stale_trials(study)
     remaining = n_trials - done
     if remaining > 0:
         log.info("study %s: %d finished trial(s) stored, running up to %d more (timeout %s s)", study_name, done,

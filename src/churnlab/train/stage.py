@@ -117,7 +117,7 @@ def main() -> None:
     settings = {k: v for k, v in params.items() if k not in ("split", "random_split")}
     paths.STUDY.parent.mkdir(parents=True, exist_ok=True)
     mlflow = tracking.start()
-    with mlflow.start_run(run_name="train") as parent:
+    with mlflow.start_run(run_name="train", tags=tracking.process_tags()) as parent:
         logger = trial_logger(mlflow, parent.info.run_id, objective=params["tune"]["objective"])
         result = run(rows, split, seed=seed, horizon_months=horizon, profit=profit,
                      data_md5=tracking.file_hash(paths.SNAPSHOTS), storage=f"sqlite:///{paths.STUDY}",
