@@ -1,14 +1,18 @@
-"""The report stage end to end on the small pipeline profile and on a snapshot file: offline HTML and the champion's
-model card (slow)."""
+"""The report stage: `run` on made-up pages and card inputs (fast), and end to end on the small pipeline profile and on
+a snapshot file (slow): offline HTML and the champion's model card."""
 
 import html
 import json
 import re
 
+import mlflow
 import pytest
 from conftest import SNAPSHOT_STAGES, snapshot_project
 
-from churnlab.report.stage import find_notebooks
+from churnlab.report import stage as report
+from churnlab.report.model_card import CardInputs
+from churnlab.report.offline_plots import MissingVlConvert
+from churnlab.report.stage import Page, find_notebooks
 
 EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
 
@@ -20,10 +24,46 @@ def test_find_notebooks_expands_patterns_in_order_and_skips_missing(tmp_path):
     assert [p.name for p in found] == ["2.0-b.ipynb", "1.0-a.ipynb", "1.1-c.ipynb"]
 
 
+CARD = CardInputs(champion={"name": "churnlab-churn", "version": 3, "run_id": "abc", "tags": {}}, params={})
+
+
+def test_run_returns_the_pages_the_card_and_the_template_with_a_summary():
+    pages = {"1.0-overview.ipynb": Page("<p>café</p>", 12.5)}
+    result = report.run(pages, CARD, template="<html>{plot_divs}</html>")
+    assert result.texts[report.HTML_DIR / "1.0-overview.html"] == "<p>café</p>"
+    assert result.texts[report.PLOTS_TEMPLATE] == "<html>{plot_divs}</html>"
+    assert "churnlab-churn version 3" in result.texts[report.MODEL_CARD]
+    assert "<title>Model card: churnlab-churn v3</title>" in result.texts[report.MODEL_CARD.with_suffix(".html")]
+    assert result.metrics == {"notebooks": {"1.0-overview.ipynb": {"html": "reports/notebooks/1.0-overview.html",
+                                                                   "seconds": 12.5, "bytes": 12}},  # é: 2 bytes
+                              "model_card_version": 3, "offline_plots_template": True}
+    assert not result.tables and not result.figures and not result.skipped
+
+
+def test_without_vl_convert_the_template_is_a_placeholder(monkeypatch):
+    def missing():
+        raise MissingVlConvert("offline DVC plots need vl-convert-python")
+
+    monkeypatch.setattr(report, "dvc_template", missing)
+    assert report.plots_template() is None
+    result = report.run({}, CARD, template=None)
+    assert result.texts[report.PLOTS_TEMPLATE] == report.NO_VL_CONVERT
+    assert result.metrics["offline_plots_template"] is False and result.metrics["notebooks"] == {}
+
+
+def test_a_page_that_still_phones_out_fails_the_stage_naming_the_notebook():
+    pages = {"ok.ipynb": Page("<p>ok</p>", 1.0),
+             "2.0-bad.ipynb": Page('<script src="https://cdn.example.org/x.js"></script>', 1.0)}
+    with pytest.raises(ValueError, match=r"2.0-bad.ipynb: external references left in the HTML"):
+        report.run(pages, CARD, template=None)
+
+
 @pytest.mark.slow
 def test_report_html_is_offline_and_the_card_names_the_champion(pipeline_dir):
     pages = sorted((pipeline_dir / "reports/notebooks").glob("*.html"))
-    assert any(p.name.startswith("5.0-") for p in pages)
+    rendered = json.loads((pipeline_dir / "reports/metrics/report.json").read_text())["notebooks"]
+    assert [p.stem for p in pages] == [name.removesuffix(".ipynb") for name in rendered]
+    assert [name.split("-")[0] for name in rendered] == ["1.0", "2.0", "3.0", "4.0", "5.0"]
     for page in [*pages, pipeline_dir / "reports/model_card.html"]:
         text = page.read_text(encoding="utf-8")
         assert not EXTERNAL.search(text), f"{page.name}: {EXTERNAL.findall(text)[:3]}"
@@ -31,6 +71,13 @@ def test_report_html_is_offline_and_the_card_names_the_champion(pipeline_dir):
     register = json.loads((pipeline_dir / "reports/metrics/register.json").read_text())
     card = (pipeline_dir / "reports/model_card.md").read_text()
     assert f"version **{register['champion']}**" in card
+
+    client = mlflow.MlflowClient(f"sqlite:///{pipeline_dir / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("churnlab").experiment_id
+    runs = client.search_runs([experiment], filter_string="attributes.run_name = 'report'")
+    assert len(runs) == 1 and runs[0].data.metrics["model_card_version"] == register["champion"]
+    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "report")}
+    assert artifacts == {"report/model_card.md", "report/model_card.html", "report/report.json"}
 
 
 @pytest.mark.slow

@@ -1,11 +1,20 @@
-"""CLV: the constant-hazard closed form, the margin, tiers and the comparison with the true curve."""
+"""CLV: the constant-hazard closed form, the margin, tiers, the comparison with the true curve and the skip."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from churnlab.contract.value import monthly_margin
-from churnlab.survival.clv import compare_values, lifetime_value, monthly_discount, true_survival_matrix, value_tiers
+from churnlab.survival.clv import (
+    CLV_COLUMNS,
+    clv_summary,
+    compare_values,
+    lifetime_value,
+    lifetime_values,
+    monthly_discount,
+    true_survival_matrix,
+    value_tiers,
+)
 
 
 def test_constant_hazard_gives_the_geometric_series():
@@ -50,3 +59,28 @@ def test_true_curve_lookup_and_comparison():
         true_survival_matrix(truth, pd.Series(["a"]), months=5, column="survival_voluntary")
     same = compare_values(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]))
     assert same["rank_corr"] == pytest.approx(1.0) and same["relative_error_total"] == pytest.approx(0.0)
+
+
+def test_clv_summary_compares_with_the_true_curve():
+    """With no discount and a true survival of 1 for two months, the true CLV is 2 x the margin; estimates of
+    exactly that agree perfectly (rank correlation 1, no error)."""
+    values = pd.DataFrame({"customer_id": ["a", "b", "c"], "monthly_margin": [1.0, 2.0, 3.0],
+                           "clv": [2.0, 4.0, 6.0], "expected_remaining_months": [2.0, 2.0, 1.0],
+                           "value_tier": pd.Categorical(["low", "medium", "high"])})
+    truth = pd.DataFrame({"customer_id": np.repeat(["a", "b", "c"], 2), "months_ahead": [1, 2] * 3, "s": 1.0})
+    summary = clv_summary(values, truth=truth, horizon_months=2, annual_discount_rate=0.0, truth_column="s")
+    assert summary["total_clv"] == 12.0 and summary["mean_expected_remaining_months"] == pytest.approx(5 / 3)
+    assert summary["mean_clv_by_tier"] == {"low": 2.0, "medium": 4.0, "high": 6.0}
+    assert summary["vs_truth"] == {"customers": 3, "rank_corr": pytest.approx(1.0), "relative_error_total": 0.0,
+                                   "median_abs_relative_error": 0.0}
+    assert "vs_truth" not in clv_summary(values, truth=None, horizon_months=2, annual_discount_rate=0.0,
+                                         truth_column="s")
+
+
+def test_lifetime_values_are_skipped_without_a_balance_or_fee_column():
+    lifetimes = pd.DataFrame({"customer_id": ["a"], "event": [0], "duration": [5], "last_age": [40.0]})
+    values, summary = lifetime_values(lifetimes, lifetimes, None, None, None, truth=None, horizon_months=12,
+                                      annual_discount_rate=0.08, truth_column="s", tiers=["low", "high"],
+                                      average_market=[], margins={})
+    assert values.empty and list(values.columns) == list(CLV_COLUMNS)
+    assert "name one with data.rename" in summary["skipped"]["clv"] and set(summary) == {"skipped"}

@@ -1,18 +1,21 @@
-"""The survival stage end to end on a tiny synthetic project: outputs, metrics, MLflow run, no raw ids."""
+"""The survival stage: `run` and its parts on tiny frames (fast), and `main` end to end on a tiny synthetic project
+(slow): outputs, metrics, the MLflow run, no raw ids."""
 
 import json
 
+import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import PROFILE, ROOT, deep_merge
+from matplotlib.figure import Figure
 
 from churnlab.core import paths
 from churnlab.survival import stage as survival
-
-pytestmark = pytest.mark.slow
+from churnlab.survival.clv import CLV_COLUMNS
+from churnlab.survival.design import prepare_lifetimes
 
 COVARIATES = {
     "age": lambda rng, n: rng.normal(45, 12, n), "n_products": lambda rng, n: rng.integers(1, 6, n).astype(float),
@@ -69,6 +72,8 @@ def project(tmp_path, monkeypatch):
     lifetimes = tiny_lifetimes()
     paths.PROCESSED.mkdir(parents=True)
     lifetimes.to_parquet(paths.LIFETIMES)
+    paths.RAW.mkdir(parents=True)
+    paths.SOURCE.write_text(json.dumps({"source": "simulator", "time_axis": True, "campaigns": True, "oracle": True}))
     paths.ORACLE.mkdir(parents=True)
     active = lifetimes.loc[lifetimes["event"] == 0, "customer_id"]
     months = np.arange(1, 25)
@@ -81,6 +86,89 @@ def project(tmp_path, monkeypatch):
     return tmp_path, lifetimes
 
 
+def settings(**overrides) -> dict:
+    """params.yaml's `survival` section on the test profile, with `overrides`."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params = deep_merge(params, yaml.safe_load(PROFILE.read_text(encoding="utf-8")))
+    return deep_merge(params["survival"], overrides)
+
+
+# Six customers on the tenure scale, all at risk from opening (tests/survival/test_kaplan_meier.py works the curve
+# out by hand: S(2) = 5/6, S(3) = 2/3, S(5) = 4/9, S(8) = 0, so the median is 5 months).
+SIX = pd.DataFrame({"customer_id": list("abcdef"), "entry_tenure": 0, "duration": [2, 3, 3, 5, 6, 8],
+                    "event": [1, 1, 0, 1, 0, 1],
+                    "churn_type": pd.array(["transfer_out", "voluntary_closure", None, "transfer_out", None,
+                                            "voluntary_closure"], dtype="string"),
+                    "entry_segment": ["mass", "private"] * 3, "entry_region": ["north"] * 3 + ["south"] * 3})
+
+
+def test_survival_curves_match_the_hand_worked_curve_and_route_each_grouping():
+    lifetimes = prepare_lifetimes(SIX, involuntary_as_censored=True)
+    part = survival.survival_curves(lifetimes, declared=["segment", "channel"], times=[3, 12], since_entry=[],
+                                    grid_months=10, min_group_size=1,
+                                    groups={"segment": "entry_segment", "channel": "entry_acquisition_channel",
+                                            "region": "entry_region"})
+    km = part.metrics["km"]
+    assert km["median_months"] == 5.0 and km["survival_3m"] == pytest.approx(2 / 3)
+    assert km["survival_12m"] is None  # beyond the longest follow-up (8 months)
+    assert set(part.metrics["logrank_p"]) == {"segment", "region"}  # no channel column: nothing to compare
+    declared = {paths.PLOTS / f"km_{name}.csv" for name in ("overall", "segment", "channel")}
+    assert set(part.tables) == declared | {paths.PLOTS / "cif.csv", survival.OUT / "km_summary.csv",
+                                           survival.OUT / "logrank.csv", survival.OUT / "km_region.csv"}
+    assert list(part.tables[paths.PLOTS / "km_channel.csv"].columns) == ["time"]  # declared, not drawable: empty
+    overall = part.tables[paths.PLOTS / "km_overall.csv"].set_index("time")["survival"]
+    assert overall.loc[[2, 3, 5, 8]].tolist() == pytest.approx([5 / 6, 2 / 3, 4 / 9, 0.0])
+    assert set(part.figures) == {survival.FIGURES / "km_curves.png", survival.FIGURES / "cumulative_incidence.png"}
+    assert all(isinstance(f, Figure) for f in part.figures.values())
+    plt.close("all")
+
+
+def test_skip_writes_what_dvc_expects_and_says_why():
+    result = survival.skip("no tenure column", ["segment", "stage"])
+    assert result.metrics == {} and result.skipped == {"survival": "no tenure column"}
+    assert json.loads(result.texts[survival.OUT / "skipped.json"]) == {"skipped": {"survival": "no tenure column"}}
+    assert set(result.tables) == {paths.CLV, *(paths.PLOTS / f"{n}.csv" for n in ("km_overall", "km_segment",
+                                                                                 "km_stage", "cif"))}
+    assert list(result.tables[paths.CLV].columns) == list(CLV_COLUMNS) and result.tables[paths.CLV].empty
+
+
+def test_run_without_a_tenure_column_is_skipped():
+    result = survival.run(tiny_lifetimes(50).drop(columns="duration"), time_axis=False, seed=0, horizon=6,
+                          **settings())
+    assert "tenure column" in result.skipped["survival"] and paths.CLV in result.tables and not result.figures
+
+
+def test_run_on_monthly_data_without_an_oracle():
+    lifetimes = tiny_lifetimes()
+    result = survival.run(lifetimes, time_axis=True, seed=0, horizon=6, **settings(models=["cox", "weibull"]))
+    metrics = result.metrics
+    assert metrics["best_model"] in {"cox", "weibull"} and set(metrics["models"]) == {"cox", "weibull"}
+    assert "oracle" not in json.dumps(metrics) and metrics["notes"] == [] and not result.skipped
+    assert metrics["customers"]["train"] + metrics["customers"]["test"] == len(lifetimes)
+    assert set(metrics["logrank_p"]) == {"segment", "products", "payroll", "channel", "stage"}
+    values = result.tables[paths.CLV]
+    assert len(values) == int((lifetimes["event"] == 0).sum()) and (values["clv"] > 0).all()
+    hazard = result.tables[survival.OUT / "hazard_ratios.csv"].set_index("covariate")
+    assert metrics["cox_strata"] == []  # no PH violation on these customers, so payroll has a hazard ratio
+    assert hazard.loc["complaints_12m", "hazard_ratio"] > 1 > hazard.loc["payroll", "hazard_ratio"]
+    assert hazard.loc["deposit_balance", "per"] == "per doubling of (1 + value)"
+    assert set(result.figures) == {survival.FIGURES / f"{n}.png" for n in ("km_curves", "cumulative_incidence",
+                                                                           "model_curves", "calibration")}
+    plt.close("all")
+
+
+def test_run_on_a_snapshot_takes_covariates_and_groupings_from_its_columns():
+    result = survival.run(tiny_lifetimes(600), time_axis=False, seed=0, horizon=6, **settings(models=["cox"]))
+    assert result.metrics["notes"] == [survival.SNAPSHOT_NOTE]
+    assert list(result.tables[paths.PLOTS / "km_products.csv"].columns) == ["time"]  # declared, not a snapshot column
+    assert len(result.tables[paths.PLOTS / "km_segment.csv"]) > 0
+    assert survival.OUT / "km_occupation.csv" in result.tables  # a snapshot's own grouping: not a DVC plot
+    per = result.tables[survival.OUT / "hazard_ratios.csv"]["per"]
+    assert not per.str.startswith("per doubling").any()  # a snapshot's numbers are per unit: no log2 list applies
+    plt.close("all")
+
+
+@pytest.mark.slow
 def test_stage_writes_every_output_and_logs_one_run(project):
     root, lifetimes = project
     survival.main()
@@ -104,13 +192,33 @@ def test_stage_writes_every_output_and_logs_one_run(project):
     assert len(runs) == 1
     run = runs.iloc[0]
     assert run["metrics.models.cox.c_index_uno"] == pytest.approx(report["models"]["cox"]["c_index_uno"])
-    assert run["params.survival.cox.penalizer"] == "0.01" and "tags.git_commit" in run
+    assert run["params.survival.cox.penalizer"] == "0.01" and run["tags.best_model"] == report["best_model"]
+    assert not [c for c in runs.columns if c.startswith(("params.data.", "params.features."))]  # not read
+    assert run["tags.data_md5.data/raw/source.json"] != "missing" and run["tags.git_commit"]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"], "survival")}
+    assert {"survival/km_curves.png", "survival/hazard_ratios.csv", "survival/survival.json"} <= artifacts
+    assert not [a for a in artifacts if a.endswith(".parquet")]  # clv.parquet's customer ids stay out of MLflow
 
     # No raw customer id in the reports or the MLflow run.
     ids = set(lifetimes["customer_id"])
     text = " ".join(p.read_text(errors="ignore") for p in (root / paths.REPORTS).rglob("*.csv"))
     text += (root / paths.METRICS / "survival.json").read_text() + " ".join(map(str, run.to_dict().values()))
     assert not any(i in text for i in ids)
+
+
+@pytest.mark.slow
+def test_a_source_without_tenure_skips_the_stage_and_writes_every_declared_file(project):
+    root, lifetimes = project
+    lifetimes.drop(columns="duration").to_parquet(paths.LIFETIMES)
+    survival.main()
+    reason = json.loads((root / paths.METRICS / "survival.json").read_text())["skipped"]["survival"]
+    assert "no tenure column" in reason
+    assert json.loads((root / survival.OUT / "skipped.json").read_text()) == {"skipped": {"survival": reason}}
+    assert pd.read_parquet(root / paths.CLV).empty
+    for name in ("overall", "segment", "products", "payroll", "channel", "stage"):
+        assert (root / paths.PLOTS / f"km_{name}.csv").read_text().strip() == "time"
+    runs = mlflow.search_runs(experiment_names=["churnlab"], filter_string="attributes.run_name = 'survival'")
+    assert runs.iloc[0]["tags.skipped.survival"] == reason
 
 
 def test_missing_input_column_is_named(project):

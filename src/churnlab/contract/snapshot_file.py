@@ -64,12 +64,16 @@ def _is_row_counter(values: pd.Series) -> bool:
 
 
 def _token(value) -> str:
-    """A value as comparable text: 1, 1.0, True and ' 1 ' all give '1'; 'Yes' gives 'yes'."""
+    """A value as comparable text: 1, 1.0, True, 'true' and ' 1 ' all give '1'; 'Yes' gives 'yes'.
+
+    `-S data.positive=true` reaches params.yaml as the boolean true, while a CSV column holds the text "true".
+    """
     if isinstance(value, bool | np.bool_):
         return str(int(value))
     if isinstance(value, int | float | np.number) and float(value).is_integer():
         return str(int(value))
-    return str(value).strip().casefold()
+    text = str(value).strip().casefold()
+    return {"true": "1", "false": "0"}.get(text, text)
 
 
 def encode_label(target: pd.Series, *, positive, negative, source: str) -> pd.Series:

@@ -17,7 +17,6 @@ files or talks to MLflow) and returns Markdown; `card_html` wraps it as one offl
 import html
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -307,9 +306,9 @@ def gather_inputs(params: dict, *, model_name: str) -> CardInputs:
     champion = {"name": model_name, "version": int(version.version), "run_id": version.run_id,
                 "tags": {k: v for k, v in tags.items() if k.startswith(("git_", "data_md5.", "dvc_dep."))}}
     metrics = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(paths.METRICS.glob("*.json"))}
-    grades = next((pd.read_csv(p) for p in (paths.REPORTS / "grade_table.csv",) if Path(p).exists()), None)
     return CardInputs(
         champion=champion, params=params, metrics=metrics,
         source=read_source(paths.SOURCE) if paths.SOURCE.exists() else None,
-        indicators=pd.read_csv(paths.INDICATORS) if paths.INDICATORS.exists() else None, grades=grades,
+        indicators=pd.read_csv(paths.INDICATORS) if paths.INDICATORS.exists() else None,
+        grades=pd.read_csv(paths.GRADE_TABLE) if paths.GRADE_TABLE.exists() else None,
         split=json.loads(paths.SPLIT.read_text(encoding="utf-8")) if paths.SPLIT.exists() else None)

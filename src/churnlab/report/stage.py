@@ -9,7 +9,9 @@
 - reports/dvc_plots_template.html for `dvc plots show --html-template ...` offline (`churnlab.report.offline_plots`;
   without vl-convert-python the template says how to get it instead of plotting).
 
-Writes reports/metrics/report.json (what was rendered, external references found: must be 0).
+`main` executes the notebooks and gathers the card's inputs (the reading); `run` turns them into the files (pure), and
+`churnlab.core.outputs.write_result` writes them, then reports/metrics/report.json (what was rendered, the card's
+version, whether the plots template is offline), and logs an MLflow run named `report` with the model card.
 Run with `python -m churnlab.report`.
 """
 
@@ -17,13 +19,14 @@ import logging
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from churnlab.core import paths
-from churnlab.core.io import write_json, write_text
 from churnlab.core.logs import setup_logging
+from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
 from churnlab.report.html import execute, external_references, to_html
-from churnlab.report.model_card import card_html, gather_inputs, render_card
+from churnlab.report.model_card import CardInputs, card_html, gather_inputs, render_card
 from churnlab.report.offline_plots import MissingVlConvert, dvc_template
 
 log = logging.getLogger(__name__)
@@ -52,47 +55,81 @@ def find_notebooks(patterns: list[str], *, folder: Path) -> list[Path]:
     return found
 
 
-def render_notebooks(patterns: list[str], *, folder: Path, target: Path, timeout_s: int) -> dict[str, dict]:
-    """Execute the notebooks matching `patterns` in `folder`; write `target/<stem>.html`; a summary per notebook."""
-    done = {}
+class Page(NamedTuple):
+    """A notebook executed and exported as offline HTML, and the seconds that took."""
+
+    html: str
+    seconds: float
+
+
+def render_notebooks(patterns: list[str], *, folder: Path, timeout_s: int) -> dict[str, Page]:
+    """Execute the notebooks matching `patterns` in `folder` with papermill (they read the pipeline's outputs, so
+    this is the stage's reading of its inputs) and export each as one offline HTML page, by notebook file name."""
+    pages = {}
     with tempfile.TemporaryDirectory(prefix="churnlab-report-") as scratch:
         for source in find_notebooks(patterns, folder=folder):
-            name = source.name
             started = time.perf_counter()
-            executed = execute(source, Path(scratch) / name, timeout_s=timeout_s)
-            page = to_html(executed)
-            external = external_references(page)
-            if external:  # offline_html should have removed them all: never ship a page that phones out
-                raise ValueError(f"{name}: external references left in the HTML: {external[:3]}")
-            out = target / f"{source.stem}.html"
-            write_text(page, out)
-            done[name] = {"html": out.as_posix(), "seconds": round(time.perf_counter() - started, 1),
-                          "bytes": len(page.encode())}
-            log.info("%s -> %s (%.0f s, %.1f MB)", name, out, done[name]["seconds"], done[name]["bytes"] / 1e6)
-    return done
+            executed = execute(source, Path(scratch) / source.name, timeout_s=timeout_s)
+            pages[source.name] = Page(to_html(executed), round(time.perf_counter() - started, 1))
+            log.info("%s rendered (%.0f s, %.1f MB)", source.name, pages[source.name].seconds,
+                     len(pages[source.name].html.encode()) / 1e6)
+    return pages
+
+
+def plots_template() -> str | None:
+    """The offline DVC plots template, or None without vl-convert-python (logged)."""
+    try:
+        return dvc_template()
+    except MissingVlConvert as error:
+        log.warning("%s: %s is a placeholder", error, PLOTS_TEMPLATE)
+        return None
+
+
+def notebook_pages(pages: dict[str, Page]) -> tuple[dict[Path, str], dict[str, dict]]:
+    """reports/notebooks/<stem>.html for each page, and report.json's summary per notebook.
+
+    Raises ValueError naming the notebook when a page still references another site: `offline_html` should have
+    removed them all, and a page that phones out must never ship.
+    """
+    texts, summary = {}, {}
+    for name, page in pages.items():
+        external = external_references(page.html)
+        if external:
+            raise ValueError(f"{name}: external references left in the HTML: {external[:3]}")
+        target = HTML_DIR / f"{Path(name).stem}.html"
+        texts[target] = page.html
+        summary[name] = {"html": target.as_posix(), "seconds": page.seconds, "bytes": len(page.html.encode())}
+    return texts, summary
+
+
+def run(pages: dict[str, Page], card: CardInputs, *, template: str | None) -> StageResult:
+    """The report's files: the notebook pages, the champion's model card (Markdown and HTML) and the DVC plots
+    template (a placeholder saying how to get vl-convert-python when `template` is None)."""
+    texts, summary = notebook_pages(pages)
+    markdown = render_card(card)
+    version = card.champion["version"]
+    texts |= {MODEL_CARD: markdown,
+              MODEL_CARD.with_suffix(".html"): card_html(markdown, title=f"Model card: {card.champion['name']} "
+                                                                           f"v{version}"),
+              PLOTS_TEMPLATE: NO_VL_CONVERT if template is None else template}
+    metrics = {"notebooks": summary, "model_card_version": version, "offline_plots_template": template is not None}
+    return StageResult(metrics, texts=texts)
 
 
 def main() -> None:
     setup_logging()
-    params = load_params("report")
-    sections = {s: load_params(s) for s in ("base", "features", "train", "data")}  # data: a snapshot's churn flag
+    params, base, data = load_params("report"), load_params("base"), load_params("data")
     model_name = load_params("register")["model_name"]
-
-    rendered = render_notebooks(params["notebooks"], folder=NOTEBOOKS, target=HTML_DIR,
-                                timeout_s=params["timeout_s"])
-
-    inputs = gather_inputs(sections, model_name=model_name)
-    card = render_card(inputs)
-    write_text(card, MODEL_CARD)
-    write_text(card_html(card, title=f"Model card: {model_name} v{inputs.champion['version']}"),
-               MODEL_CARD.with_suffix(".html"))
-    log.info("model card for %s version %s -> %s", model_name, inputs.champion["version"], MODEL_CARD)
-
-    try:
-        template, offline = dvc_template(), True
-    except MissingVlConvert as error:
-        template, offline = NO_VL_CONVERT, False
-        log.warning("%s: %s is a placeholder", error, PLOTS_TEMPLATE)
-    write_text(template, PLOTS_TEMPLATE)
-    write_json({"notebooks": rendered, "model_card_version": inputs.champion["version"],
-                "offline_plots_template": offline}, paths.METRICS / "report.json")
+    quoted = {"base": {"horizon_months": base["horizon_months"]}, "features": load_params("features"),  # by the card
+              "train": {"calibration": load_params("train")["calibration"]},
+              "data": {k: data[k] for k in ("target", "positive") if k in data}}  # a snapshot's churn flag
+    pages = render_notebooks(params["notebooks"], folder=NOTEBOOKS, timeout_s=params["timeout_s"])
+    card = gather_inputs(quoted, model_name=model_name)
+    result = run(pages, card, template=plots_template())
+    # MLflow gets the model card only: the notebook pages are megabytes each and the template ~1 MB.
+    write_result("report", result, params={**quoted, "register": {"model_name": model_name}, "report": params},
+                 inputs=[p for p in (paths.SOURCE, paths.SPLIT, paths.INDICATORS, paths.GRADE_TABLE) if p.exists()],
+                 tags={"champion_version": str(card.champion["version"])},
+                 artifacts=[MODEL_CARD, MODEL_CARD.with_suffix(".html")])
+    log.info("%d notebook(s) -> %s; model card for %s version %s -> %s", len(pages), HTML_DIR, model_name,
+             card.champion["version"], MODEL_CARD)

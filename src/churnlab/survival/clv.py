@@ -99,3 +99,43 @@ def with_margin_columns(lifetimes: pd.DataFrame) -> pd.DataFrame | None:
 def empty_clv() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="string" if c in ("customer_id", "value_tier") else "float64")
                          for c in CLV_COLUMNS})
+
+
+def clv_summary(values: pd.DataFrame, *, truth: pd.DataFrame | None, horizon_months: int,
+                annual_discount_rate: float, truth_column: str) -> dict:
+    """survival.json's CLV block; given the simulator's survival curves (`truth`), also the CLV of the true curve,
+    compared (`compare_values`)."""
+    summary = {"customers": len(values), "total_clv": float(values["clv"].sum()),
+               "mean_clv": float(values["clv"].mean()),
+               "mean_expected_remaining_months": float(values["expected_remaining_months"].mean()),
+               "mean_clv_by_tier": values.groupby("value_tier", observed=True)["clv"].mean().to_dict()}
+    if truth is not None:
+        true = true_survival_matrix(truth, values["customer_id"], months=horizon_months, column=truth_column)
+        _, true_clv = lifetime_value(true, values["monthly_margin"].to_numpy(),
+                                     discount=monthly_discount(annual_discount_rate))
+        summary["vs_truth"] = compare_values(values["clv"].to_numpy(), true_clv)
+        log.info("CLV vs the true survival curve: %s", summary["vs_truth"])
+    return summary
+
+
+def lifetime_values(lifetimes: pd.DataFrame, train: pd.DataFrame, model, design: Design, strata, *,
+                    truth: pd.DataFrame | None, horizon_months: int, annual_discount_rate: float, truth_column: str,
+                    tiers: list[str], average_market: list[str], margins: dict) -> tuple[pd.DataFrame, dict]:
+    """CLV of every active customer from `model` (the table, empty when skipped) and survival.json's CLV block.
+
+    The market covariates named in `average_market` take their mean at entry over the `train` customers. Without
+    a balance or fee column the CLV is skipped: the block is then `{"skipped": {"clv": reason}}`.
+    """
+    valued = with_margin_columns(lifetimes)
+    if valued is None:
+        reason = (f"no balance or fee column ({', '.join(MARGIN_COLUMNS)}) to value a customer by; "
+                  "name one with data.rename")
+        log.warning("CLV skipped: %s", reason)
+        return empty_clv(), {"skipped": {"clv": reason}}
+    market = {name: float(train[f"entry_{name}"].mean()) for name in average_market if f"entry_{name}" in train}
+    values, _ = customer_values(valued, model, design, strata, horizon_months=horizon_months,
+                                annual_discount_rate=annual_discount_rate, tiers=tiers, margins=margins,
+                                average_market=market)
+    summary = clv_summary(values, truth=truth, horizon_months=horizon_months,
+                          annual_discount_rate=annual_discount_rate, truth_column=truth_column)
+    return values, summary

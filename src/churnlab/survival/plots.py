@@ -1,23 +1,18 @@
-"""Figures of the survival stage (PNG, written atomically): KM curves, model curves, calibration, incidence."""
+"""Figures of the survival stage: KM curves, model curves, calibration, incidence.
 
-from pathlib import Path
+Each function returns the matplotlib figure; the stage puts it in `StageResult.figures` and
+`churnlab.core.outputs.write_result` saves it as PNG (atomically) and closes it.
+"""
 
 import matplotlib
 
 matplotlib.use("Agg")  # the stage runs headless under DVC
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from churnlab.core.io import atomic_path  # noqa: E402
-
-
-def _save(fig, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+from matplotlib.figure import Figure  # noqa: E402
 
 
-def plot_km(curves: dict[str, pd.DataFrame], time_scales: dict[str, str], target: Path) -> None:
+def plot_km(curves: dict[str, pd.DataFrame], time_scales: dict[str, str]) -> Figure:
     """One panel per grouping: the overall curve with its 95 % band, then each grouping's levels."""
     fig, axes = plt.subplots(2, (len(curves) + 1) // 2, figsize=(15, 8), sharey=True)
     for ax, (name, curve) in zip(axes.ravel(), curves.items(), strict=False):
@@ -32,10 +27,10 @@ def plot_km(curves: dict[str, pd.DataFrame], time_scales: dict[str, str], target
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     axes.ravel()[0].set_ylabel("share still a customer (no voluntary churn)")
-    _save(fig, target)
+    return fig
 
 
-def plot_model_curves(curves: pd.DataFrame, target: Path) -> None:
+def plot_model_curves(curves: pd.DataFrame) -> Figure:
     """Mean predicted survival since entry per model against the held-out Kaplan-Meier curve."""
     fig, ax = plt.subplots(figsize=(7, 5))
     for model in curves.columns.drop(["month", "observed_km"]):
@@ -44,10 +39,10 @@ def plot_model_curves(curves: pd.DataFrame, target: Path) -> None:
     ax.set(xlabel="months since entry", ylabel="survival", title="held-out customers: predicted vs observed")
     ax.legend()
     ax.grid(alpha=0.3)
-    _save(fig, target)
+    return fig
 
 
-def plot_calibration(calibration: pd.DataFrame, horizon: int, target: Path) -> None:
+def plot_calibration(calibration: pd.DataFrame, horizon: int) -> Figure:
     """Predicted vs observed churn probability by decile of prediction, one line per model."""
     fig, ax = plt.subplots(figsize=(6, 6))
     for model, part in calibration.groupby("model", sort=False):
@@ -56,10 +51,10 @@ def plot_calibration(calibration: pd.DataFrame, horizon: int, target: Path) -> N
     ax.plot([0, top], [0, top], ls="--", c="k")
     ax.set(xlabel=f"predicted P(churn within {horizon} months)", ylabel="observed (KM)", title="calibration")
     ax.legend()
-    _save(fig, target)
+    return fig
 
 
-def plot_incidence(cif: pd.DataFrame, target: Path) -> None:
+def plot_incidence(cif: pd.DataFrame) -> Figure:
     """Aalen-Johansen cumulative incidence of each churn type on the tenure scale."""
     fig, ax = plt.subplots(figsize=(7, 5))
     for cause in cif.columns.drop("time"):
@@ -67,4 +62,4 @@ def plot_incidence(cif: pd.DataFrame, target: Path) -> None:
     ax.set(xlabel="months since opening", ylabel="cumulative incidence", title="competing churn types")
     ax.legend()
     ax.grid(alpha=0.3)
-    _save(fig, target)
+    return fig
