@@ -9,6 +9,7 @@ from churnlab.contract.snapshot_file import (
     build_snapshot,
     infer_kind,
     is_personal,
+    screen,
     snake_case,
     snapshot_lifetimes,
     snapshot_table,
@@ -191,3 +192,38 @@ def test_snapshot_lifetimes_take_whole_years_at_mid_year(raw):
     in_months = build_snapshot(raw.assign(Tenure=[0, 5, 9, 1, 2, 3]), **PARAMS | {"tenure_unit": "months"})
     months = snapshot_lifetimes(in_months, as_of="2024-12-31", tenure_unit="months")
     assert months["duration"].tolist() == [1, 5, 9, 1, 2, 3]  # at least one month at risk
+
+
+def test_the_screen_decides_by_content_as_well_as_by_name():
+    """A yes/no `PhoneService` is a feature; phone numbers, e-mails and account numbers are not, whatever their
+    column is called; `keep` overrules a false alarm."""
+    n = 40
+    frame = pd.DataFrame({
+        "PhoneService": ["Yes", "No"] * (n // 2),
+        "Contact": [f"+44 20 7946 {1000 + i}" for i in range(n)],
+        "Remarks": [f"client{i}@example.org" for i in range(n)],
+        "Ref": [40_000_000 + 7 * i for i in range(n)],
+        "MonthlyCharges": [20.5 + i for i in range(n)],
+        "Surname": [f"Name{i}" for i in range(n)],
+    })
+    assert screen(frame) == {"Contact": "its values are phone numbers",
+                             "Remarks": "its values are e-mail addresses",
+                             "Ref": "near-unique large integers: an account, card or customer number",
+                             "Surname": "its name says personal data or an identifier"}
+    assert "Ref" not in screen(frame, keep=["Ref"])
+
+
+def test_a_name_match_on_a_tiny_column_is_still_dropped():
+    """Four surnames are four distinct values: too few rows to call it a flag, so the name decides."""
+    assert screen(pd.DataFrame({"Surname": ["Hill", "Onio", "Boni", "Chu"]})) == {
+        "Surname": "its name says personal data or an identifier"}
+
+
+def test_build_snapshot_keeps_a_flag_named_like_personal_data_and_honours_keep(raw):
+    raw = raw.assign(PhoneService=["Yes", "No", "Yes", "No", "Yes", "No"])
+    rows = build_snapshot(raw, **PARAMS)
+    assert "phone_service" in rows and rows["phone_service"].dtype == "category"
+    kept = build_snapshot(raw, **PARAMS, keep=["Surname"])
+    assert "surname" in kept  # the user overruled the screen
+    with pytest.raises(DataError, match=r"names column\(s\) \['Nope'\]"):
+        build_snapshot(raw, **PARAMS, keep=["Nope"])

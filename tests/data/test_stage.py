@@ -71,10 +71,12 @@ def test_a_snapshot_has_no_time_axis_and_its_summary_counts_labels():
     rows = pd.DataFrame({"customer_id": ["p_1", "p_2", "p_3", "p_4"], "label": pd.array([1, 0, 0, None], "Int8"),
                          "labeled": [True, True, True, False], "tenure_months": [3, 40, 12, 7],
                          "age": [30, 41, 52, 33]})
-    result = data.run("snapshot", {"snapshot": rows}, inputs={"churn.csv": "f" * 32})
+    dropped = {"Surname": "its name says personal data or an identifier"}
+    result = data.run("snapshot", {"snapshot": rows}, inputs={"churn.csv": "f" * 32}, dropped=dropped)
     assert list(result.tables) == [paths.SNAPSHOT_SOURCE] and result.tables[paths.SNAPSHOT_SOURCE] is rows
     assert result.metrics == {"source": "snapshot", "rows": {"snapshot": 4}, "customers": 4, "labeled": 3,
-                              "churn_rate": pytest.approx(1 / 3), "features": ["age"], "tenure": True}
+                              "churn_rate": pytest.approx(1 / 3), "features": ["age"], "tenure": True,
+                              "dropped_columns": dropped}
     description = json.loads(result.texts[paths.SOURCE])
     assert not (description["time_axis"] or description["campaigns"] or description["closures"]
                 or description["oracle"])
@@ -110,6 +112,7 @@ def test_snapshot_source_writes_rows_description_and_removes_another_sources_fil
     assert len(source["inputs"][str(tmp_path / "churn.csv")]) == 32  # an MD5
     metrics = json.loads((paths.METRICS / "data.json").read_text())
     assert metrics["customers"] == 6 and metrics["churn_rate"] == pytest.approx(2 / 6) and metrics["tenure"]
+    assert metrics["dropped_columns"] == {"Surname": "its name says personal data or an identifier"}
 
 
 def test_a_rename_of_a_column_the_file_lacks_is_named(tmp_path, monkeypatch):

@@ -17,10 +17,16 @@
   (pandas `category`, the type the churn models expect). Text with more than `max_levels` distinct
   values is free text or an identifier, not a category: it is dropped with a warning unless declared.
 
-Personal data never passes: the id column is pseudonymised, and columns whose snake_case name has a
-personal part (`PERSONAL`: surname, name, email, phone, address, ...) or an identifier part (`IDENTIFIER`:
-id, row, uuid, ...), and integer row counters (a permutation of 1..n or 0..n-1), are dropped with a
-warning naming only the column. `drop` removes further columns. Only column names are ever logged.
+Personal data never passes: the id column is pseudonymised, and `screen` drops, with a warning naming only the
+column and the reason, every column that looks personal or like an identifier by its content or by its name:
+- by content: text that is mostly e-mail addresses or phone numbers (7 to 15 digits, with + ( ) - . and spaces),
+  integer row counters (a permutation of 1..n or 0..n-1) and near-unique large integers (account or card numbers);
+- by name: a snake_case part that is personal (`PERSONAL`: surname, name, email, phone, address, ...) or an
+  identifier (`IDENTIFIER`: id, row, uuid, ...), unless the content says otherwise: a column with at most
+  `FLAG_LEVELS` distinct values, each repeated (a yes/no `PhoneService`, a `RowType` code), cannot hold personal
+  data and is kept, with a note in the log.
+`keep` overrules the screen for the columns it names (a false alarm); `drop` removes further columns. The data
+stage reports the dropped columns and their reasons in data.json. Only column names are ever logged.
 """
 
 import difflib
@@ -42,6 +48,10 @@ PERSONAL = {"surname", "name", "firstname", "lastname", "forename", "email", "ph
             "telephone", "address", "street", "iban", "ssn", "passport", "zip", "postcode", "birthnumber"}
 IDENTIFIER = {"id", "row", "rownum", "uuid", "guid"}
 TENURE_FACTOR = {"years": 12, "months": 1}
+FLAG_LEVELS = 5  # at most this many distinct values: a flag or a code, never a person's data
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE = re.compile(r"^\+?[\d\s().-]{7,20}$")
+MOSTLY = 0.5  # share of values with a personal shape that makes a column personal
 
 
 def snake_case(name: str) -> str:
@@ -61,6 +71,47 @@ def _is_row_counter(values: pd.Series) -> bool:
     if not pd.api.types.is_integer_dtype(values) or len(values) < 2 or not values.is_unique:
         return False
     return values.min() in (0, 1) and values.max() - values.min() == len(values) - 1
+
+
+def _shape_share(values: pd.Series, pattern: re.Pattern) -> float:
+    text = values.dropna().astype(str).str.strip()
+    return float(text.str.match(pattern).mean()) if len(text) else 0.0
+
+
+def _digits(values: pd.Series) -> pd.Series:
+    return values.dropna().astype(str).str.replace(r"\D", "", regex=True).str.len()
+
+
+def personal_reason(values: pd.Series, name: str) -> str | None:
+    """Why column `name` must not be a feature (personal data or an identifier), or None: see the module docstring."""
+    present = values.dropna()
+    if len(present) and not pd.api.types.is_numeric_dtype(values):
+        if _shape_share(present, EMAIL) > MOSTLY:
+            return "its values are e-mail addresses"
+        digits = _digits(present)
+        if _shape_share(present, PHONE) > MOSTLY and ((digits >= 7) & (digits <= 15)).mean() > MOSTLY:
+            return "its values are phone numbers"
+    if _is_row_counter(values):
+        return "its values count the rows (1..n): a row number, not a feature"
+    if pd.api.types.is_integer_dtype(values) and len(present) > 20 and present.nunique() > 0.95 * len(present) \
+            and present.abs().min() >= 100_000:
+        return "near-unique large integers: an account, card or customer number"
+    if is_personal(name):
+        if present.nunique() <= FLAG_LEVELS and 2 * present.nunique() <= len(present):  # each value repeats
+            log.info("column %r: its name suggests personal data, but %d distinct value(s) cannot identify anyone: "
+                     "kept (data.drop drops it)", name, present.nunique())
+            return None
+        return "its name says personal data or an identifier"
+    return None
+
+
+def screen(frame: pd.DataFrame, *, keep: list[str] = ()) -> dict[str, str]:
+    """{column: reason} for every column of `frame` that must be dropped as personal data or an identifier.
+
+    Columns named in `keep` are never dropped (the user overrules a false alarm).
+    """
+    reasons = {column: personal_reason(frame[column], column) for column in frame.columns if column not in keep}
+    return {column: reason for column, reason in reasons.items() if reason}
 
 
 def _token(value) -> str:
@@ -134,12 +185,12 @@ def _check_names(frame: pd.DataFrame, names: list[str], param: str, source: str)
 
 
 def build_snapshot(raw: pd.DataFrame, *, key: bytes, id_column: str, target: str, positive=1, negative=0,
-                   tenure: str | None = None, tenure_unit: str = "years", drop: list[str] = (),
+                   tenure: str | None = None, tenure_unit: str = "years", drop: list[str] = (), keep: list[str] = (),
                    feature_types: dict[str, str] | None = None, max_code_levels: int = 5, max_levels: int = 50,
                    source: str = "snapshot") -> pd.DataFrame:
     """Model-ready rows from a one-row-per-customer file (see the module docstring for every rule)."""
     feature_types = dict(feature_types or {})
-    _check_names(raw, [id_column, target, *([tenure] if tenure else []), *drop, *feature_types],
+    _check_names(raw, [id_column, target, *([tenure] if tenure else []), *drop, *keep, *feature_types],
                  "the snapshot params", source)
     bad_kinds = {c: k for c, k in feature_types.items() if k not in KINDS}
     if bad_kinds:
@@ -157,7 +208,7 @@ def build_snapshot(raw: pd.DataFrame, *, key: bytes, id_column: str, target: str
         rows["tenure_months"] = months.astype("int64") if months.notna().all() else months.astype("float64")
     features = select_features(raw.drop(columns=[id_column, target, *([tenure] if tenure else []), *drop]),
                                feature_types=feature_types, max_code_levels=max_code_levels,
-                               max_levels=max_levels, source=source)
+                               max_levels=max_levels, source=source, keep=keep)
     if not rows["labeled"].all():
         log.warning("%s: %d row(s) have no target value: kept for scoring with labeled False", source,
                     int((~rows["labeled"]).sum()))
@@ -167,13 +218,14 @@ def build_snapshot(raw: pd.DataFrame, *, key: bytes, id_column: str, target: str
 
 
 def select_features(frame: pd.DataFrame, *, feature_types: dict[str, str], max_code_levels: int, max_levels: int,
-                    source: str) -> pd.DataFrame:
-    """The feature columns of `frame`, typed and renamed to snake_case; personal columns dropped."""
+                    source: str, keep: list[str] = ()) -> pd.DataFrame:
+    """The feature columns of `frame`, typed and renamed to snake_case; personal columns (`screen`) dropped."""
     kept, kinds = {}, {}
+    personal = screen(frame, keep=keep)
     for column in frame.columns:
         values = frame[column]
-        if is_personal(column) or _is_row_counter(values):
-            log.warning("%s: dropped column %r: personal data or an identifier, never a feature", source, column)
+        if column in personal:
+            log.warning("%s: dropped column %r: %s (data.keep keeps it)", source, column, personal[column])
             continue
         kind = feature_types.get(column) or infer_kind(values, max_code_levels=max_code_levels)
         if kind == "categorical" and column not in feature_types and values.nunique() > max_levels:

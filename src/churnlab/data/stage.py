@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnlab.contract.snapshot_file import build_snapshot
+from churnlab.contract.snapshot_file import build_snapshot, screen
 from churnlab.core import paths
 from churnlab.core.checks import DataError
 from churnlab.core.io import json_text, remove_temporaries
@@ -83,13 +83,19 @@ def remove_stale(keep: set[Path]) -> None:
                 file.unlink()
 
 
-def snapshot_file(path: str, *, key: bytes, read: dict, rename: dict, **columns) -> pd.DataFrame:
-    """The snapshot source's rows: the file read (`read` options), renamed, then `build_snapshot(**columns)`."""
+def snapshot_file(path: str, *, key: bytes, read: dict, rename: dict,
+                  **columns) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The snapshot source's rows: the file read (`read` options), renamed, then `build_snapshot(**columns)`;
+    and {column: reason} of the columns the personal-data screen dropped (for data.json)."""
     raw = read_table(path, **read)
     unknown = [c for c in rename if c not in raw]
     if unknown:
         raise DataError(f"{path}: data.rename names column(s) {unknown} not in the file ({list(raw.columns)})")
-    return build_snapshot(raw.rename(columns=rename), key=key, source=str(path), **columns)
+    raw = raw.rename(columns=rename)
+    rows = build_snapshot(raw, key=key, source=str(path), **columns)
+    named = [columns["id_column"], columns["target"], *([columns["tenure"]] if columns.get("tenure") else []),
+             *columns.get("drop", [])]
+    return rows, screen(raw.drop(columns=named), keep=columns.get("keep", []))
 
 
 def source_tables(source: str, path: str, *, key: bytes, read: dict, tables: dict, date_formats: dict,
@@ -112,18 +118,20 @@ def describe_source(source: str, summary: dict, *, inputs: dict[str, str]) -> di
 
 
 def run(source: str, frames: dict[str, pd.DataFrame], *, inputs: dict[str, str],
-        simulated: dict | None = None) -> StageResult:
+        simulated: dict | None = None, dropped: dict[str, str] | None = None) -> StageResult:
     """What the data stage writes for `source`: its tables, data/raw/source.json, data/oracle/source.json and
     the data.json metrics.
 
     `frames` are the five contract tables (contract and ledger sources) or {"snapshot": rows} (snapshot). The
     simulator streams its tables to data/raw and data/oracle itself (`write_simulation`, for 1M customers), so
-    for it `frames` is empty and `simulated` is the summary it returned. `inputs` maps each file read to its MD5.
+    for it `frames` is empty and `simulated` is the summary it returned. `inputs` maps each file read to its MD5;
+    `dropped` the columns a snapshot's personal-data screen dropped, with the reason (data.json `dropped_columns`).
     """
     if source == "simulator":
         tables, summary = {}, simulated
     elif source == "snapshot":
-        tables, summary = {paths.SNAPSHOT_SOURCE: frames["snapshot"]}, snapshot_summary(frames["snapshot"])
+        tables = {paths.SNAPSHOT_SOURCE: frames["snapshot"]}
+        summary = {**snapshot_summary(frames["snapshot"]), "dropped_columns": dict(dropped or {})}
     else:
         tables, summary = {path: frames[name] for name, path in TABLE_PATHS.items()}, table_summary(frames)
     description = describe_source(source, summary, inputs=inputs)
@@ -142,21 +150,21 @@ def main() -> None:
     check_source(source, path)
     read = {k: v for k, v in params["read"].items() if v}
     logged = {"base": {k: base[k] for k in ("seed", "horizon_months")}, "data": params}
-    frames, files, simulated = {}, [], None
+    frames, files, simulated, dropped = {}, [], None, None
     if source == "simulator":
         logged["simulate"] = load_params("simulate")
         simulated = write_simulation(seed=base["seed"], horizon=base["horizon_months"], params=logged["simulate"])
     elif source == "snapshot":
-        frames = {"snapshot": snapshot_file(
+        frames["snapshot"], dropped = snapshot_file(
             path, key=pseudonym_key(), read=read, rename=params["rename"], id_column=params["id"],
             target=params["target"], positive=params["positive"], negative=params["negative"],
-            tenure=params["tenure"], tenure_unit=params["tenure_unit"], drop=params["drop"],
-            feature_types=params["feature_types"])}
+            tenure=params["tenure"], tenure_unit=params["tenure_unit"], drop=params["drop"], keep=params["keep"],
+            feature_types=params["feature_types"])
         files = [Path(path)]
     else:
         frames, files = source_tables(source, path, key=pseudonym_key(), read=read, tables=params["tables"],
                                       date_formats=params["date_formats"], ledger=params["ledger"])
-    result = run(source, frames, inputs={str(f): file_hash(f) for f in files}, simulated=simulated)
+    result = run(source, frames, inputs={str(f): file_hash(f) for f in files}, simulated=simulated, dropped=dropped)
     # the tables are DVC outputs, up to gigabytes: MLflow keeps the source descriptions and data.json only
     write_result("data", result, params=logged, inputs=files, artifacts=list(result.texts))
     remove_stale({*result.files(), *(SIMULATED if source == "simulator" else ())})

@@ -73,6 +73,7 @@ class Data(Section):
     tenure: str | None
     tenure_unit: Literal["years", "months"]
     drop: Names
+    keep: Names
     rename: dict[str, Name]
     feature_types: dict[str, Literal["numeric", "categorical", "flag"]]
     as_of: Date
