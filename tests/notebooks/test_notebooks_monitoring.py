@@ -1,7 +1,7 @@
 """notebooks/5.0-monitoring.ipynb on outputs where the monitor stage skipped all or part of its work.
 
-Small synthetic outputs in the shapes the stage writes (`churnlab.monitor`: `write_skipped` itself for the
-snapshot); the notebook on the small pipeline is covered in test_report.py.
+Small synthetic outputs in the shapes the stage writes (for the snapshot, the stage's own `unmonitored` result,
+written by the shared writer); the notebook on the small pipeline is covered in tests/report/.
 """
 
 import json
@@ -14,8 +14,6 @@ import pytest
 from notebook_runner import FOLDER, figures, run_clean
 
 NAME = "5.0-monitoring.ipynb"
-NO_TIME_AXIS = ("the source has no time axis (one snapshot): there are no months after training to watch for drift, "
-                "and no later labels to measure decay by")  # churnlab.monitor.stage.main on a snapshot
 NO_SIMULATOR = "false-alarm and detection rates need the simulator's known shock months"
 
 
@@ -32,11 +30,18 @@ def monitor_project(root: Path, *, source: str, time_axis: bool) -> Path:
 
 @pytest.mark.slow
 def test_monitoring_notebook_on_a_snapshot_says_why_once(tmp_path, run_notebook, monkeypatch):
-    from churnlab.monitor.stage import HEADERS, write_skipped
+    from churnlab.contract.source import Source
+    from churnlab.core import paths
+    from churnlab.core.io import write_json
+    from churnlab.core.outputs import write_files
+    from churnlab.monitor.stage import HEADERS, NO_TIME_AXIS, unmonitored
 
     project = monitor_project(tmp_path / "snapshot", source="snapshot", time_axis=False)
     monkeypatch.chdir(project)
-    write_skipped(NO_TIME_AXIS, "snapshot")  # the stage's own outputs: monitor.json and header-only tables
+    snapshot = Source("snapshot", time_axis=False, campaigns=False, oracle=False, closures=False)
+    result = unmonitored(NO_TIME_AXIS, snapshot)  # the stage's own outputs: monitor.json and header-only tables
+    write_files(result)
+    write_json({**result.metrics, "skipped": result.skipped}, paths.METRICS / "monitor.json")
     assert list(pd.read_csv(project / "reports" / "monitor" / "months.csv").columns) == HEADERS["months"]
     notebook, text = run_clean(project, run_notebook, NAME)
     assert "Data source: snapshot" in text

@@ -1,6 +1,7 @@
-"""Segmentation: income bands, value tiers from CLV or margin, the profile table, clear errors, and what a
-snapshot source (one cutoff, its own columns) gets and skips."""
+"""The segment stage: its parts (columns read, value, clusters, lifecycle skips, the segments table), `run()` on
+tiny frames with and without a time axis, and `main()` end to end on a snapshot file with its MLflow run."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,15 +10,19 @@ import pytest
 from snapshot_frames import snapshots
 
 from churnlab.contract.lifecycle import lifecycle_reason
+from churnlab.contract.source import Source
+from churnlab.core import paths
 from churnlab.segment.clusters import BehaviourClusters, cluster_columns
+from churnlab.segment.profiles import profile_table
 from churnlab.segment.stage import (
-    customer_value,
-    income_band,
-    profile_table,
+    fit_clusters,
+    lifecycle_skips,
+    run,
     segment_snapshots,
-    value_basis,
-    value_tiers,
+    snapshot_columns,
+    value_skips,
 )
+from churnlab.segment.value import ValueBasisWarning, value_basis
 
 ROOT = Path(__file__).resolve().parents[2]
 BANDS = {"edges": [0, 1500, 3000, np.inf], "labels": ["low", "mid", "high"]}
@@ -27,34 +32,47 @@ LIFECYCLE = {"acquisition_months": 6, "growth_months": 24, "decline_balance_rati
 CLUSTERS = {"log1p": ["deposit_balance", "investment_balance", "loan_balance", "tx_count", "fees_3m"],
             "plain": ["n_products", "digital_share_3m"], "k_min": 2, "k_max": 3, "silhouette_rows": 300,
             "name_threshold_sd": 0.5, "seed": 0}
+PARAMS = {"income_bands": BANDS, "value_tiers": ["low", "medium", "high"], "lifecycle": LIFECYCLE,
+          "clusters": {**{k: v for k, v in CLUSTERS.items() if k != "seed"}, "fit_rows": 50,
+                       "silhouette_tolerance": 0.0}}
+MONTHLY = Source("simulator", time_axis=True, campaigns=True, oracle=True, closures=True)
+SNAPSHOT = Source("snapshot", time_axis=False, campaigns=False, oracle=False, closures=False)
 
 
-def test_income_bands_are_left_closed_and_missing_is_not_declared():
-    bands = income_band(pd.Series([0, 1499.99, 1500, 2999, 3000, 20000, np.nan]), **BANDS)
-    assert bands.astype(str).tolist() == ["low", "low", "mid", "mid", "high", "high", "not declared"]
-    with pytest.raises(ValueError, match="labels"):
-        income_band(pd.Series([1.0]), edges=[0, 1], labels=["a", "b"])
+def test_the_columns_read_are_those_used_except_on_a_snapshot_file():
+    available = ["customer_id", "cutoff", "label", "labeled", "age", "deposit_balance", "fees_3m", "tenure_months",
+                 "tx_amount", "geography"]
+    used = snapshot_columns(available, clusters={"log1p": ["fees_3m", "tx_count"], "plain": []}, time_axis=True)
+    assert used == ["customer_id", "cutoff", "label", "labeled", "age", "deposit_balance", "fees_3m", "tenure_months"]
+    assert snapshot_columns(available, clusters=PARAMS["clusters"], time_axis=False) == available
 
 
-def test_value_tiers_are_equal_count_within_each_cutoff():
-    cutoff = pd.Series(["t1"] * 6 + ["t2"] * 3)
-    value = pd.Series([6, 5, 4, 3, 2, 1, 100, 300, 200], dtype=float)
-    tiers = value_tiers(value, cutoff, labels=["low", "medium", "high"])
-    assert tiers.astype(str).tolist() == ["high", "high", "medium", "medium", "low", "low", "low", "high", "medium"]
+def test_value_skips_warn_on_the_margin_and_skip_without_any_value():
+    assert value_skips("clv") == {}
+    with pytest.warns(ValueBasisWarning, match="monthly margin"):
+        assert value_skips("monthly_margin") == {}
+    assert set(value_skips(None)) == {"value_tier"} and "deposit_balance" in value_skips(None)["value_tier"]
 
 
-def test_value_is_the_clv_at_the_scoring_cutoff_and_the_margin_before():
-    """Margin = 0.012 x deposit / 12 + fees_3m / 3: 1000 EUR and 30 EUR of fees -> 1 + 10 = 11 EUR a month."""
-    rows = pd.DataFrame({"customer_id": ["a", "a", "b"], "cutoff": pd.to_datetime(["2024-01-31", "2024-04-30",
-                         "2024-04-30"]), "deposit_balance": 1000.0, "investment_balance": 0.0, "loan_balance": 0.0,
-                         "fees_3m": 30.0})
-    clv = pd.DataFrame({"customer_id": ["a"], "clv": [500.0]})
-    value = customer_value(rows, clv, scoring_cutoff=pd.Timestamp("2024-04-30"), margins=MARGINS)
-    np.testing.assert_allclose(value["monthly_margin"], [11.0, 11.0, 11.0])
-    assert value["clv"].tolist()[1] == 500.0 and np.isnan(value["clv"].tolist()[0])
-    np.testing.assert_allclose(value["value"], [11.0, 500.0, 11.0])  # b has no CLV: its margin
-    without = customer_value(rows, None, scoring_cutoff=pd.Timestamp("2024-04-30"), margins=MARGINS)
-    np.testing.assert_allclose(without["value"], 11.0)
+def test_lifecycle_needs_a_time_axis_its_columns_and_two_cutoffs_for_transitions():
+    rows = snapshots(40)
+    assert lifecycle_skips(rows, time_axis=True) == {}
+    assert set(lifecycle_skips(rows, time_axis=False)) == {"lifecycle"}
+    assert "tenure_months" in lifecycle_skips(rows.drop(columns="tenure_months"), time_axis=True)["lifecycle"]
+    latest = rows[rows["cutoff"] == rows["cutoff"].max()]
+    assert set(lifecycle_skips(latest, time_axis=True)) == {"lifecycle_transitions"}
+
+
+def test_fit_clusters_samples_the_scoring_cutoff_and_skips_what_cannot_be_clustered():
+    rows = snapshots(120)
+    latest = rows[rows["cutoff"] == rows["cutoff"].max()]
+    options = PARAMS["clusters"]
+    clusters, left_out, skipped = fit_clusters(latest, seed=0, **options)
+    assert skipped == {} and left_out == {} and clusters.fit_rows_ == 50 and 2 <= clusters.k_ <= 3
+    two = pd.DataFrame({"customer_id": [f"C{i}" for i in range(20)], "fees_3m": [1.0, 2.0] * 10})
+    none, _, skipped = fit_clusters(two, seed=0, **{**options, "log1p": ["fees_3m"], "plain": [], "k_min": 3})
+    assert none is None
+    assert skipped == {"clusters": "20 rows hold 2 distinct behaviour profile(s): fewer than k_min = 3 clusters"}
 
 
 def test_segments_of_synthetic_snapshots_and_their_profiles():
@@ -83,6 +101,31 @@ def test_a_missing_snapshot_column_is_named():
     with pytest.raises(KeyError, match="fees_3m"):
         segment_snapshots(rows.drop(columns="fees_3m"), None, clusters, income_bands=BANDS, tiers=["lo", "hi"],
                           lifecycle=LIFECYCLE, margins=MARGINS)
+
+
+def test_run_forms_every_segmentation_on_monthly_snapshots():
+    """Five cutoffs with a CLV for every customer at the last (the 60 of 120 who stayed): nothing skipped, tiers on
+    CLV, every table formed; the clusters fit on 50 of those 60."""
+    rows = snapshots(120)
+    latest = rows[rows["cutoff"] == rows["cutoff"].max()]
+    clv = pd.DataFrame({"customer_id": latest["customer_id"], "clv": np.linspace(10, 1000, len(latest))})
+    result = run(rows, clv, source=MONTHLY, seed=0, margins=MARGINS, **PARAMS)
+    assert result.skipped == {}
+    assert set(result.tables) == {paths.SEGMENTS, paths.SEGMENT_PROFILES, paths.CLUSTER_PROFILES,
+                                  paths.LIFECYCLE_TRANSITIONS}
+    segments, metrics = result.tables[paths.SEGMENTS], result.metrics
+    assert len(segments) == len(rows) and segments["clv"].notna().sum() == len(latest)
+    assert (metrics["source"], metrics["rows"], metrics["cutoffs"], metrics["customers_now"]) == (
+        "simulator", len(rows), 5, len(latest))
+    assert (metrics["value_basis"], metrics["clv_missing_now"]) == ("clv", 0)
+    assert metrics["dimensions"] == ["age_band", "income_band", "segment", "region", "cluster_name", "value_tier",
+                                     "lifecycle_stage"]
+    assert metrics["clusters"]["fit_rows"] == 50 and len(metrics["clusters"]["names"]) == metrics["clusters"]["k"]
+    assert np.isclose(sum(metrics["lifecycle_share_now"].values()), 1.0)
+    now = segments[segments["cutoff"] == segments["cutoff"].max()]
+    counts = now["value_tier"].value_counts()
+    assert set(counts.index) == {"low", "medium", "high"} and counts.max() - counts.min() <= 1  # equal-count
+    assert len(result.tables[paths.LIFECYCLE_TRANSITIONS]) >= 2 and result.files()
 
 
 def bank_file(n: int = 240, *, seed: int = 0) -> pd.DataFrame:
@@ -122,32 +165,30 @@ def test_a_snapshot_without_the_configured_columns_gets_what_its_columns_allow()
     assert profiles.groupby("dimension")["customers"].sum().eq(len(rows)).all()
 
 
-def test_configured_columns_that_are_missing_or_constant_are_left_out_not_fatal():
-    rows = snapshots(120)
-    rows = rows.drop(columns="digital_share_3m").assign(investment_balance=0.0)
-    log1p, plain, left_out = cluster_columns(rows, log1p=CLUSTERS["log1p"], plain=CLUSTERS["plain"])
-    assert left_out == {"investment_balance": "constant", "digital_share_3m": "missing"}
-    assert "investment_balance" not in log1p and plain == ["n_products"]
-    assert lifecycle_reason(rows, time_axis=True) is None
-    assert "total_balance_trend_3m" in lifecycle_reason(rows.drop(columns="total_balance_trend_3m"), time_axis=True)
+def test_run_on_a_snapshot_source_skips_what_needs_a_time_axis_or_a_value():
+    """The capability decides, not the name: the same file from a source without a time axis gets no lifecycle
+    and its categories as attributes; with an (odd) time axis it would try a lifecycle and lack its columns."""
+    empty_clv = pd.DataFrame({"customer_id": pd.Series(dtype="string"), "clv": pd.Series(dtype=float)})
+    result = run(bank_file(), empty_clv, source=SNAPSHOT, seed=0, margins=MARGINS, **PARAMS)
+    assert set(result.skipped) == {"lifecycle", "value_tier"} and "time axis" in result.skipped["lifecycle"]
+    assert result.metrics["value_basis"] is None and result.metrics["source"] == "snapshot"
+    assert result.metrics["dimensions"] == ["age_band", "geography", "gender", "cluster_name"]
+    assert result.tables[paths.LIFECYCLE_TRANSITIONS].empty
+    assert "lifecycle_share_now" not in result.metrics
+    monthly = run(bank_file(), empty_clv, source=MONTHLY, seed=0, margins=MARGINS, **PARAMS)
+    assert "lack column" in monthly.skipped["lifecycle"] and "geography" not in monthly.metrics["dimensions"]
 
 
-def test_value_tiers_fall_back_to_a_partial_margin_and_leave_unvalued_rows_untiered():
-    """Only a deposit balance: the margin counts the absent balances and fees as 0 (0.012 x 1200 / 12 = 1.2)."""
-    rows = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "cutoff": pd.Timestamp("2024-04-30"),
-                         "deposit_balance": [1200.0, 0.0, 2400.0, 600.0]})
-    assert value_basis(rows, None) == "monthly_margin"
-    assert value_basis(rows, pd.DataFrame({"customer_id": ["a"], "clv": [9.0]})) == "clv"
-    value = customer_value(rows, None, scoring_cutoff=pd.Timestamp("2024-04-30"), margins=MARGINS)
-    np.testing.assert_allclose(value["monthly_margin"], [1.2, 0.0, 2.4, 0.6])
-    tiers = value_tiers(pd.Series([1.0, np.nan, 3.0, 2.0]), pd.Series(["t"] * 4), labels=["low", "medium", "high"])
-    assert tiers.astype(object).tolist() == ["low", np.nan, "high", "medium"]
+def test_a_misspelt_params_key_is_a_type_error():
+    with pytest.raises(TypeError, match="value_tier"):
+        run(bank_file(), None, source=SNAPSHOT, seed=0, margins=MARGINS,
+            **{**{k: v for k, v in PARAMS.items() if k != "value_tiers"}, "value_tier": ["a", "b"]})
 
 
 def test_segment_stage_on_a_snapshot_skips_what_needs_a_time_axis(tmp_path, monkeypatch):
-    """The stage end to end on a one-cutoff file with an empty clv.parquet: every output written, skips named."""
-    import json
-
+    """`main()` end to end on a one-cutoff file with an empty clv.parquet and data/raw/source.json saying there is
+    no time axis: every output written, skips named, and one MLflow run with the reports but no ids."""
+    import mlflow
     import yaml
 
     from churnlab.segment import stage as segment
@@ -155,19 +196,34 @@ def test_segment_stage_on_a_snapshot_skips_what_needs_a_time_axis(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["data"]["source"] = "snapshot"
     params["segment"]["clusters"] |= {"k_min": 2, "k_max": 3, "silhouette_rows": 200}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    (tmp_path / "data/processed").mkdir(parents=True)
+    for folder in ("data/processed", "data/raw"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "data/raw/source.json").write_text(json.dumps(
+        {"source": "snapshot", "time_axis": False, "campaigns": False, "oracle": False}), encoding="utf-8")
     bank_file().to_parquet("data/processed/snapshots.parquet", index=False)
     pd.DataFrame({"customer_id": pd.Series(dtype="string"), "clv": pd.Series(dtype=float)}).to_parquet(
         "data/processed/clv.parquet", index=False)
     segment.main()
     metrics = json.loads((tmp_path / "reports/metrics/segment.json").read_text())
     assert set(metrics["skipped"]) == {"lifecycle", "value_tier"} and metrics["value_basis"] is None
+    assert metrics["source"] == "snapshot"
     assert metrics["clusters"]["columns"] == ["credit_score", "age", "is_active_member"]
     assert metrics["dimensions"] == ["age_band", "geography", "gender", "cluster_name"]
     transitions = pd.read_csv(tmp_path / "reports/lifecycle_transitions.csv")
     assert transitions.empty and list(transitions.columns)[:2] == ["lifecycle_stage_from", "customers"]
     assert len(pd.read_parquet(tmp_path / "data/processed/segments.parquet")) == 240
     assert len(pd.read_csv(tmp_path / "reports/clusters.csv")) == metrics["clusters"]["k"]
+
+    (run_,) = mlflow.search_runs(experiment_names=["churnlab"], output_format="list")
+    assert run_.info.run_name == "segment"
+    tags, logged = run_.data.tags, run_.data.params
+    assert (tags["source"], tags["kind"], tags["value_basis"]) == ("snapshot", "segment", "None")
+    assert {"skipped.lifecycle", "skipped.value_tier", "data_md5.data/raw/source.json"} <= set(tags)
+    assert logged["base.seed"] == str(params["base"]["seed"]) and logged["segment.clusters.k_min"] == "2"
+    assert "survival.clv.margins.deposit_margin" in logged
+    assert run_.data.metrics["clusters.k"] == metrics["clusters"]["k"]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_.info.run_id, "segment")}
+    assert artifacts == {"segment/segments.csv", "segment/clusters.csv", "segment/lifecycle_transitions.csv",
+                         "segment/segment.json"}  # not segments.parquet: it holds raw customer ids

@@ -11,7 +11,7 @@ Bins are fixed on the reference, as in production: deciles of a numeric column (
 the levels of a categorical one, plus a bin for missing values and one for levels the reference never saw
 when either sample has them. An empty bin would make the log infinite, so shares are floored at `FLOOR`.
 
-Worked example (tests/test_drift.py): edges (1.5, 2.5) give three bins; the reference 1,1,1,1,1,2,2,2,3,3
+Worked example (tests/monitor/test_drift.py): edges (1.5, 2.5) give three bins; the reference 1,1,1,1,1,2,2,2,3,3
 has shares 0.5, 0.3, 0.2 and the current sample 1,1,1,2,2,2,2,3,3,3 has 0.3, 0.4, 0.3, so
 
     PSI = (0.3 - 0.5) ln(0.3/0.5) + (0.4 - 0.3) ln(0.4/0.3) + (0.3 - 0.2) ln(0.3/0.2)

@@ -11,7 +11,7 @@ probabilities alone (NannyML's CBPE, after Guo et al. 2017):
   as n grows). Here the ranking score s is p itself. Sorted by p, the numerator is one cumulative sum,
   so the estimate costs O(n log n).
 
-Worked example (tests/test_estimate.py): p = (0.8, 0.5, 0.1). Pairs ranked i above j contribute
+Worked example (tests/monitor/test_estimate.py): p = (0.8, 0.5, 0.1). Pairs ranked i above j contribute
 0.8 * 0.5 + 0.8 * 0.9 + 0.5 * 0.9 = 1.57; all pairs add 0.5 * 0.2 + 0.1 * 0.2 + 0.1 * 0.5 = 0.17, so the
 expected AUC is 1.57 / 1.74 = 0.902299.
 

@@ -1,22 +1,16 @@
 """The `monitor` stage: the champion's stability, decay and label-free performance, month by month.
 
-Monitoring is monthly, not at the quarterly snapshot cutoffs: a bank scores every month and a shock that
-starts between two cutoffs should not wait a quarter. The snapshot of every month after the last training
-cutoff is computed here with the features stage's own point-in-time SQL (`features.snapshot_at`, DuckDB,
-~3 s a month on the default data), so the monitored rows are exactly what the model would be fed.
+Every month after the last training cutoff is scored by the champion (`churnlab.monitor.months`). For each month:
+the PSI of the champion's score and the CSI / KS of every feature against the training reference, with no-drift
+thresholds at that month's sample size (`churnlab.monitor.stability`); the label-free AUC and churn-rate estimate,
+and the realised metrics once the month's H-month labels are in (`churnlab.monitor.estimate`); the alert state and
+retrain recommendation (`churnlab.monitor.alerts`). On simulated data (`Source.oracle`) the false-alarm rate (quiet
+months before the competitor promotion) and the detection rate (months from `simulate.shock_month` on) are measured
+too; other sources name that part under `skipped`.
 
-For each month: the PSI of the champion's score and the CSI / KS of every feature against the training
-reference, with no-drift thresholds at that month's sample size (`churnlab.monitor.stability`); the label-free
-AUC and churn-rate estimate, and the realised metrics once the month's H-month labels are in
-(`churnlab.monitor.estimate`); the alert state and retrain recommendation (`churnlab.monitor.alerts`). On simulated data
-the false-alarm rate (quiet months before the competitor promotion) and the detection rate (months from
-`simulate.shock_month` on) are measured too.
-
-Monitoring needs a time axis: on a snapshot source (one cutoff, data.source snapshot) the stage is skipped, and
-so it is when no month follows the training period (e.g. a short ledger whose months all went into training);
+Monitoring needs a time axis: on a source without one (a snapshot file, one date) the stage is skipped, and so it
+is when no month follows the training period (e.g. a short ledger whose months all went into training);
 monitor.json then holds `skipped` ({"monitor": reason}) and every other output is written empty (headers only).
-The alarm rates against the promotion's known timing need the simulator; other sources name that part under
-`skipped` too.
 
 Writes reports/metrics/monitor.json, reports/monitor/{months,stability}.csv, reports/plots/monitor_*.csv
 and data/processed/monitor_scores.parquet. Run with `python -m churnlab.monitor`.
@@ -24,30 +18,38 @@ and data/processed/monitor_scores.parquet. Run with `python -m churnlab.monitor`
 
 import json
 import logging
-import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from churnlab.contract.indicators import CATEGORICAL, FLAGS, INDICATORS, point_in_time_features
-from churnlab.contract.snapshots import snapshot_at
-from churnlab.contract.tables import connect, month_end, month_number, month_range
+from churnlab.contract.source import Source, read_source
+from churnlab.contract.tables import connect, month_end, month_number
 from churnlab.core import paths, tracking
-from churnlab.core.io import write_csv, write_json, write_parquet
 from churnlab.core.logs import setup_logging
+from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
-from churnlab.model.grades import assign_grades, points
-from churnlab.model.split import TimeSplit, choose_split, load_split, read_snapshots
+from churnlab.model.split import RandomSplit, TimeSplit, load_split, read_snapshots
 from churnlab.monitor.alerts import alarm_rates, alert_states
 from churnlab.monitor.estimate import backtest, expected_auc
-from churnlab.monitor.stability import SCORE, compare_month, fit_reference
+from churnlab.monitor.months import (
+    Window,
+    grade_shares,
+    monitoring_window,
+    score,
+    summarise_months,
+    training_reference,
+    watch_months,
+)
+from churnlab.monitor.stability import SCORE
 
 log = logging.getLogger(__name__)
 
 MONITOR = paths.REPORTS / "monitor"
-MONITOR_JSON = paths.METRICS / "monitor.json"
 SCORES = paths.PROCESSED / "monitor_scores.parquet"
+OUTPUTS = {"scores": SCORES, "stability": MONITOR / "stability.csv", "months": MONITOR / "months.csv",
+           "psi": paths.PLOTS / "monitor_psi.csv", "decay": paths.PLOTS / "monitor_decay.csv"}
 HEADERS = {  # the columns of each output, written alone when the stage is skipped
     "scores": ["month", "customer_id", SCORE, "label", "complete"],
     "stability": ["feature", "group", "statistic", "null_quantile", "threshold", "drifting", "ks", "ks_pvalue",
@@ -60,51 +62,52 @@ HEADERS = {  # the columns of each output, written alone when the stage is skipp
     "psi": ["month", "score_psi", "score_null_quantile", "score_threshold"],
     "decay": ["month", "expected_auc", "auc", "pr_auc", "expected_churn_rate", "churn_rate", "ece"],
 }
-MARKET_SQL = """CREATE OR REPLACE TEMP TABLE market_asof AS
-SELECT min(customer_id) AS customer_id, m AS t FROM monthly WHERE m BETWEEN {lo} AND {hi} GROUP BY m"""
+TABLES = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
+          "churn_events": paths.CHURN_EVENTS}
+SCORE_JSON = paths.METRICS / "score.json"
+INPUTS = [paths.SOURCE, *TABLES.values(), paths.SNAPSHOTS, paths.SPLIT, SCORE_JSON]
+NO_TIME_AXIS = ("the source has no time axis (one snapshot): there are no months after training to watch for drift, "
+                "and no later labels to measure decay by")
+NO_SHOCK_MONTHS = "false-alarm and detection rates need the simulator's known shock months"
 
 
-def market_history(con, lo: int, hi: int) -> pd.DataFrame:
-    """The market indicators at every month lo..hi, by the catalogue's own SQL (one row per month)."""
-    con.execute(MARKET_SQL.format(lo=int(lo), hi=int(hi)))
-    market = [i.feature for i in INDICATORS if i.group == "market"]
-    return point_in_time_features(con, "market_asof")[["t", *market]].sort_values("t", ignore_index=True)
+@dataclass(frozen=True)
+class Settings:
+    """The `monitor` section of params.yaml (its comments say why each value was chosen)."""
+
+    every_months: int
+    bins: int
+    alpha: float
+    null_draws: int
+    min_psi: float
+    min_csi: float
+    market_reference_months: int
+    min_drifting_features: int
+    shock_indicators: list[str]
+    max_auc_drop: float
+    auc_draws: int
+    ece_bins: int
 
 
-def summarise_months(scores: list[dict], stability: pd.DataFrame, performance: pd.DataFrame) -> pd.DataFrame:
-    """One row per month: score PSI and threshold, drifting features, estimated and realised performance."""
-    months = pd.DataFrame(scores)
-    drifting = stability[stability["drifting"]]
-    by_month = {
-        "market_drifting": drifting[drifting["group"] == "market"].groupby("month")["feature"].agg(list),
-        "drifting_features": drifting[drifting["group"] != "market"].groupby("month")["feature"].agg(list),
-    }
-    for column, lists in by_month.items():
-        months[column] = [lists.get(m, []) for m in months["month"]]
-    return months.merge(performance.drop(columns="rows"), on="month", how="left")
+def why_unmonitored(source: Source, split: TimeSplit | RandomSplit | None, window: Window | None) -> str | None:
+    """Why the stage cannot run on this data (no time axis, a random split, no month after training), or None."""
+    if not source.time_axis:
+        return NO_TIME_AXIS
+    if not isinstance(split, TimeSplit):
+        return (f"{paths.SPLIT} holds a {split.as_dict()['kind']} split, not one out of time: no training period for "
+                "later months to be compared with")
+    if not window.months:
+        return (f"no month follows the last training cutoff {window.train[-1].date()}: the data end at "
+                f"{month_end(window.last).date()}")
+    return None
 
 
-def score(model, rows: pd.DataFrame) -> np.ndarray:
-    """The champion's churn probabilities (only its signature's columns are passed: no id reaches MLflow)."""
-    return model.predict(rows[model.metadata.get_input_schema().input_names()])["p_churn"].to_numpy(float)
-
-
-def grade_shares(p, grading: dict | None) -> dict[str, float]:
-    """Share of rows in each risk grade of the `score` stage (its points and boundaries); {} without grades."""
-    if not grading:
-        return {}
-    grades = assign_grades(points(p, **grading["points"]), grading["min_points"], grading["labels"])
-    return {str(k): float(v) for k, v in pd.Series(grades).value_counts(normalize=True, sort=False).items()}
-
-
-def load_grading() -> dict | None:
-    """The score stage's grade boundaries (reports/metrics/score.json) and points scale, if it has run."""
-    score_json = paths.METRICS / "score.json"
-    if not score_json.exists():
-        log.info("no %s: the grade distribution is not monitored", score_json)
-        return None
-    grades = json.loads(score_json.read_text(encoding="utf-8"))["grades"]
-    return {"labels": grades["labels"], "min_points": grades["min_points"], "points": load_params("score")["points"]}
+def unmonitored(reason: str, source: Source) -> StageResult:
+    """The result of a skipped stage: monitor.json saying why, every table with its header only."""
+    dtypes = {"month": "datetime64[ns]", "customer_id": "object", SCORE: "float64", "label": "Int8", "complete": bool}
+    tables = {path: pd.DataFrame(columns=HEADERS[name]) for name, path in OUTPUTS.items()}
+    tables[SCORES] = pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in HEADERS["scores"]})
+    return StageResult({"source": source.name, "months_monitored": 0}, tables=tables, skipped={"monitor": reason})
 
 
 def jsonable(months: pd.DataFrame) -> dict:
@@ -119,141 +122,147 @@ def jsonable(months: pd.DataFrame) -> dict:
     return json.loads(json.dumps(out, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
-def write_skipped(reason: str, source: str) -> None:
-    """The outputs of a skipped stage: monitor.json saying why, and every table and plot file with its header only."""
-    log.warning("monitor skipped: %s", reason)
-    dtypes = {"month": "datetime64[ns]", "customer_id": "object", SCORE: "float64", "label": "Int8", "complete": bool}
-    write_parquet(pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in HEADERS["scores"]}), SCORES)
-    write_csv(pd.DataFrame(columns=HEADERS["stability"]), MONITOR / "stability.csv")
-    write_csv(pd.DataFrame(columns=HEADERS["months"]), MONITOR / "months.csv")
-    write_csv(pd.DataFrame(columns=HEADERS["psi"]), paths.PLOTS / "monitor_psi.csv")
-    write_csv(pd.DataFrame(columns=HEADERS["decay"]), paths.PLOTS / "monitor_decay.csv")
-    write_json({"source": source, "months_monitored": 0, "skipped": {"monitor": reason}}, MONITOR_JSON)
+def mean_abs(errors: pd.Series, *, worst: bool = False) -> float | None:
+    """Mean (or, `worst`, largest) absolute error; None without labelled months."""
+    return (float(errors.abs().max()) if worst else float(errors.abs().mean())) if len(errors) else None
+
+
+def summary_metrics(months: pd.DataFrame, reference: pd.DataFrame, *, source: Source, champion: tracking.Champion,
+                    window: Window, grading: dict | None, horizon_months: int, settings: Settings) -> dict:
+    """monitor.json: the champion, its training reference, the settings, every month, the label-free backtest."""
+    labelled = months[months["auc"].notna()]
+    return {
+        "source": source.name, "months_monitored": len(months),
+        "champion": {"name": champion.name, "version": champion.version, "run_id": champion.run_id},
+        "reference": {"cutoffs": [str(t.date()) for t in window.train], "rows": len(reference),
+                      "horizon": horizon_months, "grade_shares": grade_shares(reference[SCORE], grading),
+                      "expected_auc": expected_auc(reference[SCORE]), "mean_score": float(reference[SCORE].mean()),
+                      "churn_rate": float(reference["label"].astype(float).mean())},
+        "settings": {"alpha": settings.alpha, "null_draws": settings.null_draws, "min_psi": settings.min_psi,
+                     "min_csi": settings.min_csi, "max_auc_drop": settings.max_auc_drop, "monitoring": "monthly"},
+        "months": jsonable(months),
+        "label_free": {"labelled_months": len(labelled), "auc_mae": mean_abs(labelled["auc_error"]),
+                       "auc_max_error": mean_abs(labelled["auc_error"], worst=True),
+                       "churn_rate_mae": mean_abs(labelled["churn_rate_error"])},
+        "latest": {"month": str(months["month"].iloc[-1].date()), "retrain": bool(months["retrain"].iloc[-1]),
+                   "reasons": months["reasons"].iloc[-1]},
+    }
+
+
+def simulator_alarms(months: pd.DataFrame, *, first: int, shock: dict, reference_auc: float,
+                     horizon_months: int, settings: Settings) -> dict:
+    """False-alarm and detection rates against the simulator's promotion (`simulate.shock_month(s)`, 0 = `first`).
+
+    The recession is real drift too: alarms of market indicators outside `shock_indicators` are detections, not
+    false alarms of the promotion, so the headline rates count only the promotion's indicators as market drift.
+    """
+    start = month_end(first + shock["shock_month"])
+    end = month_end(first + shock["shock_month"] + shock["shock_months"] - 1)
+    promotion_view = alert_states(
+        months.assign(market_drifting=months["market_drifting"].map(
+            lambda names: [n for n in names if n in settings.shock_indicators])),
+        reference_auc=reference_auc, max_auc_drop=settings.max_auc_drop,
+        min_drifting_features=settings.min_drifting_features)
+    return {"shock_start": str(start.date()), "shock_end": str(end.date()),
+            "shock_indicators": settings.shock_indicators,
+            **alarm_rates(promotion_view, shock_start=start, shock_end=end, horizon_months=horizon_months),
+            "all_market_indicators": alarm_rates(months, shock_start=start, shock_end=end,
+                                                 horizon_months=horizon_months)}
+
+
+def output_tables(scores: pd.DataFrame, stability: pd.DataFrame, months: pd.DataFrame) -> dict:
+    """The files of the stage: scored rows, stability per feature, months (lists joined by "; ") and plot data."""
+    table = months.assign(**{c: months[c].map("; ".join) for c in ("drifting_features", "market_drifting", "reasons")})
+    return {OUTPUTS["scores"]: scores, OUTPUTS["stability"]: stability, OUTPUTS["months"]: table,
+            OUTPUTS["psi"]: table[HEADERS["psi"]], OUTPUTS["decay"]: table[[c for c in HEADERS["decay"] if c in table]]}
+
+
+def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Window, source: Source,
+        grading: dict | None, shock: dict | None, churn: dict, seed: int, horizon_months: int,
+        settings: Settings) -> StageResult:
+    """The champion over `window.months`: stability, estimated and realised performance, alerts, alarm rates.
+
+    `con` is DuckDB over the contract tables (`contract.tables.connect`: the Parquet files in `main`, DataFrames in
+    tests); nothing here reads a file, params.yaml or MLflow.
+    `reference` holds the snapshot rows at the training cutoffs; `grading` the score stage's grades (or None);
+    `shock` the simulator's promotion (params simulate.shock_month and shock_months) on simulated data, else None.
+    """
+    reference = reference.assign(**{SCORE: score(champion.pyfunc, reference)})
+    log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", champion.name, champion.version,
+             len(reference), len(window.train), window.train[0].date(), window.train[-1].date())
+    profile = training_reference(con, reference, window=window, bins=settings.bins,
+                                 market_reference_months=settings.market_reference_months)
+    summaries, stability, scores = watch_months(
+        con, profile, champion.pyfunc, window=window, horizon_months=horizon_months, churn=churn, grading=grading,
+        alpha=settings.alpha, null_draws=settings.null_draws, min_psi=settings.min_psi, min_csi=settings.min_csi,
+        rng=np.random.default_rng([seed, 7]))
+    performance = backtest(scores, draws=settings.auc_draws, ece_bins=settings.ece_bins, seed=seed)
+    reference_auc = expected_auc(reference[SCORE])
+    months = alert_states(summarise_months(summaries, stability, performance), reference_auc=reference_auc,
+                          max_auc_drop=settings.max_auc_drop, min_drifting_features=settings.min_drifting_features)
+    metrics = summary_metrics(months, reference, source=source, champion=champion, window=window, grading=grading,
+                              horizon_months=horizon_months, settings=settings)
+    result = StageResult(metrics, tables=output_tables(scores, stability, months))
+    if shock is None:
+        result.skipped["simulator"] = NO_SHOCK_MONTHS
+    else:
+        metrics["simulator"] = sim = simulator_alarms(months, first=window.first, shock=shock,
+                                                      reference_auc=reference_auc, horizon_months=horizon_months,
+                                                      settings=settings)
+        labelled = months[months["auc"].notna()]
+        metrics["label_free"]["auc_mae_quiet"] = mean_abs(
+            labelled.loc[labelled["month"] < pd.Timestamp(sim["shock_start"]), "auc_error"])
+        log.info("simulator: false-alarm rate %s, detection rate %s", sim["false_alarm_rate"], sim["detection_rate"])
+    log.info("monitor: %d months, %d in alert; latest retrain=%s", len(months), int(months["alert"].sum()),
+             metrics["latest"]["retrain"])
+    return result
+
+
+def read_grading(points: dict) -> dict | None:
+    """The score stage's grade boundaries (reports/metrics/score.json) and its points scale, if it has run."""
+    if not SCORE_JSON.exists():
+        log.info("no %s: the grade distribution is not monitored", SCORE_JSON)
+        return None
+    grades = json.loads(SCORE_JSON.read_text(encoding="utf-8"))["grades"]
+    return {"labels": grades["labels"], "min_points": grades["min_points"], "points": points}
+
+
+def log_monthly(months: pd.DataFrame) -> None:
+    """Log score PSI, expected AUC and alert per month as MLflow series (step = month number) on the run just logged.
+
+    `write_result` logs each metric once (monitor.json's months as `months.<date>.<name>`); a series needs a step,
+    which it has no way to take, and gives the MLflow UI one chart per signal over the months.
+    """
+    if months.empty:
+        return
+    mlflow = tracking.start()
+    with mlflow.start_run(run_id=mlflow.last_active_run().info.run_id):
+        for row in months.itertuples(index=False):
+            mlflow.log_metrics({"score_psi": row.score_psi, "expected_auc": row.expected_auc,
+                                "alert": float(row.alert)}, step=month_number(row.month))
 
 
 def main() -> None:
+    """Read params, data and the champion; `run()`; write the outputs and one MLflow run (or why it was skipped)."""
     setup_logging()
-    base, features, params = load_params("base"), load_params("features"), load_params("monitor")
-    split_params, model_name = load_params("train")["split"], load_params("register")["model_name"]
-    seed, horizon, started = base["seed"], base["horizon_months"], time.perf_counter()
-    source = load_params("data")["source"]
-    if source == "snapshot":
-        write_skipped("the source has no time axis (one snapshot): there are no months after training to watch for "
-                      "drift, and no later labels to measure decay by", source)
-        return
-
-    if paths.SPLIT.exists():
-        split = load_split(paths.SPLIT)
-    else:
-        split = choose_split(pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff", "labeled"]),
-                             horizon_months=horizon, **split_params)
-    if not isinstance(split, TimeSplit):
-        write_skipped(f"{paths.SPLIT} holds a {split.as_dict()['kind']} split, not one out of time: no training "
-                      "period for later months to be compared with", source)
-        return
-    con = connect({"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
-                   "churn_events": paths.CHURN_EVENTS})
-    first, last = month_range(con)
-    lo, hi = month_number(split.train[0]), month_number(split.train[-1])
-    months = list(range(hi + 1, last + 1, params["every_months"]))
-    if not months:
-        con.close()
-        write_skipped(f"no month follows the last training cutoff {split.train[-1].date()}: the data end at "
-                      f"{month_end(last).date()}", source)
-        return
-    loaded = tracking.load_champion(model_name)
-    model, champion = loaded.pyfunc, {"name": model_name, "version": loaded.version, "run_id": loaded.run_id}
-    grading = load_grading()
-    reference = read_snapshots(paths.SNAPSHOTS, cutoffs=split.train)
-    reference[SCORE] = score(model, reference)
-    log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", model_name, champion["version"],
-             len(reference), len(split.train), split.train[0].date(), split.train[-1].date())
-
-    groups = {i.feature: i.group for i in INDICATORS}
-    numeric = [f for f in groups if f not in CATEGORICAL and f not in FLAGS and groups[f] != "market"]
-    # market series: the training period, and at least the `market_reference_months` up to its end
-    market_lo = max(min(lo, hi - params["market_reference_months"] + 1), first)
-    ref = fit_reference(reference, groups=groups, market_history=market_history(con, market_lo, hi),
-                        numeric=numeric, bins=params["bins"])
-    draws = params["null_draws"]
-    rng = np.random.default_rng([seed, 7])
-    scores, tables, scored = [], [], []
-    for t in tqdm(months, desc="monitor", unit="month"):
-        current, _ = snapshot_at(con, t, last_month=last, horizon_months=horizon, **features["churn"])
-        current[SCORE] = score(model, current)
-        summary, table = compare_month(ref, current, alpha=params["alpha"], draws=draws, min_psi=params["min_psi"],
-                                       min_csi=params["min_csi"], rng=rng)
-        month = month_end(t)
-        scores.append({"month": month, **summary, "grade_shares": grade_shares(current[SCORE], grading)})
-        tables.append(table.assign(month=month))
-        scored.append(pd.DataFrame({"month": month, "customer_id": current["customer_id"], SCORE: current[SCORE],
-                                    "label": current["label"], "complete": t + horizon <= last}))
-    con.close()
-    stability, scored = pd.concat(tables, ignore_index=True), pd.concat(scored, ignore_index=True)
-    performance = backtest(scored, draws=params["auc_draws"], ece_bins=params["ece_bins"], seed=seed)
-    reference_auc = expected_auc(reference[SCORE])
-    months_table = alert_states(summarise_months(scores, stability, performance), reference_auc=reference_auc,
-                                max_auc_drop=params["max_auc_drop"],
-                                min_drifting_features=params["min_drifting_features"])
-
-    labelled = months_table[months_table["auc"].notna()]
-    metrics = {
-        "source": source, "champion": champion, "months_monitored": len(months_table),
-        "reference": {"cutoffs": [str(t.date()) for t in split.train], "rows": len(reference), "horizon": horizon,
-                      "grade_shares": grade_shares(reference[SCORE], grading),
-                      "expected_auc": reference_auc, "mean_score": float(reference[SCORE].mean()),
-                      "churn_rate": float(reference["label"].astype(float).mean())},
-        "settings": {"alpha": params["alpha"], "null_draws": draws, "min_psi": params["min_psi"],
-                     "min_csi": params["min_csi"],
-                     "max_auc_drop": params["max_auc_drop"], "monitoring": "monthly"},
-        "months": jsonable(months_table),
-        "label_free": {"labelled_months": len(labelled),
-                       "auc_mae": float(labelled["auc_error"].abs().mean()) if len(labelled) else None,
-                       "auc_max_error": float(labelled["auc_error"].abs().max()) if len(labelled) else None,
-                       "churn_rate_mae": float(labelled["churn_rate_error"].abs().mean()) if len(labelled) else None},
-        "latest": {"month": str(months_table["month"].iloc[-1].date()),
-                   "retrain": bool(months_table["retrain"].iloc[-1]), "reasons": months_table["reasons"].iloc[-1]},
-    }
-    if source != "simulator":
-        metrics["skipped"] = {"simulator": "false-alarm and detection rates need the simulator's known shock months"}
-    else:  # simulated data: the promotion's timing is known
-        simulate = load_params("simulate")
-        start = month_end(first + simulate["shock_month"])
-        end = month_end(first + simulate["shock_month"] + simulate["shock_months"] - 1)
-        # the recession is real drift too: its indicators' alarms are detections, not false alarms of the promotion
-        promotion_view = alert_states(
-            months_table.assign(market_drifting=months_table["market_drifting"].map(
-                lambda names: [n for n in names if n in params["shock_indicators"]])),
-            reference_auc=reference_auc, max_auc_drop=params["max_auc_drop"],
-            min_drifting_features=params["min_drifting_features"])
-        metrics["simulator"] = {"shock_start": str(start.date()), "shock_end": str(end.date()),
-                                "shock_indicators": params["shock_indicators"],
-                                **alarm_rates(promotion_view, shock_start=start, shock_end=end,
-                                              horizon_months=horizon),
-                                "all_market_indicators": alarm_rates(months_table, shock_start=start, shock_end=end,
-                                                                     horizon_months=horizon)}
-        quiet = labelled[labelled["month"] < start]
-        metrics["label_free"]["auc_mae_quiet"] = float(quiet["auc_error"].abs().mean()) if len(quiet) else None
-        log.info("simulator: false-alarm rate %s, detection rate %s", metrics["simulator"]["false_alarm_rate"],
-                 metrics["simulator"]["detection_rate"])
-
-    write_parquet(scored, SCORES)
-    write_csv(stability, MONITOR / "stability.csv")
-    table = months_table.assign(**{c: months_table[c].map("; ".join) for c in
-                                   ("drifting_features", "market_drifting", "reasons")})
-    write_csv(table, MONITOR / "months.csv")
-    write_csv(table[["month", "score_psi", "score_null_quantile", "score_threshold"]], paths.PLOTS / "monitor_psi.csv")
-    decay = ["month", "expected_auc", "auc", "pr_auc", "expected_churn_rate", "churn_rate", "ece"]
-    write_csv(table[[c for c in decay if c in table]], paths.PLOTS / "monitor_decay.csv")
-    write_json(metrics, MONITOR_JSON)
-
-    mlflow = tracking.start()
-    with mlflow.start_run(run_name="monitor"):
-        mlflow.set_tags({**tracking.lineage_tags("monitor", [paths.SNAPSHOTS, paths.MONTHLY]), "kind": "monitor",
-                         "champion_version": str(champion["version"]), "champion_run_id": champion["run_id"]})
-        for row in months_table.itertuples(index=False):
-            mlflow.log_metrics({"score_psi": row.score_psi, "expected_auc": row.expected_auc,
-                                "alert": float(row.alert)}, step=month_number(row.month))
-        mlflow.log_artifact(str(MONITOR_JSON))
-    log.info("monitor done in %.0f s: %d months, %d in alert; latest retrain=%s", time.perf_counter() - started,
-             len(months_table), int(months_table["alert"].sum()), metrics["latest"]["retrain"])
+    base, settings = load_params("base"), Settings(**load_params("monitor"))
+    churn, model_name = load_params("features")["churn"], load_params("register")["model_name"]
+    points, source = load_params("score")["points"], read_source()
+    shock = {k: load_params("simulate")[k] for k in ("shock_month", "shock_months")} if source.oracle else None
+    params = {"base": {k: base[k] for k in ("seed", "horizon_months")}, "features": {"churn": churn},
+              "register": {"model_name": model_name}, "score": {"points": points}, "monitor": asdict(settings),
+              **({"simulate": shock} if shock else {})}
+    split = load_split(paths.SPLIT) if source.time_axis else None
+    with connect(TABLES) if isinstance(split, TimeSplit) else nullcontext() as con:
+        window = monitoring_window(con, split, every_months=settings.every_months) if con is not None else None
+        if reason := why_unmonitored(source, split, window):
+            write_result("monitor", unmonitored(reason, source), params=params, inputs=INPUTS)
+            return
+        champion = tracking.load_champion(model_name)
+        result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
+                     source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
+                     horizon_months=base["horizon_months"], settings=settings)
+    # the per-customer scores (~6 MB a run) stay out of MLflow, as before; the reports and monitor.json go in
+    write_result("monitor", result, params=params, inputs=INPUTS, artifacts=[p for p in result.files() if p != SCORES],
+                 tags={"champion_version": str(champion.version), "champion_run_id": champion.run_id})
+    log_monthly(result.tables[OUTPUTS["months"]])

@@ -163,8 +163,11 @@ class BehaviourClusters:
         return ((x - self.means_) / self.scales_).clip(-CLIP_SD, CLIP_SD).to_numpy()
 
     def fit(self, snapshots: pd.DataFrame) -> "BehaviourClusters":
-        """Standardise on `snapshots`, choose k by silhouette, fit k-means, order clusters by size, name them."""
+        """Standardise on `snapshots`, choose k by silhouette, fit k-means, order clusters by size, name them.
+
+        Fitted: fit_rows_ (rows fitted on), k_, silhouette_ {k: mean silhouette}, centroids_ (z), names_."""
         x = behaviour_matrix(snapshots, log1p=self.log1p, plain=self.plain)
+        self.fit_rows_ = len(x)
         if x.shape[1] == 0:
             raise ClusterError("no behaviour column to cluster on")
         self.medians_ = x.median().fillna(0.0)
