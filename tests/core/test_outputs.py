@@ -70,7 +70,7 @@ def test_write_result_writes_files_metrics_and_one_run(project):
     assert run.data.tags["kind"] == "demo" and run.data.tags["champion"] == "m/1"
     assert run.data.tags["skipped.campaigns"] == "no campaigns in the data"
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "demo")}
-    assert logged == {"demo/t.csv", "demo/t.parquet", "demo/f.png", "demo/note.md", "demo/demo.json"}
+    assert logged == {"demo/t.csv", "demo/f.png", "demo/note.md", "demo/demo.json"}  # no Parquet: customer rows
 
 
 def test_a_failing_writer_leaves_the_previous_metrics(project, monkeypatch):

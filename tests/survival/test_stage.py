@@ -157,9 +157,23 @@ def test_run_on_monthly_data_without_an_oracle():
     plt.close("all")
 
 
+def test_a_covariate_that_encodes_the_duration_is_left_out_and_named():
+    lifetimes = tiny_lifetimes(600)
+    lifetimes["entry_total_charges"] = lifetimes["entry_age"] * lifetimes["duration"]
+    lifetimes["last_total_charges"] = lifetimes["entry_total_charges"]
+    result = survival.run(lifetimes, time_axis=False, seed=0, horizon=6, **settings(models=["cox"]))
+    assert list(result.metrics["left_out"]) == ["total_charges"]
+    assert result.metrics["left_out"]["total_charges"].endswith("with the duration: almost a function of it")
+    hazards = result.tables[survival.OUT / "hazard_ratios.csv"]["covariate"]
+    assert not hazards.str.contains("total_charges").any() and hazards.str.contains("age").any()
+    plt.close("all")
+
+
 def test_run_on_a_snapshot_takes_covariates_and_groupings_from_its_columns():
     result = survival.run(tiny_lifetimes(600), time_axis=False, seed=0, horizon=6, **settings(models=["cox"]))
-    assert result.metrics["notes"] == [survival.SNAPSHOT_NOTE]
+    assert result.metrics["notes"] == [survival.snapshot_note("years")] and result.metrics["left_out"] == {}
+    assert "whole years taken at mid-year" in survival.snapshot_note("years")
+    assert "months as given" in survival.snapshot_note("months") and "mid-year" not in survival.snapshot_note("months")
     assert list(result.tables[paths.PLOTS / "km_products.csv"].columns) == ["time"]  # declared, not a snapshot column
     assert len(result.tables[paths.PLOTS / "km_segment.csv"]) > 0
     assert survival.OUT / "km_occupation.csv" in result.tables  # a snapshot's own grouping: not a DVC plot

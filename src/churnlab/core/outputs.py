@@ -96,7 +96,8 @@ def write_result(stage: str, result: StageResult, *, params: dict, inputs: list[
     """Write `result` (files first, the metrics JSON last) and log the MLflow run `stage`; returns the JSON path.
 
     `params` are the params sections the stage read (logged flattened); `inputs` the data files it read (their md5
-    becomes a lineage tag); `artifacts` defaults to every file written. Skipped parts are logged as warnings and
+    becomes a lineage tag); `artifacts` defaults to every file written except Parquet tables, which hold one row per
+    customer (ids stay in data/, never in MLflow) and can be gigabytes. Skipped parts are logged as warnings and
     become `skipped.<part>` tags.
     """
     write_files(result)
@@ -111,7 +112,8 @@ def write_result(stage: str, result: StageResult, *, params: dict, inputs: list[
                          **{f"skipped.{part}": reason[:250] for part, reason in result.skipped.items()}})
         mlflow.log_params(mlflow_params(params))
         mlflow.log_metrics(mlflow_metrics(metrics))
-        for path in [*(result.files() if artifacts is None else artifacts), target]:
+        default = [p for p in result.files() if p.suffix != ".parquet"]
+        for path in [*(default if artifacts is None else artifacts), target]:
             if Path(path).exists():
                 mlflow.log_artifact(str(path), artifact_path=stage)
     return target

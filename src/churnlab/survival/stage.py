@@ -37,15 +37,21 @@ from churnlab.survival.design import Design, covariates_at, prepare_lifetimes, s
 from churnlab.survival.kaplan_meier import describe
 from churnlab.survival.models import Strata
 from churnlab.survival.plots import plot_calibration, plot_incidence, plot_km, plot_model_curves
+from churnlab.survival.proxies import duration_proxies, without
 
 log = logging.getLogger(__name__)
 
 OUT = paths.REPORTS / "survival"
 FIGURES = OUT / "figures"
 NO_CURVE = pd.DataFrame({"time": []})  # a declared km_<group>.csv plot the source cannot draw
-SNAPSHOT_NOTE = ("snapshot source: the duration is the tenure column (whole years taken at mid-year), the covariates "
-                 "are measured at the snapshot, not at entry, and customers who left before the file was drawn are "
-                 "missing: event times and hazard ratios are approximate")
+TENURE_NOTE = {"years": "whole years taken at mid-year", "months": "months as given"}
+
+
+def snapshot_note(tenure_unit: str) -> str:
+    """What a snapshot's survival figures mean: the duration is its tenure column, in `tenure_unit`."""
+    return (f"snapshot source: the duration is the tenure column ({TENURE_NOTE[tenure_unit]}), the covariates are "
+            "measured at the snapshot, not at entry, and customers who left before the file was drawn are missing: "
+            "event times and hazard ratios are approximate")
 
 
 def finite(value) -> float | None:
@@ -120,14 +126,16 @@ def model_comparison(train: pd.DataFrame, test: pd.DataFrame, design: Design, *,
     return fitted[best], strata, StageResult(metrics, tables=tables, figures=figures)
 
 
-def run(lifetimes: pd.DataFrame, *, time_axis: bool, seed: int, horizon: int,
+def run(lifetimes: pd.DataFrame, *, time_axis: bool, seed: int, horizon: int, tenure_unit: str = "years",
         oracle_customers: pd.DataFrame | None = None, survival_truth: pd.DataFrame | None = None, event: dict,
         test_share: float, km: dict, covariates: dict, models: list[str], cox: dict, ph_test: dict, aft: dict,
-        xgboost: dict, evaluation: dict, clv: dict) -> StageResult:
+        xgboost: dict, evaluation: dict, clv: dict, max_duration_corr: float) -> StageResult:
     """The survival stage on `lifetimes` (see the module docstring); keywords after `survival_truth` are the
     sections of params.yaml's `survival`. Without a time axis (a snapshot file) the covariates and KM groupings
     come from the snapshot's columns, and every covariate may stratify the Cox model. The oracle tables
-    (`oracle_customers`, `survival_truth`) exist on simulated data only."""
+    (`oracle_customers`, `survival_truth`) exist on simulated data only. Covariates that are almost a function of
+    the duration (`survival.proxies`) are left out of the models and named in `left_out`. A snapshot's note says
+    how its tenure (`tenure_unit`, params data.tenure_unit) became the duration."""
     declared = list(km["groups"])
     if "duration" not in lifetimes:
         return skip("the snapshot has no tenure column (data.tenure), so there are no lifetimes", declared)
@@ -138,13 +146,20 @@ def run(lifetimes: pd.DataFrame, *, time_axis: bool, seed: int, horizon: int,
     curves = survival_curves(lifetimes, declared=declared, **{**km, "groups": groups})
 
     train, test = split_customers(lifetimes, test_share=test_share, seed=seed)
-    design = Design(**kinds).fit(covariates_at(train, "entry_"))
+    proxies = {} if time_axis else duration_proxies(train, [*kinds["numeric"], *kinds["log2"]],
+                                                    max_duration_corr=max_duration_corr)
+    if proxies:
+        log.warning("left out of the survival models, almost a function of the duration: %s", proxies)
+    design = Design(**without(kinds, proxies)).fit(covariates_at(train, "entry_"))
     chosen, strata, compared = model_comparison(
         train, test, design, names=models, seed=seed, horizon=horizon, truth=oracle_customers, evaluation=evaluation,
         cox=cox, ph_test=ph_test if time_axis else {**ph_test, "stratify": design.used}, aft=aft, xgboost=xgboost)
 
     values, summary = lifetime_values(lifetimes, train, chosen, design, strata, truth=survival_truth, **clv)
-    metrics = {**curves.metrics, **compared.metrics, "clv": summary, "notes": [] if time_axis else [SNAPSHOT_NOTE],
+    left_out = {name: f"rank correlation {rho} with the duration: almost a function of it"
+                for name, rho in proxies.items()}
+    metrics = {**curves.metrics, **compared.metrics, "clv": summary, "left_out": left_out,
+               "notes": [] if time_axis else [snapshot_note(tenure_unit)],
                "customers": {"train": len(train), "test": len(test), "events_train": int(train["churned"].sum())}}
     return StageResult(metrics, tables={**curves.tables, **compared.tables, paths.CLV: values},
                        figures={**curves.figures, **compared.figures})
@@ -157,7 +172,8 @@ def main() -> None:
     oracle = {"oracle_customers": paths.ORACLE_CUSTOMERS, "survival_truth": paths.ORACLE_SURVIVAL} if source.oracle \
         else {}
     result = run(pd.read_parquet(paths.LIFETIMES), time_axis=source.time_axis, seed=base["seed"],
-                 horizon=base["horizon_months"], **{name: pd.read_parquet(p) for name, p in oracle.items()}, **params)
+                 horizon=base["horizon_months"], tenure_unit=load_params("data")["tenure_unit"],
+                 **{name: pd.read_parquet(p) for name, p in oracle.items()}, **params)
     best = result.metrics.get("best_model")
     # MLflow gets the files of reports/survival, not clv.parquet: customer ids stay in data/processed.
     write_result("survival", result, params={"base": base, "survival": params},

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from annotated_types import Ge, Lt, MinLen
+from annotated_types import Ge, Gt, Le, Lt, MinLen
 from pydantic import AfterValidator, ValidationInfo, field_validator
 
 from churnlab.core.params_schema.fields import (
@@ -108,6 +108,7 @@ class CLV(Section):
 
 class Survival(Section):
     event: Event
+    max_duration_corr: Annotated[float, Gt(0), Le(1)]
     test_share: Share
     km: KaplanMeier
     covariates: Covariates
