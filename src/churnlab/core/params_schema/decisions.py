@@ -17,6 +17,8 @@ from churnlab.core.params_schema.fields import (
     Section,
     Share,
     UniqueNames,
+    among,
+    compared_to,
     earlier,
     increasing,
     no_repeats,
@@ -44,19 +46,12 @@ Learner = Literal["t_learner", "x_learner"]
 class Uplift(Section):
     test_share: Share
     learners: Annotated[list[Learner], MinLen(1), AfterValidator(no_repeats)]
-    policy_learner: Learner
+    policy_learner: Annotated[Learner, among("learners", "retention.uplift.learners")]
     top_shares: Annotated[list[PartShare], MinLen(1)]
     n_boot: Count
     n_jobs: Count
     xgboost: XGBoostOptions
 
-    @field_validator("policy_learner")
-    @classmethod
-    def _fitted(cls, value: str, info: ValidationInfo) -> str:
-        learners = earlier(info, "learners")
-        if learners is not None and value not in learners:
-            raise rule(f"must be one of retention.uplift.learners ({', '.join(learners)})")
-        return value
 
 
 class Policies(Section):
@@ -74,17 +69,8 @@ class Archetypes(Section):
     n_archetypes: Count
     top_features: Count
     themes: dict[str, Names]
-    fixable: Names
+    fixable: Annotated[Names, among("themes", "retention.archetypes.themes")]
 
-    @field_validator("fixable")
-    @classmethod
-    def _known_themes(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        themes = earlier(info, "themes")
-        unknown = [t for t in value if themes is not None and t not in themes]
-        if unknown:
-            raise rule(f"must name themes of retention.archetypes.themes ({', '.join(themes)}); "
-                       f"unknown: {', '.join(unknown)}")
-        return value
 
 
 class Winback(Section):
@@ -122,35 +108,21 @@ class Clusters(Section):
     log1p: Names
     plain: Names
     k_min: Annotated[int, Ge(2)]
-    k_max: Annotated[int, Ge(2)]
+    k_max: Annotated[int, Ge(2), compared_to("k_min", "segment.clusters.k_min", ">=")]
     fit_rows: Count
     silhouette_rows: Annotated[int, Ge(2)]
     silhouette_tolerance: NonNegative
     name_threshold_sd: Positive
 
-    @field_validator("k_max")
-    @classmethod
-    def _at_least_k_min(cls, value: int, info: ValidationInfo) -> int:
-        k_min = earlier(info, "k_min")
-        if k_min is not None and value < k_min:
-            raise rule(f"must be >= segment.clusters.k_min ({k_min})")
-        return value
 
 
 class Lifecycle(Section):
     acquisition_months: NonNegativeInt
-    growth_months: Count
+    growth_months: Annotated[Count, compared_to("acquisition_months", "segment.lifecycle.acquisition_months", ">")]
     decline_balance_ratio: Share
     decline_product_drop: Count
     growth_balance_ratio: Annotated[float, Gt(1)]
 
-    @field_validator("growth_months")
-    @classmethod
-    def _after_acquisition(cls, value: int, info: ValidationInfo) -> int:
-        acquisition = earlier(info, "acquisition_months")
-        if acquisition is not None and value <= acquisition:
-            raise rule(f"must be > segment.lifecycle.acquisition_months ({acquisition})")
-        return value
 
 
 class Segment(Section):

@@ -98,3 +98,37 @@ def number(value: float) -> str:
 def earlier(info: ValidationInfo, key: str) -> Any:
     """An earlier key's validated value, or None when it is missing or invalid (then a rule cannot be checked)."""
     return info.data.get(key)
+
+
+OPERATORS = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+
+
+def compared_to(key: str, label: str, op: str) -> AfterValidator:
+    """A rule between two keys of a section: the value (or every value of a list) `op` the earlier key `key`.
+
+    >>> class Clusters(Section):
+    ...     k_min: int
+    ...     k_max: Annotated[int, compared_to("k_min", "segment.clusters.k_min", ">=")]
+    """
+    def check(value, info: ValidationInfo):
+        bound = earlier(info, key)
+        values = value if isinstance(value, list) else [value]
+        if bound is not None and not all(OPERATORS[op](v, bound) for v in values):
+            every = "every value " if isinstance(value, list) else ""
+            raise rule(f"{every}must be {op} {label} ({number(bound)})")
+        return value
+
+    return AfterValidator(check)
+
+
+def among(key: str, label: str) -> AfterValidator:
+    """A rule between two keys of a section: the value (a name or a list of names) is among the earlier key `key`
+    (a list, or a mapping's keys)."""
+    def check(value, info: ValidationInfo):
+        known = earlier(info, key)
+        unknown = [v for v in (value if isinstance(value, list) else [value]) if known is not None and v not in known]
+        if unknown:
+            raise rule(f"must be among {label} ({', '.join(known)}); unknown: {', '.join(map(str, unknown))}")
+        return value
+
+    return AfterValidator(check)

@@ -15,6 +15,7 @@ from churnlab.core.params_schema.fields import (
     Positive,
     Section,
     Share,
+    compared_to,
     earlier,
     number,
     rule,
@@ -32,15 +33,8 @@ class Churn(Section):
 class Catalogue(Section):
     bins: Annotated[int, Ge(2)]
     amber_lift: Annotated[float, Ge(1)]
-    red_lift: Annotated[float, Ge(1)]
+    red_lift: Annotated[float, Ge(1), compared_to("amber_lift", "features.catalogue.amber_lift", ">=")]
 
-    @field_validator("red_lift")
-    @classmethod
-    def _red_above_amber(cls, value: float, info: ValidationInfo) -> float:
-        amber = earlier(info, "amber_lift")
-        if amber is not None and value < amber:
-            raise rule(f"must be >= features.catalogue.amber_lift ({number(amber)}): red is the stronger warning")
-        return value
 
 
 class Features(Section):
@@ -92,16 +86,9 @@ class Range(Section):
     """A search range: whole numbers when both bounds are whole, on a log scale when `log`."""
 
     low: float
-    high: float
+    high: Annotated[float, compared_to("low", "low", ">")]
     log: bool = False
 
-    @field_validator("high")
-    @classmethod
-    def _above_low(cls, value: float, info: ValidationInfo) -> float:
-        low = earlier(info, "low")
-        if low is not None and value <= low:
-            raise rule(f"must be > low ({number(low)})")
-        return value
 
     @field_validator("log")
     @classmethod

@@ -20,10 +20,10 @@ from churnlab.core.params_schema.fields import (
     Scalar,
     Section,
     Share,
+    compared_to,
     earlier,
     increasing,
     no_repeats,
-    number,
     rule,
 )
 
@@ -96,11 +96,12 @@ class Simulate(Section):
     existing_share: Probability
     max_prior_tenure_months: NonNegativeInt
     base_monthly_hazard: Share
-    shock_month: NonNegativeInt
+    shock_month: Annotated[NonNegativeInt, compared_to("n_months", "simulate.n_months", "<")]
     shock_months: Count
     shock_spread_pp: float
     recession_month: NonNegativeInt  # may fall after the window (then the data show no recession)
-    campaign_months: Annotated[list[NonNegativeInt], AfterValidator(no_repeats)]
+    campaign_months: Annotated[list[NonNegativeInt], AfterValidator(no_repeats),
+                               compared_to("n_months", "simulate.n_months", "<")]
     campaign_target_share: PartShare
     campaign_treat_share: Share
     campaign_cost: NonNegative
@@ -109,18 +110,4 @@ class Simulate(Section):
     workers: Count
     oracle_survival_months: Count
 
-    @field_validator("shock_month")
-    @classmethod
-    def _shock_in_window(cls, value: int, info: ValidationInfo) -> int:
-        n_months = earlier(info, "n_months")
-        if n_months is not None and value >= n_months:
-            raise rule(f"must be < simulate.n_months ({number(n_months)}): month 0 is the window's first")
-        return value
 
-    @field_validator("campaign_months")
-    @classmethod
-    def _campaigns_in_window(cls, value: list[int], info: ValidationInfo) -> list[int]:
-        n_months = earlier(info, "n_months")
-        if n_months is not None and any(m >= n_months for m in value):
-            raise rule(f"every month must be < simulate.n_months ({number(n_months)}): month 0 is the window's first")
-        return value

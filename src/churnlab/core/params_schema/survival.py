@@ -3,7 +3,7 @@
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Le, Lt, MinLen
-from pydantic import AfterValidator, ValidationInfo, field_validator
+from pydantic import AfterValidator
 
 from churnlab.core.params_schema.fields import (
     Count,
@@ -16,9 +16,8 @@ from churnlab.core.params_schema.fields import (
     Section,
     Share,
     UniqueNames,
-    earlier,
+    among,
     no_repeats,
-    rule,
 )
 
 
@@ -31,16 +30,8 @@ class KaplanMeier(Section):
     grid_months: Count
     min_group_size: Count
     groups: dict[str, Name]
-    since_entry: Names
+    since_entry: Annotated[Names, among("groups", "survival.km.groups")]
 
-    @field_validator("since_entry")
-    @classmethod
-    def _declared_groups(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        groups = earlier(info, "groups")
-        unknown = [g for g in value if groups is not None and g not in groups]
-        if unknown:
-            raise rule(f"must name groups of survival.km.groups ({', '.join(groups)}); unknown: {', '.join(unknown)}")
-        return value
 
 
 class Covariates(Section):
