@@ -229,6 +229,27 @@ def test_date_not_in_the_declared_format(tmp_path):
         read_table(write(tmp_path / "a.csv", "id,opened\n1,2021-03-04\n"), dates={"opened": "%y%m%d"})
 
 
+def test_ambiguous_dates_are_read_day_first_with_a_warning(tmp_path, caplog):
+    """03/04/2021 is 3 April in Europe and March 4 in the US: with no day above 12 the file cannot tell."""
+    path = write(tmp_path / "customers.csv", "id,open_date\n1,03/04/2021\n2,11/12/2020\n")
+    with caplog.at_level(logging.WARNING):
+        frame = read_table(path, dates=["open_date"])
+    assert frame["open_date"].tolist() == [pd.Timestamp("2021-04-03"), pd.Timestamp("2020-12-11")]
+    assert caplog.messages == [
+        f"{path}: column 'open_date': every date reads both day-first and month-first (no day above 12), e.g. "
+        f"'03/04/2021'; read day-first (%d/%m/%Y, so '03/04/2021' is 03 April 2021). If the file is month-first, "
+        f"declare it: data.date_formats: {{open_date: '%m/%d/%Y'}}"]
+    declared = read_table(path, dates={"open_date": "%m/%d/%Y"})
+    assert declared["open_date"].tolist() == [pd.Timestamp("2021-03-04"), pd.Timestamp("2020-11-12")]
+
+
+def test_a_day_above_12_settles_the_reading_without_a_warning(tmp_path, caplog):
+    path = write(tmp_path / "a.csv", "id,d\n1,03/04/2021\n2,31/12/2020\n3,05/05/2021\n")
+    with caplog.at_level(logging.WARNING):
+        read_table(path, dates=["d"])
+    assert not caplog.messages
+
+
 def test_missing_date_column_names_the_closest(tmp_path):
     with pytest.raises(DataError, match=r"a.csv: missing 1 column\(s\): 'open_date' \(found 'opendate': misspelt\?\)"):
         read_table(write(tmp_path / "a.csv", "id,opendate\n1,2021-03-04\n"), dates=["open_date"])
@@ -275,3 +296,32 @@ def test_parquet_round_trip_keeps_types(tmp_path):
     frame = read_table(path, dates=["opened"], unique="id")
     assert frame["id"].tolist() == ["007", "008"]
     assert frame["opened"].dtype == "datetime64[ns]"
+
+
+# --- binary content under a text name ------------------------------------------------------------------
+
+
+def test_parquet_saved_as_csv_is_read_as_parquet_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame({"id": ["007", "008"], "x": [1.5, 2.5]}).to_parquet(path)
+    with caplog.at_level(logging.WARNING):
+        frame = read_table(path)
+    assert frame.to_dict("list") == {"id": ["007", "008"], "x": [1.5, 2.5]}
+    assert caplog.messages == [f"{path}: the file is Parquet (it starts with the Parquet magic bytes PAR1), not text "
+                               f"as its name says; read as Parquet (rename it to monthly.parquet)"]
+
+
+def test_gzipped_parquet_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "monthly.csv.gz"
+    pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "m.parquet")
+    path.write_bytes(gzip.compress((tmp_path / "m.parquet").read_bytes()))
+    with pytest.raises(DataError, match=r"monthly.csv.gz: the file is gzipped Parquet, not text"):
+        read_table(path)
+
+
+def test_content_the_csv_module_cannot_split_is_an_error_naming_the_file(tmp_path):
+    """The csv module's own errors (here an unclosed quote running past its field size limit) name the file."""
+    path = tmp_path / "book.csv"
+    path.write_bytes(b'id,"' + b"x" * 200_000 + b"\n1,2\n")
+    with pytest.raises(DataError, match=r"book.csv: not a delimited text file \(.*\); is it a binary file"):
+        read_table(path)

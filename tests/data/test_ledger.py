@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.contract.schema import validate_all
+from churnlab.contract.validation import validate_all
 from churnlab.core.checks import DataError
 from churnlab.core.privacy import pseudonymise
 from churnlab.data.ledger import birth_year_gender, ledger_tables, read_ledger

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import run
 
-from churnlab.contract.schema import validate_all
+from churnlab.contract.validation import validate_all
 from churnlab.core import paths
 
 pytestmark = pytest.mark.slow

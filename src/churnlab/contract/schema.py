@@ -8,10 +8,38 @@ as Markdown (docs/data-contract.md is that output).
 Months are month-end dates (`datetime64[ns]`, e.g. 2021-01-31). Money is in EUR. A customer has one row
 in `monthly` per month-end from the month of opening up to and including the churn month (the month in
 which the relationship ended); a customer who has not churned is right-censored at the last month.
+
+Validation (`validate_all`) checks every table and every cross-table rule, then raises one `ContractError`
+listing every problem, grouped by file (or table), each with the column, the rule and example rows. Rows are
+data rows counted from 1 (data row 1 is the first row after a CSV file's header). Customer ids are personal
+data: messages show them masked to their last two characters (`churnlab.core.readers.mask`).
+
+Errors (the data cannot be used as given):
+
+- a column missing, extra or of another type; a value outside the allowed values or bounds below;
+- a missing or blank value in a column that is not nullable. The contract source checks `customer_id` before
+  it pseudonymises the ids, so a missing id can never become a customer of its own;
+- a number that is not finite (`inf`, `-inf`) in any numeric column (`NaN` only where the column is nullable),
+  or a fraction in a whole-number (int64) column;
+- a repeated key: one problem per table, naming the key columns and the rows;
+- `market` months that are not consecutive month-ends (a month missing);
+- an id in `monthly`, `churn_events` or `campaigns` with no row in `customers`. When the ids match once a
+  trailing `.0` is dropped, the problem is the id type instead (whole numbers in one file, floats in the
+  other), named with both files and the fix;
+- a `monthly` row before the customer's open date, after the customer's churn month, or outside the months
+  of `market`; a churn month before the open date.
+
+Warnings (logged with a count and examples; the rows are kept, since real banks have them and the later
+stages cope):
+
+- a gap in a customer's months in `monthly` (features read a missing month as a month without data);
+- a customer without any row in `monthly` (such a customer is in no snapshot);
+- a `campaigns` row after the customer's churn month.
 """
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -43,6 +71,8 @@ class Field:
 
     def column(self) -> pa.Column:
         checks = list(self.checks)
+        if self.dtype == "float64":
+            checks.append(FINITE)
         if self.allowed is not None:
             checks.append(pa.Check.isin(list(self.allowed)))
         if self.ge is not None:
@@ -58,7 +88,15 @@ class Field:
         return " and ".join(b for b in bounds if b)
 
 
+def _finite(values: pd.Series) -> pd.Series:
+    """True where a number is finite (pandera drops NaN first: missing values are the `nullable` flag's business)."""
+    if not pd.api.types.is_float_dtype(values):
+        return pd.Series(True, index=values.index)  # a column of another type fails its dtype check instead
+    return pd.Series(np.isfinite(values.to_numpy()), index=values.index)
+
+
 MONTH_END = pa.Check(lambda s: s.dt.is_month_end, element_wise=False, name="is_month_end")
+FINITE = pa.Check(_finite, element_wise=False, name="finite")
 ID = Field("customer_id", "str", "Pseudonymous customer identifier (no name, no national id)")
 
 TABLES: dict[str, tuple[list[Field], list[str]]] = {
@@ -151,73 +189,6 @@ def schema(table: str) -> pa.DataFrameSchema:
     fields, unique = TABLES[table]
     return pa.DataFrameSchema({f.name: f.column() for f in fields}, strict=True, unique=unique, name=table)
 
-
-def _describe_failures(failures: pd.DataFrame, frame: pd.DataFrame, limit: int = 5) -> list[str]:
-    lines = []
-    for (column, check), cases in failures.groupby(["column", "check"], dropna=False, sort=False):
-        column = "(table)" if pd.isna(column) else column
-        rows = [int(i) for i in cases["index"].dropna().unique()[:limit]]
-        if check == "column_in_schema":
-            lines.append(f"unexpected extra column(s) {sorted(cases['failure_case'].astype(str))}")
-        elif check == "column_in_dataframe":
-            lines.append(f"missing column(s) {sorted(cases['failure_case'].astype(str))}")
-        elif str(check).startswith("dtype("):
-            lines.append(f"column {column!r}: expected {check}, found {cases['failure_case'].iloc[0]}")
-        elif check == "multiple_fields_uniqueness":
-            lines.append(f"duplicate {column!r} key(s) at rows {rows}: {frame.iloc[rows[:3]].to_dict('records')}")
-        else:
-            values = cases["failure_case"].head(limit).tolist()
-            lines.append(f"column {column!r} fails {check}: {len(cases)} row(s), e.g. rows {rows} values {values}")
-    return lines
-
-
-def validate(frame: pd.DataFrame, table: str, *, source: str | None = None) -> pd.DataFrame:
-    """Validate one table against the contract and return it; raise ContractError listing every problem."""
-    try:
-        return schema(table).validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as err:
-        problems = _describe_failures(err.failure_cases, frame)
-        listing = "\n  - ".join(problems)
-        raise ContractError(f"{source or table}: breaks the '{table}' contract:\n  - {listing}") from None
-
-
-def _offending(frame: pd.DataFrame, mask: pd.Series, columns: list[str], limit: int = 3) -> str:
-    return str(frame.loc[mask, columns].head(limit).to_dict("records"))
-
-
-def validate_relations(tables: dict[str, pd.DataFrame]) -> None:
-    """Cross-table rules: every id is a known customer, and months fall between opening and churn."""
-    customers, monthly = tables["customers"], tables["monthly"]
-    events = tables["churn_events"]
-    known = set(customers["customer_id"])
-    for name in ("monthly", "churn_events", "campaigns"):
-        unknown = ~tables[name]["customer_id"].isin(known)
-        if unknown.any():
-            raise ContractError(f"{name}: column 'customer_id' has {int(unknown.sum())} id(s) with no row in "
-                                f"customers, e.g. {_offending(tables[name], unknown, ['customer_id'])}")
-    opened = monthly["customer_id"].map(customers.set_index("customer_id")["open_date"])
-    early = monthly["month"] < opened + pd.offsets.MonthEnd(0)
-    if early.any():
-        raise ContractError(f"monthly: column 'month' is before the customer's open_date in {int(early.sum())} "
-                            f"row(s) (dates out of order), e.g. {_offending(monthly, early, ['customer_id', 'month'])}")
-    churned = monthly["customer_id"].map(events.set_index("customer_id")["churn_month"])
-    late = monthly["month"] > churned
-    if late.any():
-        raise ContractError(f"monthly: column 'month' is after the customer's churn_month in {int(late.sum())} "
-                            f"row(s), e.g. {_offending(monthly, late, ['customer_id', 'month'])}")
-    event_open = events["customer_id"].map(customers.set_index("customer_id")["open_date"])
-    before = events["churn_month"] < event_open + pd.offsets.MonthEnd(0)
-    if before.any():
-        raise ContractError(f"churn_events: column 'churn_month' is before open_date (dates out of order), "
-                            f"e.g. {_offending(events, before, ['customer_id', 'churn_month'])}")
-
-
-def validate_all(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
-    """Validate every contract table, then the relations between them."""
-    sources = sources or {}
-    checked = {name: validate(tables[name], name, source=sources.get(name)) for name in TABLES}
-    validate_relations(checked)
-    return checked
 
 
 def empty_table(table: str) -> pd.DataFrame:

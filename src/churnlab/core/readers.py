@@ -4,7 +4,9 @@ Every problem is a `DataError` (a ValueError) whose message names the file, the 
 How each awkward case is handled (the parameters are keyword arguments of `read_table`):
 
 - Format: by suffix. `.parquet`/`.pq` is Parquet; anything else (`.csv`, `.txt`, `.asc`, `.tsv`) is
-  delimited text; a trailing `.gz` is decompressed first.
+  delimited text; a trailing `.gz` is decompressed first. A file named as text whose bytes start with the
+  Parquet magic `PAR1` (Parquet saved as `.csv`) is read as Parquet, with a warning to rename it; gzipped
+  Parquet, or other binary content no text reader can split, is an error naming the file.
 - Empty file: a 0-byte or blank file, or a header without data rows, is an error.
 - Encoding: `encoding` if given. Else a UTF-16 byte-order mark selects UTF-16; else UTF-8 is tried (a UTF-8
   BOM is dropped); else the first of `FALLBACK_ENCODINGS` that decodes the bytes and renders the most
@@ -22,7 +24,9 @@ How each awkward case is handled (the parameters are keyword arguments of `read_
   Integers without missing values become int64, other numbers float64.
 - Dates: only the columns in `dates` (column -> strftime format, or None). With a format, exactly that
   format; without, ISO 8601, then the day-first formats in `DAY_FIRST`. Values no format parses are an
-  error naming the file, column and example values.
+  error naming the file, column and example values. A column that reads both day-first and month-first
+  (no day above 12, as in 03/04/2021) is read day-first with a warning naming the file, the column, the
+  reading chosen and how to declare the other (`data.date_formats`).
 - A column with no value at all is dropped with a warning, or an error when it is in `required`.
 - `unique`: the id column of a one-row-per-customer file; a repeated or missing id is an error naming
   the column, the data rows and the ids masked to their last two characters (ids are personal data).
@@ -54,6 +58,7 @@ STYLES = {  # decimal mark: a number in that style (the thousands separator is o
     ",": re.compile(r"[+-]?(?:\d{1,3}(?:[.'\u00a0\u202f ]\d{3})+|\d+)(?:,\d*)?|[+-]?,\d+"),
 }
 LEADING_ZERO = re.compile(r"[+-]?0\d")
+PARQUET_MAGIC = b"PAR1"
 
 
 def read_table(path: Path | str, *, sep: str | None = None, encoding: str | None = None,
@@ -66,6 +71,10 @@ def read_table(path: Path | str, *, sep: str | None = None, encoding: str | None
         raise DataError(f"{path}: file not found")
     dates = dict.fromkeys(dates) if isinstance(dates, list | tuple) else dict(dates or {})
     parquet = path.suffix.lower() in (".parquet", ".pq")
+    if not parquet and _parquet_bytes(path):
+        log.warning("%s: the file is Parquet (it starts with the Parquet magic bytes PAR1), not text as its name "
+                    "says; read as Parquet (rename it to %s.parquet)", path, path.stem)
+        parquet = True
     frame = _read_parquet(path) if parquet else _read_text(path, sep=sep, encoding=encoding, na_values=na_values)
     check_columns(frame, [*required, *dates, *([unique] if unique else [])], table=str(path))
     for column, fmt in dates.items():
@@ -78,6 +87,11 @@ def read_table(path: Path | str, *, sep: str | None = None, encoding: str | None
         check_unique(frame, unique, source=str(path))
     log.info("%s: read %d rows x %d columns", path.name, len(frame), frame.shape[1])
     return frame
+
+
+def _parquet_bytes(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(4) == PARQUET_MAGIC
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -96,11 +110,18 @@ def _read_text(path: Path, *, sep: str | None, encoding: str | None, na_values: 
     raw = path.read_bytes()
     if path.suffix.lower() == ".gz":
         raw = gzip.decompress(raw)
+        if raw.startswith(PARQUET_MAGIC):
+            raise DataError(f"{path}: the file is gzipped Parquet, not text: store it uncompressed as .parquet "
+                            f"(Parquet compresses itself)")
     content = decode(raw, encoding=encoding, source=str(path)).removeprefix("\ufeff")  # a BOM, if declared utf-8
     if not content.strip():
         raise DataError(f"{path}: the file is empty ({len(raw)} bytes, no text)")
-    sep = sep or sniff_separator(content, source=str(path))
-    header = next(csv.reader(io.StringIO(content), delimiter=sep))
+    try:
+        sep = sep or sniff_separator(content, source=str(path))
+        header = next(csv.reader(io.StringIO(content), delimiter=sep))
+    except csv.Error as err:  # e.g. "line contains NUL": binary bytes, not delimited text
+        raise DataError(f"{path}: not a delimited text file ({err}); is it a binary file (Excel, Parquet) under a "
+                        f"text name?") from None
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         raise DataError(f"{path}: column name(s) {repeated} appear more than once in the header")
@@ -179,11 +200,28 @@ def parse_dates(values: pd.Series, fmt: str | None = None, *, source: str = "col
         parsed = pd.to_datetime(strings, format=candidate, errors="coerce")
         bad = strings[present & parsed.isna()]
         if bad.empty:
+            if not fmt and candidate in DAY_FIRST:
+                _warn_if_month_first(strings[present], parsed[present], candidate, source=source,
+                                     column=values.name)
             return parsed.astype("datetime64[ns]")
         best = bad if best is None or len(bad) < len(best) else best
     tried = f"format {fmt!r}" if fmt else f"ISO 8601 or any of the day-first formats {list(DAY_FIRST)}"
     raise DataError(f"{source}: {len(best)} value(s) are not dates in {tried}, e.g. {best.unique()[:5].tolist()}; "
                     f"declare the column's format")
+
+
+def _warn_if_month_first(strings: pd.Series, day_first: pd.Series, fmt: str, *, source: str, column) -> None:
+    """Warn when every value also reads month-first as another date (no day above 12): the day-first reading
+    is a guess, and a US-style file would be read with day and month swapped."""
+    month_first = fmt.replace("%d", "{day}").replace("%m", "%d").replace("{day}", "%m")
+    swapped = pd.to_datetime(strings, format=month_first, errors="coerce")
+    differs = (swapped != day_first).to_numpy()
+    if swapped.isna().any() or not differs.any():
+        return
+    example, date = strings[differs].iloc[0], day_first[differs].iloc[0]
+    log.warning("%s: every date reads both day-first and month-first (no day above 12), e.g. %r; read day-first "
+                "(%s, so %r is %s). If the file is month-first, declare it: data.date_formats: {%s: '%s'}",
+                source, example, fmt, example, date.strftime("%d %B %Y"), column, month_first)
 
 
 def _styles(values: pd.Series) -> set[str]:

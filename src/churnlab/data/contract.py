@@ -3,23 +3,31 @@
 `find_tables(folder, overrides)` locates the five files: `<table>.parquet`, `.pq`, `.csv` (or `.csv.gz`) in
 the folder, or the path given for that table. `read_contract(files, key=...)` reads each with
 `churnlab.core.readers.read_table` (so CSV quirks, encodings, separators and number styles are handled as
-documented there), converts every column to the contract's type, pseudonymises `customer_id` in every
-table with the same key (so the tables still join), and validates the set with `churnlab.contract.schema`.
+documented there), converts every column to the contract's type, validates the set with
+`churnlab.contract.schema` on the bank's own ids, and only then pseudonymises `customer_id` in every table with
+the same key (so the tables still join). Validating first means a blank id is reported, never hashed into a
+customer of its own, and an id that breaks a rule is shown as the user can look it up: masked to its last two
+characters, with the file and data row.
 
 - Date columns (month-ends, open_date) are parsed as ISO 8601 or a day-first format, or with the format
   given in `date_formats` (column -> strftime format).
+- Text columns are stripped, and a blank text is missing, in Parquet files as in CSV files. A number column
+  becomes int64 only when every value is a finite whole number; otherwise it stays float64, and validation
+  names the missing values, fractions or infinities (never truncated or cast silently).
 - `churn_events` and `campaigns` may be absent (a bank that records no closures or ran no randomised
   campaign): an absent file is an empty table, with a warning. The other three are required.
 - Type conversion failures are `DataError`s naming the file, the column and example values; contract
-  violations are `ContractError`s naming the table, column, rule and rows.
+  violations are one `ContractError` listing every problem of every file (see `churnlab.contract.schema`).
 """
 
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from churnlab.contract.schema import TABLES, empty_table, validate_all
+from churnlab.contract.schema import TABLES, empty_table
+from churnlab.contract.validation import validate_all
 from churnlab.core.checks import DataError
 from churnlab.core.privacy import pseudonymise
 from churnlab.core.readers import read_table
@@ -60,13 +68,16 @@ def to_contract_types(frame: pd.DataFrame, table: str, *, source: str) -> pd.Dat
             continue
         values = out[field.name]
         if field.dtype == "str":
-            out[field.name] = values.map(str, na_action="ignore").astype(object)
+            text = values.map(lambda v: str(v).strip(), na_action="ignore").astype(object)
+            out[field.name] = text.where(text.ne(""), np.nan)  # blank is missing, as read_table does for CSV
         elif field.dtype in ("float64", "int64"):
             numbers = pd.to_numeric(values, errors="coerce")
             bad = values[numbers.isna() & values.notna()]
             if len(bad):
                 raise DataError(f"{source}: column {field.name!r} must hold numbers; found {bad.head(3).tolist()}")
-            out[field.name] = numbers.astype(field.dtype) if numbers.notna().all() else numbers.astype("float64")
+            numbers = numbers.astype("float64")  # also nullable Int64/Float64 Parquet columns
+            whole = bool(np.isfinite(numbers).all() and (numbers % 1 == 0).all())
+            out[field.name] = numbers.astype("int64") if field.dtype == "int64" and whole else numbers
         elif field.dtype == "bool":
             tokens = values.map(lambda v: str(v).strip().casefold(), na_action="ignore")
             mapping = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -80,7 +91,7 @@ def to_contract_types(frame: pd.DataFrame, table: str, *, source: str) -> pd.Dat
 
 def read_contract(files: dict[str, Path | None], *, key: bytes, date_formats: dict[str, str] | None = None,
                   **read_options) -> dict[str, pd.DataFrame]:
-    """The five contract tables from `files` (see `find_tables`), typed, pseudonymised and validated."""
+    """The five contract tables from `files` (see `find_tables`), typed, validated, then pseudonymised."""
     date_formats = dict(date_formats or {})
     tables, sources = {}, {}
     for table, path in files.items():
@@ -93,9 +104,10 @@ def read_contract(files: dict[str, Path | None], *, key: bytes, date_formats: di
             continue
         dates = {f.name: date_formats.get(f.name) for f in fields if f.dtype == "datetime64[ns]"}
         raw = read_table(path, dates=dates, text=[f.name for f in fields if f.dtype == "str"], **read_options)
-        frame = to_contract_types(raw, table, source=str(path))
-        if "customer_id" in frame:
+        tables[table], sources[table] = to_contract_types(raw, table, source=str(path)), str(path)
+        log.info("contract: %s from %s: %d rows", table, path.name, len(raw))
+    checked = validate_all(tables, sources=sources)  # on the bank's ids: no id is missing once this passes
+    for frame in checked.values():
+        if "customer_id" in frame and len(frame):
             frame["customer_id"] = pseudonymise(frame["customer_id"].astype(str), key=key).to_numpy()
-        tables[table], sources[table] = frame, str(path)
-        log.info("contract: %s from %s: %d rows", table, path.name, len(frame))
-    return validate_all(tables, sources=sources)
+    return checked

@@ -1,7 +1,7 @@
 """The "ledger" data source: the contract tables from the PKDD'99 Berka bank ledger (`;`-separated files).
 
 `read_ledger(folder)` reads the raw files; `ledger_tables(raw, key=...)` builds the five contract tables
-and validates them with `churnlab.contract.schema.validate_all`. The ledger records accounts and transactions, not
+and validates them with `churnlab.contract.validation.validate_all`. The ledger records accounts and transactions, not
 customer relationships, so many contract columns are conventions. Each is listed here.
 
 customers: one per account with an OWNER disposition (in Berka every client has one disposition, so
@@ -68,8 +68,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnlab.contract.schema import SEGMENTS, TABLES, empty_table, validate_all
+from churnlab.contract.schema import SEGMENTS, TABLES, empty_table
 from churnlab.contract.tables import month_ends, month_number
+from churnlab.contract.validation import validate_all
 from churnlab.core.checks import DataError
 from churnlab.core.privacy import pseudonymise
 from churnlab.core.readers import read_table

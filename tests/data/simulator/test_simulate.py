@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from churnlab.contract.schema import validate_all
+from churnlab.contract.validation import validate_all
 from churnlab.core import paths
 from churnlab.data.simulator import simulate
 from churnlab.data.simulator.market import MARKET_PARAMS, market_for

@@ -61,7 +61,7 @@ def write_simulation(*, seed: int, horizon: int, params: dict) -> dict:
     """
     from tqdm import tqdm
 
-    from churnlab.contract.schema import validate, validate_relations
+    from churnlab.contract.validation import validate, validate_relations
     from churnlab.core import paths
     from churnlab.core.io import ParquetChunks, write_parquet
 

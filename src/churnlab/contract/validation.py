@@ -1,0 +1,329 @@
+"""Validation of the contract tables: each table against its schema, then the rules between tables.
+
+Every problem of every table and every cross-table rule is collected and raised as one `ContractError`, grouped by
+file, each naming the column, the rule and example rows (data rows counted from 1, ids masked to their last two
+characters). Rules that real banks' data break without harm (a gap in a customer's months, a customer without
+monthly rows, a campaign after churn) are warnings with a count instead. The list of rules is the data contract's
+text, in `churnlab.contract.schema`'s docstring and docs/data-contract.md.
+"""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from churnlab.contract.schema import ID, TABLES, ContractError, schema
+from churnlab.core.readers import mask
+
+log = logging.getLogger(__name__)
+
+
+# --- messages: 1-based data rows, masked ids ------------------------------------------------------------
+
+def _rows(frame: pd.DataFrame, labels, limit: int = 5) -> list[int]:
+    """The 1-based data rows of index labels (data row 1 is the first row after a file's header)."""
+    labels = pd.Index(pd.Series(labels).dropna().unique()[:limit])
+    return sorted(int(p) + 1 for p in frame.index.get_indexer_for(labels) if p >= 0)[:limit]
+
+
+def _value(column: str, value) -> str:
+    """One value for a message: an id masked to its last two characters, a date as an ISO date."""
+    if column == ID.name:
+        return repr(mask(value))
+    if isinstance(value, pd.Timestamp):
+        return str(value.date()) if value == value.normalize() else str(value)
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _show(frame: pd.DataFrame, positions, columns: list[str], limit: int = 3) -> str:
+    """'data row 3 (customer_id '******23', month 2021-04-30), ...' for the first `limit` positions."""
+    shown = []
+    for position in list(positions)[:limit]:
+        values = ", ".join(f"{c} {_value(c, frame[c].iloc[position])}" for c in columns if c in frame)
+        shown.append(f"data row {int(position) + 1} ({values})")
+    return ", ".join(shown)
+
+
+def _month_numbers(dates: pd.Series) -> pd.Series:
+    """12 * year + month - 1: consecutive month-ends differ by one."""
+    return 12 * dates.dt.year + dates.dt.month - 1
+
+
+def _month_end(number) -> str:
+    number = int(number)
+    return str((pd.Timestamp(year=number // 12, month=number % 12 + 1, day=1) + pd.offsets.MonthEnd(0)).date())
+
+
+# --- one table ------------------------------------------------------------------------------------------
+
+
+def _duplicates(frame: pd.DataFrame, keys: list[str], limit: int = 3) -> list[str]:
+    """One problem for all repeated keys of a table: the key columns, how many keys repeat, and their rows."""
+    if not set(keys) <= set(frame.columns):
+        return []
+    repeated = frame.duplicated(keys, keep=False).to_numpy() & frame[keys].notna().all(axis=1).to_numpy()
+    positions = np.flatnonzero(repeated)
+    if not len(positions):
+        return []
+    group = frame.iloc[positions].groupby(keys, sort=False).ngroup().to_numpy()
+    examples = []
+    for g in pd.unique(group)[:limit]:
+        rows = positions[group == g]
+        key = ", ".join(f"{k} {_value(k, frame[k].iloc[rows[0]])}" for k in keys)
+        examples.append(f"data rows {(rows[:5] + 1).tolist()} ({key})")
+    return [f"duplicate key ({', '.join(keys)}): {len(pd.unique(group))} key(s) repeated in {len(positions)} "
+            f"row(s), e.g. {'; '.join(examples)}"]
+
+
+def _dtype_problem(frame: pd.DataFrame, column: str, check: str, found) -> list[str]:
+    """A dtype failure; an int64 column read as floats is explained by its fractions (missing values are
+    reported as missing, so they give no second problem here)."""
+    values = frame[column]
+    if check == "dtype('int64')" and pd.api.types.is_float_dtype(values):
+        present = values.dropna()
+        fractions = present[present % 1 != 0]  # inf % 1 is NaN, so inf counts too
+        if len(fractions):
+            return [f"column {column!r} must hold whole numbers (int64): {len(fractions)} row(s) do not, e.g. "
+                    f"data rows {_rows(frame, fractions.index)} values {fractions.head(5).tolist()}"]
+        if len(present) < len(values):
+            return []
+    return [f"column {column!r}: expected {check}, found {found}"]
+
+
+def _describe_failures(failures: pd.DataFrame, frame: pd.DataFrame, keys: list[str], limit: int = 5) -> list[str]:
+    """pandera's failure cases as problem lines, one per (column, rule), with 1-based data rows."""
+    lines = []
+    if failures["check"].eq("multiple_fields_uniqueness").any():
+        lines += _duplicates(frame, keys)
+    failures = failures[failures["check"].ne("multiple_fields_uniqueness")]
+    for (column, check), cases in failures.groupby(["column", "check"], dropna=False, sort=False):
+        column = "(table)" if pd.isna(column) else column
+        rows, count = _rows(frame, cases["index"], limit), len(cases)
+        values = [mask(v) if column == ID.name else v for v in cases["failure_case"].head(limit).tolist()]
+        if check == "column_in_schema":
+            lines.append(f"unexpected extra column(s) {sorted(cases['failure_case'].astype(str))}")
+        elif check == "column_in_dataframe":
+            lines.append(f"missing column(s) {sorted(cases['failure_case'].astype(str))}")
+        elif str(check).startswith("dtype("):
+            lines += _dtype_problem(frame, column, str(check), cases["failure_case"].iloc[0])
+        elif check == "not_nullable":
+            what = "blank or missing" if column == ID.name else "missing"
+            lines.append(f"column {column!r} is {what} in {count} row(s), e.g. data rows {rows}")
+        elif check == "finite":
+            lines.append(f"column {column!r} is not a finite number in {count} row(s), e.g. data rows {rows} "
+                         f"values {values}")
+        else:
+            lines.append(f"column {column!r} fails {check}: {count} row(s), e.g. data rows {rows} values {values}")
+    return lines
+
+
+def _table_rules(frame: pd.DataFrame, table: str) -> list[str]:
+    """Rules on a whole table that column checks cannot say: the market's months are consecutive month-ends."""
+    if table != "market" or not _is_dates(frame, "month") or frame["month"].isna().all():
+        return []
+    present = np.unique(_month_numbers(frame["month"].dropna()).to_numpy())
+    missing = np.setdiff1d(np.arange(present[0], present[-1] + 1), present)
+    if not len(missing):
+        return []
+    return [f"column 'month' skips {len(missing)} month-end(s) between {_month_end(present[0])} and "
+            f"{_month_end(present[-1])}, e.g. {[_month_end(m) for m in missing[:5]]}: market months must be "
+            f"consecutive month-ends"]
+
+
+def table_problems(frame: pd.DataFrame, table: str) -> list[str]:
+    """Every way `frame` breaks the contract of `table` on its own: columns, values, key, table rules."""
+    try:
+        schema(table).validate(frame, lazy=True)
+        problems = []
+    except pa.errors.SchemaErrors as err:
+        problems = _describe_failures(err.failure_cases, frame, TABLES[table][1])
+    return problems + _table_rules(frame, table)
+
+
+def _report(problems: dict[str, list[str]], sources: dict[str, str]) -> str:
+    """One message for every problem: a block per table (named by its file, if known), a line per problem."""
+    blocks = [f"{sources.get(t) or t}: breaks the '{t}' contract:\n  - " + "\n  - ".join(lines)
+              for t, lines in problems.items() if lines]
+    head = [f"{len(blocks)} tables break the data contract (every problem is listed):"] if len(blocks) > 1 else []
+    return "\n".join(head + blocks)
+
+
+def validate(frame: pd.DataFrame, table: str, *, source: str | None = None) -> pd.DataFrame:
+    """Validate one table against the contract and return it; raise ContractError listing every problem."""
+    problems = table_problems(frame, table)
+    if problems:
+        raise ContractError(_report({table: problems}, {table: source}))
+    return frame
+
+
+# --- between tables -------------------------------------------------------------------------------------
+
+
+def _is_dates(frame: pd.DataFrame | None, column: str) -> bool:
+    return frame is not None and column in frame and pd.api.types.is_datetime64_any_dtype(frame[column])
+
+
+def _by_id(ids: pd.Series, values: pd.Series) -> pd.Series:
+    """`values` indexed by customer id (the first row of an id; rows without an id left out), for `.map`."""
+    lookup = pd.Series(values.to_numpy(), index=ids.to_numpy())
+    return lookup[lookup.index.notna() & ~lookup.index.duplicated()]
+
+
+def _whole(ids: pd.Series) -> pd.Series:
+    """Ids with a trailing '.0' dropped ('1234.0' -> '1234'): how a float column writes whole-number ids."""
+    return ids.where(ids.isna(), ids.astype(str).str.replace(r"^([+-]?\d+)\.0+$", r"\1", regex=True))
+
+
+def _unknown(ids: dict[str, pd.Series]) -> dict[str, np.ndarray]:
+    known = pd.Index(ids["customers"].dropna().unique())
+    return {t: (s.notna() & ~s.isin(known)).to_numpy() for t, s in ids.items() if t != "customers"}
+
+
+def _known_ids(tables: dict, ids: dict[str, pd.Series], where, errors: dict[str, list[str]]) -> dict[str, pd.Series]:
+    """Report ids with no row in customers, or, when ids match once a '.0' is dropped, that the files' id types
+    differ. Returns the ids the other rules compare: without the '.0' in that case, so one mistake is one problem."""
+    unknown = _unknown(ids)
+    if not any(u.any() for u in unknown.values()):
+        return ids
+    whole = {t: _whole(s) for t, s in ids.items()}
+    matched = {t: u & whole[t].isin(pd.Index(whole["customers"].dropna().unique())).to_numpy()
+               for t, u in unknown.items()}
+    for t in [t for t, m in matched.items() if m.any()]:
+        first = int(np.flatnonzero(matched[t])[0])
+        example, common = ids[t].iloc[first], whole[t].iloc[first]
+        twin = ids["customers"][whole["customers"].eq(common).to_numpy()].iloc[0]
+        here, there = ("decimals ending in '.0'", "whole numbers") if str(example) != common else \
+            ("whole numbers", "decimals ending in '.0'")
+        errors[t].append(
+            f"column 'customer_id': the id types differ between {where(t)} and {where('customers')}: "
+            f"{ids[t][matched[t]].nunique()} id(s) here are {here} (e.g. {mask(example)!r}) where customers has "
+            f"{there} (e.g. {mask(twin)!r}), so they do not join. Fix: write customer_id as whole numbers (or text) "
+            f"in both files (a float column, often one with a blank id, writes 1234 as 1234.0)")
+    if any(m.any() for m in matched.values()):
+        ids, unknown = whole, _unknown(whole)
+    for t, u in unknown.items():
+        if u.any():
+            raw = tables[t]["customer_id"]
+            shown = [f"{mask(v)!r}: {(np.flatnonzero(raw.eq(v).to_numpy())[:3] + 1).tolist()}"
+                     for v in pd.unique(raw[u])[:3]]
+            errors[t].append(f"column 'customer_id' has {len(pd.unique(raw[u]))} id(s) with no row in "
+                             f"{where('customers', True)}, in {int(u.sum())} row(s), e.g. (masked id: data rows) "
+                             f"{{{', '.join(shown)}}}")
+    return ids
+
+
+def month_gaps(tables: dict, codes: np.ndarray, limit: int = 3) -> tuple[int, int, str]:
+    """Customers whose monthly rows skip a month: how many, the month-ends missing in all, and examples.
+
+    `codes` number the monthly rows' customers (pd.factorize, -1 without an id). Sorting (customer, month)
+    pairs once finds every gap (a repeated pair is a step of 0: the duplicate-key rule's business)."""
+    numbers = _month_numbers(tables["monthly"]["month"]).to_numpy(dtype="float64")
+    valid = (codes >= 0) & ~np.isnan(numbers)
+    if not valid.any():
+        return 0, 0, ""
+    first = int(numbers[valid].min())
+    span = int(numbers[valid].max()) - first + 1
+    pairs = np.sort(codes[valid].astype(np.int64) * span + (numbers[valid] - first).astype(np.int64))
+    customer, month = np.divmod(pairs, span)
+    gaps = np.flatnonzero((np.diff(customer) == 0) & (np.diff(month) > 1))  # a gap between pairs i and i + 1
+    examples = []
+    for i in gaps[np.unique(customer[gaps], return_index=True)[1]][:limit]:
+        before, after = (int(np.flatnonzero((codes == customer[i]) & (numbers == first + month[j]))[0])
+                         for j in (i, i + 1))
+        examples.append(f"customer {_value(ID.name, tables['monthly'][ID.name].iloc[before])} has no row for "
+                        f"{_month_end(first + month[i] + 1)} .. {_month_end(first + month[i + 1] - 1)} (between data "
+                        f"rows {before + 1} and {after + 1})")
+    return len(np.unique(customer[gaps])), int((month[gaps + 1] - month[gaps] - 1).sum()), "; ".join(examples)
+
+
+def relation_problems(tables: dict[str, pd.DataFrame],
+                      sources: dict[str, str] | None = None) -> tuple[dict[str, list[str]], list[str]]:
+    """The cross-table rules (module docstring): errors by table, and warnings (each naming its file).
+
+    A rule whose columns are absent or mistyped is skipped: the table's own problems already say why.
+    Vectorised, for 50,000 customers x 48 months (the simulator checks every block of 10,000).
+    """
+    sources = sources or {}
+
+    def where(table: str, named: bool = False) -> str:  # the file, or with `named` 'customers (its file)'
+        return f"{table} ({sources[table]})" if named and sources.get(table) else sources.get(table) or table
+
+    errors, warnings = {t: [] for t in tables}, []
+
+    def error(table: str, bad: np.ndarray, rule: str, columns: list[str]) -> None:
+        if bad.any():
+            errors[table].append(f"{rule} in {int(bad.sum())} row(s), e.g. "
+                                 f"{_show(tables[table], np.flatnonzero(bad), columns)}")
+
+    ids = {t: f["customer_id"] for t, f in tables.items() if t != "market" and "customer_id" in f}
+    if "customers" not in ids:
+        return errors, warnings
+    ids = _known_ids(tables, ids, where, errors)
+    customers, monthly = tables["customers"], tables.get("monthly")
+    events, campaigns, market = tables.get("churn_events"), tables.get("campaigns"), tables.get("market")
+    opened = _by_id(ids["customers"], customers["open_date"]) if _is_dates(customers, "open_date") else None
+    churned = _by_id(ids["churn_events"], events["churn_month"]) \
+        if "churn_events" in ids and _is_dates(events, "churn_month") else None
+    codes, present = pd.factorize(ids["monthly"]) if "monthly" in ids else (None, None)
+    if "monthly" in ids and _is_dates(monthly, "month"):
+        month, keys = monthly["month"], ["customer_id", "month"]
+        if opened is not None:
+            early = (month < ids["monthly"].map(opened) + pd.offsets.MonthEnd(0)).to_numpy()
+            error("monthly", early, f"column 'month' is before the customer's open_date in {where('customers', True)}"
+                  f" (dates out of order)", keys)
+        if churned is not None:
+            late = (month > ids["monthly"].map(churned)).to_numpy()
+            error("monthly", late, f"column 'month' is after the customer's churn_month in "
+                  f"{where('churn_events', True)}", keys)
+        if _is_dates(market, "month") and market["month"].notna().any():
+            first, last = market["month"].min(), market["month"].max()
+            error("monthly", ((month < first) | (month > last)).to_numpy(), f"column 'month' is outside the months "
+                  f"of {where('market', True)} ({first.date()} .. {last.date()})", keys)
+        customers_gapped, months_missing, examples = month_gaps(tables, codes)
+        if customers_gapped:
+            warnings.append(f"{where('monthly')}: column 'month' skips months of {customers_gapped} customer(s) "
+                            f"({months_missing} month-end(s) missing in all), e.g. {examples}; kept (features read "
+                            f"a missing month as a month without data)")
+    if "monthly" in ids:
+        alone = (ids["customers"].notna() & ~ids["customers"].isin(present)).to_numpy()
+        if alone.any():
+            shown = _show(customers, np.flatnonzero(alone), ["customer_id"])
+            warnings.append(f"{where('customers')}: column 'customer_id': {int(alone.sum())} customer(s) have no row "
+                            f"in {where('monthly', True)}, e.g. {shown}; kept (such a customer is in no snapshot)")
+    if churned is not None and opened is not None:
+        before = (events["churn_month"] < ids["churn_events"].map(opened) + pd.offsets.MonthEnd(0)).to_numpy()
+        error("churn_events", before, f"column 'churn_month' is before the customer's open_date in "
+              f"{where('customers', True)} (dates out of order)", ["customer_id", "churn_month"])
+    if churned is not None and "campaigns" in ids and _is_dates(campaigns, "month"):
+        after = (campaigns["month"] > ids["campaigns"].map(churned)).to_numpy()
+        if after.any():
+            warnings.append(f"{where('campaigns')}: column 'month' is after the customer's churn_month in "
+                            f"{where('churn_events', True)} in {int(after.sum())} row(s), e.g. "
+                            f"{_show(campaigns, np.flatnonzero(after), ['customer_id', 'month'])}; kept as given")
+    return errors, warnings
+
+
+def validate_relations(tables: dict[str, pd.DataFrame], *, sources: dict[str, str] | None = None) -> None:
+    """The cross-table rules: log each warning; raise one ContractError listing every error."""
+    errors, warnings = relation_problems(tables, sources)
+    for warning in warnings:
+        log.warning("%s", warning)
+    if any(errors.values()):
+        raise ContractError(_report(errors, sources or {}))
+
+
+def validate_all(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """Validate every contract table and the relations between them; raise one ContractError listing every
+    problem of every table, grouped by table (or file). Warnings are logged."""
+    sources = sources or {}
+    checked = {name: tables[name] for name in TABLES}
+    problems = {name: table_problems(frame, name) for name, frame in checked.items()}
+    errors, warnings = relation_problems(checked, sources)
+    for warning in warnings:
+        log.warning("%s", warning)
+    for name, lines in errors.items():
+        problems[name] += lines
+    if any(problems.values()):
+        raise ContractError(_report(problems, sources))
+    return checked
