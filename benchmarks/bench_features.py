@@ -38,7 +38,8 @@ def generate(workdir: Path, *, customers: int, months: int, params: dict) -> Non
     simulate = dict(params["simulate"])
     # The oracle is ground truth for evaluation, not an input of the features stage: do as little as possible.
     simulate.update(n_customers=customers, n_months=months, oracle_paths=2, oracle_every_months=3,
-                    shock_month=min(simulate["shock_month"], months - 8))
+                    shock_month=min(simulate["shock_month"], months - 8),
+                    campaign_months=[m for m in simulate["campaign_months"] if m < months])
     data = {**params["data"], "source": "simulator"}
     (workdir / "params.yaml").write_text(yaml.safe_dump({**params, "data": data, "simulate": simulate}),
                                          encoding="utf-8")

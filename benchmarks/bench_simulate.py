@@ -32,7 +32,8 @@ def main() -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["simulate"].update(n_customers=args.customers, n_months=args.months, oracle_every_months=args.oracle_every,
                               oracle_paths=args.oracle_paths, shock_month=min(params["simulate"]["shock_month"],
-                                                                              args.months - 8))
+                                                                              args.months - 8),
+                              campaign_months=[m for m in params["simulate"]["campaign_months"] if m < args.months])
     with tempfile.TemporaryDirectory(prefix="bench-simulate-") as folder:
         work = Path(folder)
         (work / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
