@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from churnlab.core import paths
-from churnlab.core.outputs import StageResult, flatten, mlflow_metrics, mlflow_params, write_result
+from churnlab.core.outputs import StageResult, flatten, headline, mlflow_metrics, mlflow_params, write_result
 
 matplotlib.use("Agg")
 
@@ -88,3 +88,18 @@ def test_mlflow_params_record_repository_paths_relative(project):
     (project / "dvc.yaml").write_text("stages: {}\n")
     params = mlflow_params({"data": {"path": str(project / "data" / "bank.csv"), "source": "snapshot"}})
     assert params == {"data.path": "data/bank.csv", "data.source": "snapshot"}
+
+
+def test_headline_picks_named_numbers_and_fills_the_best_models_name():
+    metrics = {"best_model": "cox", "models": {"cox": {"c": 0.63, "ibs": float("inf")}}, "ok": True, "n": "x",
+               "skipped": {"oracle": "no oracle"}}
+    spec = {"best_c": "models.{best_model}.c", "best_ibs": "models.{best_model}.ibs", "ok": "ok", "n": "n",
+            "absent": "models.{nothing}.c", "oracle": "oracle.ratio"}
+    assert headline(metrics, spec) == {"best_c": 0.63, "ok": True}  # inf, text, unknown names and gaps left out
+
+
+def test_write_result_writes_the_headline_last_under_metrics(project):
+    write_result("demo", StageResult(metrics={"test": {"roc_auc": 0.8}, "rows": 10}), params={}, inputs=[],
+                 headline={"roc_auc": "test.roc_auc"})
+    assert json.loads((paths.HEADLINE / "demo.json").read_text()) == {"roc_auc": 0.8}
+    assert json.loads((paths.METRICS / "demo.json").read_text()) == {"test": {"roc_auc": 0.8}, "rows": 10}

@@ -37,3 +37,14 @@ def test_a_dvc_temp_copy_uses_the_repository_key(tmp_path, monkeypatch):
     monkeypatch.chdir(copy)
     assert pseudonym_key() == workspace_key
     assert not (copy / ".churnlab").exists()
+
+
+def test_simulated_ids_get_a_key_from_the_seed_and_real_ones_the_secret_key(tmp_path, monkeypatch):
+    """Made-up ids need no secret: a seed-derived key gives the same pseudonyms on every machine."""
+    monkeypatch.delenv("CHURNLAB_PSEUDONYM_KEY", raising=False)
+    assert pseudonym_key(tmp_path / "k", synthetic_seed=7) == pseudonym_key(tmp_path / "other", synthetic_seed=7)
+    assert pseudonym_key(tmp_path / "k", synthetic_seed=7) != pseudonym_key(tmp_path / "k", synthetic_seed=8)
+    assert not (tmp_path / "k").exists()  # no secret key was needed
+    assert pseudonym_key(tmp_path / "k") != pseudonym_key(tmp_path / "k", synthetic_seed=7)
+    monkeypatch.setenv("CHURNLAB_PSEUDONYM_KEY", "secret")
+    assert pseudonym_key(tmp_path / "k", synthetic_seed=7) == b"secret"  # the environment always wins

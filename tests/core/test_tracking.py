@@ -80,3 +80,20 @@ def test_runs_left_running_by_a_killed_process_are_marked_failed(tmp_path, monke
     status = {name: client.get_run(run_id).info.status for name, run_id in runs.items()}
     assert status == {"killed": "FAILED", "alive": "RUNNING", "elsewhere": "RUNNING", "untagged": "RUNNING"}
     assert tracking.fail_stale_runs(mlflow) == []
+
+
+def test_the_train_run_record_must_belong_to_the_current_model(tmp_path):
+    """models/mlflow_run.json is not a DVC output (it holds run ids); it names the md5 of its model instead."""
+    import json
+
+    import pytest
+
+    model, record = tmp_path / "churn_model.pkl", tmp_path / "mlflow_run.json"
+    model.write_bytes(b"model one")
+    record.write_text(json.dumps({"run_id": "abc", "model_md5": hashlib.md5(b"model one").hexdigest()}))
+    assert tracking.read_train_run(record, model)["run_id"] == "abc"
+    model.write_bytes(b"model two")  # trained again outside DVC, or an interrupted train run
+    with pytest.raises(RuntimeError, match="describes another model .* `dvc repro -f train`"):
+        tracking.read_train_run(record, model)
+    with pytest.raises(FileNotFoundError, match="the train stage writes it"):
+        tracking.read_train_run(tmp_path / "absent.json", model)

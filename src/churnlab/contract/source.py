@@ -27,6 +27,11 @@ class Source:
     closures: bool  # churn events with a churn month (a ledger without closures has none)
 
     @property
+    def synthetic(self) -> bool:
+        """The data are simulated (the only source with an oracle): ids are made up, not personal data."""
+        return self.oracle
+
+    @property
     def snapshot(self) -> bool:
         return not self.time_axis
 

@@ -72,6 +72,35 @@ def mlflow_metrics(metrics: dict) -> dict[str, float]:
     return numbers
 
 
+def headline(metrics: dict, spec: dict[str, str]) -> dict[str, float | bool]:
+    """The headline numbers of a stage: {name: value at the dotted `path`} for each `name: path` of `spec`.
+
+    A path may name a top-level text field in braces ("models.{best_model}.c_index_uno"); a path the metrics lack
+    (a part skipped on this source) or whose value is not a number is left out.
+    """
+    flat, fields = flatten(metrics), {k: v for k, v in metrics.items() if isinstance(v, str)}
+    chosen = {}
+    for name, path in spec.items():
+        try:
+            value = flat.get(path.format(**fields))
+        except KeyError:
+            continue
+        if isinstance(value, bool) or (isinstance(value, int | float) and math.isfinite(value)):
+            chosen[name] = value
+    return chosen
+
+
+def write_headline(stage: str, metrics: dict, spec: dict[str, str]) -> Path:
+    """metrics/<stage>.json: the stage's `headline` numbers, the DVC metrics file that git and `dvc exp` keep.
+
+    The detail stays in reports/metrics/<stage>.json (an output, git-ignored), so `dvc exp show` shows a few dozen
+    columns across the stages, not hundreds of per-month and per-model numbers.
+    """
+    target = paths.HEADLINE / f"{stage}.json"
+    write_json(headline(metrics, spec), target)
+    return target
+
+
 def write_figure(figure, target: Path) -> None:
     """Save a matplotlib figure as PNG atomically and close it."""
     import matplotlib.pyplot as plt
@@ -92,13 +121,14 @@ def write_files(result: StageResult) -> None:
 
 
 def write_result(stage: str, result: StageResult, *, params: dict, inputs: list[Path], tags: dict | None = None,
-                 artifacts: list[Path] | None = None) -> Path:
+                 artifacts: list[Path] | None = None, headline: dict[str, str] | None = None) -> Path:
     """Write `result` (files first, the metrics JSON last) and log the MLflow run `stage`; returns the JSON path.
 
     `params` are the params sections the stage read (logged flattened); `inputs` the data files it read (their md5
     becomes a lineage tag); `artifacts` defaults to every file written except Parquet tables, which hold one row per
     customer (ids stay in data/, never in MLflow) and can be gigabytes. Skipped parts are logged as warnings and
-    become `skipped.<part>` tags.
+    become `skipped.<part>` tags. `headline` ({name: dotted path}) picks the numbers of metrics/<stage>.json
+    (`write_headline`), written after everything else.
     """
     write_files(result)
     metrics = {**result.metrics, **({"skipped": result.skipped} if result.skipped else {})}
@@ -106,6 +136,8 @@ def write_result(stage: str, result: StageResult, *, params: dict, inputs: list[
         log.warning("%s: %s skipped: %s", stage, part, reason)
     target = paths.METRICS / f"{stage}.json"
     write_json(metrics, target)
+    if headline is not None:
+        write_headline(stage, metrics, headline)
     mlflow = tracking.start()
     with mlflow.start_run(run_name=stage, tags=tracking.process_tags()):
         mlflow.set_tags({**tracking.lineage_tags(stage, inputs), "kind": stage, **(tags or {}),

@@ -36,6 +36,7 @@ PLOTS = REPORTS / "plots"
 INDICATORS = REPORTS / "indicators.csv"
 
 MLRUNS = Path("mlruns")
+HEADLINE = Path("metrics")  # <stage>.json: the few headline numbers DVC tracks in git (`dvc exp show`, `metrics diff`)
 
 
 def find_root(start: Path | None = None) -> Path:

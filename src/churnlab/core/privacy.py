@@ -21,14 +21,19 @@ from churnlab.core import paths
 KEY_FILE = Path(".churnlab/pseudonym.key")
 
 
-def pseudonym_key(key_file: Path | None = None) -> bytes:
+def pseudonym_key(key_file: Path | None = None, *, synthetic_seed: int | None = None) -> bytes:
     """The pseudonymisation key: CHURNLAB_PSEUDONYM_KEY, else the key file (created on first use).
 
     `key_file` defaults to `.churnlab/pseudonym.key` under the repository root (`paths.repository_root`).
+    `synthetic_seed`: the data are simulated, so the ids are made up and not personal data; the key is then derived
+    from the seed, so the same params give byte-identical pseudonymised outputs (and the same dvc.lock) on every
+    machine. Never pass it for a bank's data: a key anyone can derive protects nothing.
     """
-    key_file = key_file or paths.repository_root() / KEY_FILE
     if os.environ.get("CHURNLAB_PSEUDONYM_KEY"):
         return os.environ["CHURNLAB_PSEUDONYM_KEY"].encode()
+    if synthetic_seed is not None:
+        return f"churnlab-synthetic-{synthetic_seed}".encode()
+    key_file = key_file or paths.repository_root() / KEY_FILE
     if not key_file.exists():
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_text(secrets.token_hex(32), encoding="utf-8")

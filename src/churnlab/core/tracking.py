@@ -6,6 +6,7 @@ and `--queue` (which run in a copy inside the repository's .dvc folder) log to t
 """
 
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -19,6 +20,9 @@ import yaml
 from churnlab.core import paths
 
 EXPERIMENT = "churnlab"
+# MLflow 3's UI opens an experiment without this tag in its GenAI view (traces); this value opens it on the runs
+# of model training. Key and values as the MLflow 3.17 UI reads them (also genai_development, finetuning, ...).
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +37,21 @@ def tracking_uri(start: Path | None = None) -> str:
 
 
 def start(experiment: str = EXPERIMENT):
-    """Point MLflow at the project store (telemetry off) and select the experiment; returns the module."""
+    """Point MLflow at the project store (telemetry off) and select the experiment, created (or tagged) as a
+    model-training experiment (`KIND_TAG`); returns the module."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow  # imported here: importing mlflow costs ~1 s and most helpers do not need it
 
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
         artifacts = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
         location = artifacts.as_uri() if uri.startswith("sqlite:///") else None
-        mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.create_experiment(experiment, artifact_location=location, tags={KIND_TAG: KIND})
+    elif KIND_TAG not in found.tags:  # created before the tag was set; a kind chosen in the UI is kept
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
     mlflow.set_experiment(experiment)
     fail_stale_runs(mlflow, experiment)
     return mlflow
@@ -108,6 +116,22 @@ def load_champion(model_name: str) -> Champion:
     record = mlflow.MlflowClient().get_model_version_by_alias(model_name, "champion")
     pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
     return Champion(pyfunc, model_name, int(record.version), record.run_id)
+
+
+def read_train_run(record: Path = paths.TRAIN_RUN, model: Path = paths.CHURN_MODEL) -> dict:
+    """models/mlflow_run.json: the MLflow run of the model in models/churn_model.pkl (run ids, the logged model URI).
+
+    The record holds run ids, which differ on every run, so it is not a DVC output (the same params must give the
+    same dvc.lock); stages order themselves by models/churn_model.pkl instead. The record names the md5 of the model
+    it belongs to, checked here, so a record left by another train run can never be used.
+    """
+    if not Path(record).exists():
+        raise FileNotFoundError(f"{record} is missing: the train stage writes it (dvc repro train)")
+    run = json.loads(Path(record).read_text(encoding="utf-8"))
+    if run.get("model_md5") != file_hash(model):
+        raise RuntimeError(f"{record} describes another model than {model} (a train run outside DVC, or an "
+                           "interrupted one): run `dvc repro -f train`")
+    return run
 
 
 def file_hash(path: Path) -> str:

@@ -38,6 +38,12 @@ from churnlab.data.ledger import ledger_tables, read_ledger
 from churnlab.data.simulator.simulate import write_simulation
 
 log = logging.getLogger(__name__)
+# metrics/data.json: what `dvc exp show` compares (the detail is in reports/metrics/data.json)
+HEADLINE = {
+    "customers": "rows.customers",
+    "annual_churn_rate": "annual_churn_rate",
+    "oracle_auc": "oracle.auc",
+}
 
 SOURCES = ("simulator", "contract", "snapshot", "ledger")
 TABLE_PATHS = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
@@ -166,7 +172,7 @@ def main() -> None:
                                       date_formats=params["date_formats"], ledger=params["ledger"])
     result = run(source, frames, inputs={str(f): file_hash(f) for f in files}, simulated=simulated, dropped=dropped)
     # the tables are DVC outputs, up to gigabytes: MLflow keeps the source descriptions and data.json only
-    write_result("data", result, params=logged, inputs=files, artifacts=list(result.texts))
+    write_result("data", result, headline=HEADLINE, params=logged, inputs=files, artifacts=list(result.texts))
     remove_stale({*result.files(), *(SIMULATED if source == "simulator" else ())})
     log.info("data source %s: %s", source,
              {k: v for k, v in result.metrics.items() if k in ("customers", "rows", "months")})

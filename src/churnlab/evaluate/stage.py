@@ -14,7 +14,6 @@ model reaches. The oracle is for closure churn: with another label definition it
 Run with `python -m churnlab.evaluate`.
 """
 
-import json
 import logging
 import time
 
@@ -33,6 +32,14 @@ from churnlab.model.metrics import score_probabilities
 from churnlab.model.split import load_split, read_snapshots
 
 log = logging.getLogger(__name__)
+# metrics/evaluate.json: what `dvc exp show` compares (the detail is in reports/metrics/evaluate.json)
+HEADLINE = {
+    "roc_auc": "test.roc_auc",
+    "pr_auc": "test.pr_auc",
+    "ece": "test.ece",
+    "empc": "test.empc",
+    "oracle_ratio": "oracle.ratio",
+}
 
 CHOSEN = "xgboost_tuned"
 PLOTS = paths.PLOTS / "evaluate"
@@ -151,8 +158,9 @@ def run(test: pd.DataFrame, models: dict[str, ChurnModel], *, source: Source, tr
     shap = shap_importance(models[CHOSEN], explained_rows(test, n=shap_rows, seed=seed))
     tables, figures = plot_outputs(test["label"].astype(int).to_numpy(), probabilities, shap, points=curve_points,
                                    bins=ece["bins"])
-    metrics = summarize(test, comparison, oracle=oracle, definition=definition) | {
-        "seconds": time.perf_counter() - started}
+    metrics = summarize(test, comparison, oracle=oracle, definition=definition)
+    log.info("evaluated %d models on %d test rows in %.0f s", len(probabilities), len(test),
+             time.perf_counter() - started)
     return StageResult(metrics=metrics, tables={paths.MODEL_COMPARISON: comparison, **tables}, figures=figures,
                        skipped={"oracle": skip} if skip else {})
 
@@ -202,8 +210,8 @@ def main() -> None:
     test = split.parts(read_snapshots(paths.SNAPSHOTS, cutoffs=[split.test]))["test"]
     truth = read_truth(split.test) if source.oracle else None
     result = run(test, load_models(), source=source, truth=truth, seed=base["seed"], definition=definition, **params)
-    record = json.loads(paths.TRAIN_RUN.read_text(encoding="utf-8"))
-    write_result("evaluate", result, tags={"train_run": record["run_id"]},
+    record = tracking.read_train_run()
+    write_result("evaluate", result, headline=HEADLINE, tags={"train_run": record["run_id"]},
                  params={"base": {"seed": base["seed"]}, "evaluate": params, "features.churn.definition": definition},
                  inputs=[paths.SOURCE, paths.SPLIT, paths.SNAPSHOTS, paths.CHURN_MODEL, paths.TRAIN_RUN])
     log_to_train_run(result, record)

@@ -48,6 +48,12 @@ from churnlab.features.screening import screen_indicators
 from churnlab.model.churn import KEYS
 
 log = logging.getLogger(__name__)
+# metrics/features.json: what `dvc exp show` compares (the detail is in reports/metrics/features.json)
+HEADLINE = {
+    "snapshots": "snapshots",
+    "training_snapshots": "training_snapshots",
+    "unlabeled_share": "unlabeled_share",
+}
 
 # DuckDB's own cap, well under the 8 GB peak-RSS budget of the 1M-customer benchmark; beyond it, DuckDB
 # spills to a temporary directory instead of failing.
@@ -234,7 +240,7 @@ def snapshot_main(params: dict) -> None:
     """`main` on a snapshot source (one row per customer at `data.as_of`)."""
     data = {k: load_params("data")[k] for k in ("as_of", "tenure_unit")}
     result = snapshot_run(pd.read_parquet(paths.SNAPSHOT_SOURCE), **data, catalogue_params=params["catalogue"])
-    write_result("features", result, params={"data": data, "features": params},
+    write_result("features", result, headline=HEADLINE, params={"data": data, "features": params},
                  inputs=[paths.SNAPSHOT_SOURCE, paths.SOURCE], artifacts=ARTIFACTS)
 
 
@@ -261,7 +267,8 @@ def main() -> None:
     indicators = indicator_catalogue(columns, labels, catalogue_params=params["catalogue"])
     metrics = features_metrics(cutoffs, tally, lifetimes, definition=churn["definition"])
     result = StageResult(metrics, tables={paths.LIFETIMES: lifetimes, paths.INDICATORS: indicators})
-    write_result("features", result, params={"base": {"horizon_months": horizon}, "features": params},
+    write_result("features", result, headline=HEADLINE,
+                 params={"base": {"horizon_months": horizon}, "features": params},
                  inputs=[*CONTRACT_TABLES.values(), paths.SOURCE], artifacts=ARTIFACTS)
     log.info("label rates on training cutoffs: %s; unlabeled share %.3f", metrics["label_rate"],
              metrics["unlabeled_share"])

@@ -51,6 +51,14 @@ from churnlab.retention.policies import profit_curve, profit_summary, target_cam
 from churnlab.retention.winback import WINBACK_COLUMNS
 
 log = logging.getLogger(__name__)
+# metrics/retention.json: what `dvc exp show` compares (the detail is in reports/metrics/retention.json)
+HEADLINE = {
+    "save_rate": "campaign.save_rate",
+    "uplift_net_value": "policies.uplift.net_value",
+    "risk_net_value": "policies.risk.net_value",
+    "oracle_net_value": "policies.oracle.net_value",
+    "uplift_share_of_oracle": "policies.uplift.share_of_oracle",
+}
 OUT = paths.RETENTION
 TABLES = {  # every table the stage writes, with the header it keeps when its part is skipped
     "profit_curve": ["ranking", "contacted", "share", "profit"],
@@ -266,18 +274,19 @@ def main() -> None:
     source = read_source()
     model, model_source = load_champion(model_name)
     history = read_history() if source.time_axis else None
+    key = privacy.pseudonym_key(synthetic_seed=base["seed"] if source.synthetic else None)  # made-up ids: seed key
     effects = pd.read_parquet(paths.ORACLE_EFFECTS, columns=["customer_id", "month", "true_effect"]) \
         if source.oracle else None
     try:
         result = run(model, source=source, clv=pd.read_parquet(paths.CLV), snapshots=pd.read_parquet(paths.SNAPSHOTS),
                      history=history, effects=effects, seed=base["seed"], horizon_months=base["horizon_months"],
-                     margins=margins, model_source=model_source, key=privacy.pseudonym_key(), **retention)
+                     margins=margins, model_source=model_source, key=key, **retention)
     finally:
         if history is not None:
             history.con.close()
-    result.metrics["seconds"] = time.perf_counter() - started
     params = {"base": base, "retention": retention, "survival": {"clv": {"margins": margins}},
               "register": {"model_name": model_name}}
-    write_result("retention", result, params=params, inputs=[paths.SOURCE, paths.CAMPAIGNS, paths.SNAPSHOTS, paths.CLV],
+    write_result("retention", result, headline=HEADLINE, params=params,
+                 inputs=[paths.SOURCE, paths.CAMPAIGNS, paths.SNAPSHOTS, paths.CLV],
                  artifacts=[path for path in result.files() if path.stem not in PER_CUSTOMER])
-    log.info("retention done in %.0f s", result.metrics["seconds"])
+    log.info("retention done in %.0f s", time.perf_counter() - started)

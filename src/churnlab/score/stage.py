@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.contract.migration import EXIT, migration_matrix
+from churnlab.contract.source import read_source
 from churnlab.core import paths, tracking
 from churnlab.core.checks import check_columns
 from churnlab.core.logs import setup_logging
@@ -44,6 +45,13 @@ from churnlab.score.actions import NO_ACTION, Action, actions_without_reasons, c
 from churnlab.score.early_warning import build_early_warning, customer_clv
 
 log = logging.getLogger(__name__)
+# metrics/score.json: what `dvc exp show` compares (the detail is in reports/metrics/score.json)
+HEADLINE = {
+    "customers_scored": "customers_scored",
+    "mean_p_churn": "mean_p_churn",
+    "grades_monotone": "grades.test_monotone",
+    "net_benefit": "actions.total_expected_net_benefit",
+}
 
 NO_MIGRATION = "one cutoff (the source has no time axis): no earlier grade to move from"
 
@@ -210,6 +218,12 @@ def run(snapshots: pd.DataFrame, segments: pd.DataFrame, indicators: pd.DataFram
                                         paths.GRADE_TABLE: table, paths.GRADE_MIGRATION: migration}, skipped=skipped)
 
 
+def synthetic_seed() -> int | None:
+    """base.seed when the data are simulated (their ids are made up: a seed-derived key makes the list reproducible
+    on every machine), else None (a bank's data: the secret key)."""
+    return load_params("base")["seed"] if read_source().synthetic else None
+
+
 def main() -> None:
     setup_logging()
     params, model_name = load_params("score"), load_params("register")["model_name"]
@@ -222,8 +236,8 @@ def main() -> None:
     log.info("champion %s v%d; split %s; scoring cutoff %s", model_name, champion.version, split.as_dict(),
              scoring_cutoff.date())
     result = run(snapshots, segments, pd.read_csv(paths.INDICATORS), champion.model, split=split,
-                 champion_version=champion.version, key=pseudonym_key(), **params)
-    write_result("score", result, params={"score": params, "register": {"model_name": model_name}},
+                 champion_version=champion.version, key=pseudonym_key(synthetic_seed=synthetic_seed()), **params)
+    write_result("score", result, headline=HEADLINE, params={"score": params, "register": {"model_name": model_name}},
                  inputs=[paths.SNAPSHOTS, paths.SEGMENTS, paths.INDICATORS, paths.SPLIT],
                  tags={"champion": f"{model_name}/{champion.version}", "champion_version": str(champion.version),
                        "champion_run_id": champion.run_id, "grades": ",".join(result.metrics["grades"]["labels"])},

@@ -44,6 +44,11 @@ from churnlab.segment.profiles import cluster_profiles, lifecycle_transitions, p
 from churnlab.segment.value import ValueBasisWarning, customer_value, value_basis, value_tiers
 
 log = logging.getLogger(__name__)
+# metrics/segment.json: what `dvc exp show` compares (the detail is in reports/metrics/segment.json)
+HEADLINE = {
+    "clusters": "clusters.k",
+    "customers_now": "customers_now",
+}
 
 CRITERION = "smallest k within silhouette_tolerance of the best silhouette"
 
@@ -185,7 +190,7 @@ def main() -> None:
     snapshots = pd.read_parquet(paths.SNAPSHOTS, columns=columns)
     clv = pd.read_parquet(paths.CLV, columns=["customer_id", "clv"])  # empty when survival valued no customer
     result = run(snapshots, clv, source=source, seed=seed, margins=margins, **params)
-    write_result("segment", result, params={"base": {"seed": seed}, "segment": params,
+    write_result("segment", result, headline=HEADLINE, params={"base": {"seed": seed}, "segment": params,
                                             "survival": {"clv": {"margins": margins}}},
                  inputs=[paths.SNAPSHOTS, paths.CLV, paths.SOURCE],
                  tags={"source": source.name, "value_basis": str(result.metrics["value_basis"])},

@@ -40,6 +40,13 @@ from churnlab.survival.plots import plot_calibration, plot_incidence, plot_km, p
 from churnlab.survival.proxies import duration_proxies, without
 
 log = logging.getLogger(__name__)
+# metrics/survival.json: what `dvc exp show` compares (the detail is in reports/metrics/survival.json)
+HEADLINE = {
+    "best_c_index_uno": "models.{best_model}.c_index_uno",
+    "best_ibs": "models.{best_model}.ibs",
+    "best_oracle_ratio": "models.{best_model}.oracle_ratio",
+    "clv_rank_corr_truth": "clv.vs_truth.rank_corr",
+}
 
 OUT = paths.REPORTS / "survival"
 FIGURES = OUT / "figures"
@@ -176,7 +183,7 @@ def main() -> None:
                  **{name: pd.read_parquet(p) for name, p in oracle.items()}, **params)
     best = result.metrics.get("best_model")
     # MLflow gets the files of reports/survival, not clv.parquet: customer ids stay in data/processed.
-    write_result("survival", result, params={"base": base, "survival": params},
+    write_result("survival", result, headline=HEADLINE, params={"base": base, "survival": params},
                  inputs=[paths.SOURCE, paths.LIFETIMES, *oracle.values()], tags={"best_model": best} if best else {},
                  artifacts=[p for p in result.files() if OUT in p.parents])
     log.info("best model %s; wrote %s and %s", best, paths.METRICS / "survival.json", paths.CLV)

@@ -38,6 +38,7 @@ class TrainResult(StageResult):
     models: dict[str, ChurnModel] = field(default_factory=dict)
     features: dict[str, list[str]] = field(default_factory=dict)
     validation: pd.DataFrame | None = None
+    tuning_seconds: float = 0.0  # logged to MLflow only: a timing would make train.json differ run to run
 
 
 def validation_scores(y, p) -> dict[str, float]:
@@ -122,11 +123,11 @@ def study_name(*, tune: dict, seed: int, data_md5: str, split: dict, kinds: dict
     return "xgb-" + hashlib.md5(payload.encode()).hexdigest()[:12]
 
 
-def study_summary(study: optuna.Study, raw: ChurnModel, *, objective: str, tuning_seconds: float) -> dict:
+def study_summary(study: optuna.Study, raw: ChurnModel, *, objective: str) -> dict:
     """The study's name, best trial and value, trial states, and the rounds of the refitted booster."""
     states = pd.Series([t.state.name for t in study.trials]).value_counts().to_dict()
     log.info("study %s: best %s = %.5f (trial %d); trials %s", study.study_name, objective, study.best_value,
              study.best_trial.number, states)
     return {"name": study.study_name, "best_value": study.best_value, "best_trial": study.best_trial.number,
             "best_params": study.best_params, "trials": states, "objective": objective,
-            "rounds": int(raw.estimator.named_steps["model"].best_iteration) + 1, "tuning_seconds": tuning_seconds}
+            "rounds": int(raw.estimator.named_steps["model"].best_iteration) + 1}

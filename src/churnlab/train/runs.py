@@ -75,7 +75,7 @@ def log_train_run(mlflow, result: TrainResult, *, params: dict, baselines: dict,
     nested = {name: log_baseline(mlflow, parent_id, name, options=options, scores=summary["validation"][name])
               for name, options in baselines.items()}
     mlflow.log_metrics({f"val_{k}": v for k, v in summary["validation"][TUNED].items()})
-    mlflow.log_metrics({"best_value": study["best_value"], "tuning_seconds": study["tuning_seconds"],
+    mlflow.log_metrics({"best_value": study["best_value"], "tuning_seconds": result.tuning_seconds,
                         "trials_finished": sum(study["trials"].get(s, 0) for s in ("COMPLETE", "PRUNED"))})
     mlflow.log_params({f"best.{k}": v for k, v in study["best_params"].items()})
     info = log_churn_model(mlflow, result.models[TUNED], result.validation)
