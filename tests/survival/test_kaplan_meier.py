@@ -7,7 +7,14 @@ from lifelines import AalenJohansenFitter
 from lifelines.statistics import multivariate_logrank_test
 
 from churnlab.survival.design import entry_stage, prepare_lifetimes
-from churnlab.survival.kaplan_meier import cumulative_incidence, describe, fit_km, km_summary, logrank_test
+from churnlab.survival.kaplan_meier import (
+    cumulative_incidence,
+    describe,
+    fit_km,
+    km_curve,
+    km_summary,
+    logrank_test,
+)
 
 # Six customers on the tenure scale (months since opening).
 DURATION = [2, 3, 3, 5, 6, 8]
@@ -156,3 +163,10 @@ def test_no_events_is_a_clear_error():
     only_involuntary = lifetimes().assign(churn_type=lambda f: f["churn_type"].where(f["event"] == 0, "involuntary"))
     with pytest.raises(ValueError, match=r"type\(s\) \['involuntary'\] are censored"):
         prepare_lifetimes(only_involuntary, involuntary_as_censored=True)
+
+
+def test_a_curve_is_unknown_beyond_the_longest_follow_up():
+    """The six customers are followed for at most 8 months: the curve on a 10-month grid stops there."""
+    curve = km_curve(fit_km(DURATION, EVENT), np.arange(0, 11))
+    assert curve["survival"].iloc[8] == 0.0 and curve["survival"].iloc[9:].isna().all()
+    assert curve["survival"].iloc[:9].notna().all() and curve["lower"].iloc[9:].isna().all()

@@ -25,11 +25,17 @@ def fit_km(durations, events, entry=None, *, label: str = "KM") -> KaplanMeierFi
 
 
 def _step(frame: pd.DataFrame, times) -> np.ndarray:
-    """Right-continuous step function `frame` (index: time) evaluated at `times`."""
+    """Right-continuous step function `frame` (index: time) evaluated at `times`; NaN after its last time.
+
+    A Kaplan-Meier curve is known only up to the longest follow-up: carried flat beyond it, a curve since entry
+    would claim survival for months no customer has been followed (a 48-month window drawn out to 120 months).
+    """
     index = frame.index.to_numpy()
-    pos = np.searchsorted(index, np.asarray(times, dtype=float), side="right") - 1
-    values = frame.to_numpy()[np.clip(pos, 0, None)]
+    times = np.asarray(times, dtype=float)
+    pos = np.searchsorted(index, times, side="right") - 1
+    values = frame.to_numpy()[np.clip(pos, 0, None)].astype(float)
     values[pos < 0] = 1.0
+    values[times > index[-1]] = np.nan
     return values
 
 

@@ -1,0 +1,43 @@
+"""Comparing experiments as users do: `dvc exp run -S ...`, then `dvc exp show`, `dvc metrics diff`, `dvc plots diff`.
+
+On the small pipeline (`pipeline_dir`): the headline metrics are committed files (metrics/<stage>.json), so DVC
+shows them for the baseline commit and for the experiment; a second `dvc repro` does nothing; the experiment runs in
+a temporary copy (`--temp`), so the shared pipeline folder is left as it was.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import project_env, run
+
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def dvc(project, *args) -> str:
+    return run([*DVC, *args], project).stdout
+
+
+@pytest.mark.slow
+def test_an_experiment_is_compared_with_the_baseline(pipeline_dir):
+    project = pipeline_dir
+    assert "Data and pipelines are up to date." in dvc(project, "status")  # nothing reruns: no run ids, no timings
+    headline = json.loads((project / "metrics" / "evaluate.json").read_text())
+    assert set(headline) >= {"roc_auc", "pr_auc", "ece", "empc"}
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], project)
+
+    dvc(project, "exp", "run", "--temp", "evaluate", "-n", "more-trials", "-S", "train.tune.n_trials=6")
+
+    shown = json.dumps(json.loads(dvc(project, "exp", "show", "--json")))  # rows: the baseline and the experiment
+    assert "more-trials" in shown and "metrics/evaluate.json" in shown and "roc_auc" in shown
+    assert '"n_trials": 6' in shown  # the experiment's params
+
+    changed = json.loads(dvc(project, "metrics", "diff", "HEAD", "more-trials", "--json"))
+    assert "metrics/train.json" in changed  # 6 trials instead of the profile's 4: another study, another model
+    plots = subprocess.run([*DVC, "plots", "diff", "HEAD", "more-trials", "--json"], cwd=project,
+                           env=project_env(project), capture_output=True, text=True)
+    assert plots.returncode == 0, plots.stderr[-2000:]
+    assert "churn_roc" in plots.stdout
+    assert "Data and pipelines are up to date." in dvc(project, "status")  # --temp left the workspace as it was
