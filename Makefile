@@ -7,8 +7,14 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
+STORE := sqlite:///$(CURDIR)/mlruns/mlflow.db
+# the registered model: params register.model_name
+MODEL ?= churnlab-churn
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+SERVE_PORT ?= 5001
 
-.PHONY: help setup repro test lint ui lab lock bench bench-real clean-env
+.PHONY: help setup repro test lint ui lab serve lock bench bench-real clean-env
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,11 +38,23 @@ lint: setup  ## ruff on the code and tests
 	ruff check src tests benchmarks
 
 ui: setup  ## MLflow UI on http://127.0.0.1:5000 over this project's store
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri $(STORE) \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000 --workers 1
 
-lab: setup  ## JupyterLab on http://127.0.0.1:8888 (notebooks/)
-	jupyter lab --no-browser --ip 127.0.0.1 --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+# --allow-root only as root (containers): JupyterLab refuses root without it. --port_retries=0: a busy port is an
+# error, not a silent move to 8889. Extra options via LAB_ARGS, e.g. LAB_ARGS=--IdentityProvider.token=secret
+lab: setup  ## JupyterLab on http://127.0.0.1:8888 (LAB_PORT) in notebooks/, no browser, no update check
+	jupyter lab --notebook-dir notebooks --no-browser --ip 127.0.0.1 --port $(LAB_PORT) --ServerApp.port_retries=0 \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate $$(test "$$(id -u)" = 0 && echo --allow-root) \
+		$(LAB_ARGS)
+
+# mlflow models serve runs `uvicorn` found on PATH (the Makefile puts .venv/bin first); --env-manager local: the
+# model runs in this venv, nothing is downloaded. The model's pip requirements are the lock's versions.
+serve: setup  ## the champion model (models:/churnlab-churn@champion) on http://127.0.0.1:5001/invocations (SERVE_PORT)
+	@test -x $(BIN)/uvicorn || { echo "make serve: uvicorn is not installed in $(VENV); mlflow models serve needs it" \
+		"(requirements.lock pins it): run 'make clean-env setup'" >&2; exit 1; }
+	MLFLOW_TRACKING_URI=$(STORE) mlflow models serve -m "models:/$(MODEL)@champion" --env-manager local \
+		--host 127.0.0.1 --port $(SERVE_PORT) --workers 1
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs the package registry)
 	test -x .venv-lock/bin/uv || ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet uv==0.13.8)

@@ -41,6 +41,27 @@ def test_start_creates_the_experiment_in_the_given_store(tmp_path, monkeypatch):
     assert (tmp_path / "mlflow.db").exists()
 
 
+def test_the_experiment_opens_on_model_training_not_genai(tmp_path, monkeypatch):
+    """MLflow 3's UI opens an experiment without `mlflow.experimentKind` in its GenAI view (traces): start() sets
+    the kind when it creates the experiment and on an existing one without it, and keeps a kind chosen in the UI."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+
+    def kinds(mlflow) -> dict[str, str | None]:
+        return {e.name: e.tags.get("mlflow.experimentKind") for e in mlflow.search_experiments()}
+
+    mlflow = tracking.start()
+    assert kinds(mlflow)[tracking.EXPERIMENT] == "custom_model_development"
+    mlflow.create_experiment("created-before")  # as the experiment of a store made by an older start()
+    mlflow.create_experiment("chosen-in-the-ui", tags={"mlflow.experimentKind": "genai_development"})
+    assert kinds(mlflow)["created-before"] is None
+    tracking.start("created-before")
+    tracking.start("chosen-in-the-ui")
+    assert kinds(mlflow) | {"Default": None} == {tracking.EXPERIMENT: "custom_model_development", "Default": None,
+                                                 "created-before": "custom_model_development",
+                                                 "chosen-in-the-ui": "genai_development"}
+
+
 def test_lineage_tags_record_no_machine_path(tmp_path, monkeypatch):
     """The entry point and a local clone's origin would be absolute paths: they are replaced."""
     import subprocess

@@ -20,11 +20,19 @@ from sklearn.pipeline import Pipeline
 
 from churnlab.core import paths, tracking
 from churnlab.core.io import write_json
-from churnlab.model.churn import ChurnModel, build_baseline, feature_columns, fit_model, load_model, prepare
+from churnlab.model.churn import (
+    ChurnModel,
+    build_baseline,
+    feature_columns,
+    fit_model,
+    load_model,
+    prepare,
+    save_model,
+)
 from churnlab.model.serving import log_churn_model
 from churnlab.model.split import TimeSplit
 from churnlab.register import stage as register_stage
-from churnlab.register.stage import decide, run
+from churnlab.register.stage import decide, model_description, run, version_description
 
 ROOT = paths.find_root(Path(__file__).parent)
 OPTIONS = {"model_name": "churnlab-churn", "metric": "roc_auc", "min_gain": 0.002}
@@ -92,6 +100,28 @@ def test_a_champion_that_cannot_score_the_test_rows_is_replaced(champion):
     assert result["reason"] == "champion v2 cannot score the current snapshots"
 
 
+def test_descriptions_say_what_is_predicted_how_versions_are_promoted_and_why():
+    text = model_description(model_name="churnlab-churn", metric="roc_auc", min_gain=0.002, horizon_months=6)
+    assert "calibrated probability that a customer churns" in text and "within the 6 months after" in text
+    assert "on roc_auc (higher is better) on the current test cutoff by at least 0.002" in text
+    assert "models:/churnlab-churn@champion" in text
+    assert "within the label horizon (params base.horizon_months)" in model_description(
+        model_name="m", metric="log_loss", min_gain=0.0, horizon_months=None)
+    assert "log_loss (lower is better)" in model_description(model_name="m", metric="log_loss", min_gain=0.0,
+                                                             horizon_months=1)
+
+    kept = run(TEST_ROWS, stand_in(HALF), stand_in(PERFECT), version=3, champion_version=2, **OPTIONS).metrics
+    assert version_description(kept, run_id="r1") == (
+        "Trained in MLflow run r1. Test cutoff 2024-06-30: roc_auc 0.75000 (champion v2: 1.00000). Decision: "
+        "kept_champion: challenger gains -0.25000 on roc_auc over champion, below min_gain 0.002: champion kept. "
+        "Champion after this run: v2.")
+    first = run(TEST_ROWS, stand_in(HALF), None, version=1, champion_version=None, **OPTIONS).metrics
+    assert "roc_auc 0.75000 (no champion before). Decision: promoted: no champion yet." in \
+        version_description(first, run_id="r1")
+    broken = run(TEST_ROWS, stand_in(HALF), None, version=3, champion_version=2, **OPTIONS).metrics
+    assert "(champion v2 could not score these rows)" in version_description(broken, run_id="r1")
+
+
 @pytest.fixture
 def project(mlflow, tmp_path):
     """tmp_path as the project register reads: params.yaml, the test cutoff's snapshots and split.json."""
@@ -108,8 +138,11 @@ def project(mlflow, tmp_path):
 def register_main(mlflow, model: ChurnModel, rows: pd.DataFrame) -> dict:
     """What train leaves for register (the model logged in a run, models/mlflow_run.json), then register's main."""
     with mlflow.start_run(run_name="train") as train_run:
+        mlflow.log_param("base.horizon_months", 1)  # as train logs its params (the project's snapshots: H = 1)
         uri = log_churn_model(mlflow, model, rows).model_uri
-    write_json({"run_id": train_run.info.run_id, "model_uri": uri}, paths.TRAIN_RUN)
+    save_model(model, paths.CHURN_MODEL)
+    write_json({"run_id": train_run.info.run_id, "model_uri": uri,
+                "model_md5": tracking.file_hash(paths.CHURN_MODEL)}, paths.TRAIN_RUN)
     register_stage.main()
     return json.loads((paths.METRICS / "register.json").read_text())
 
@@ -136,6 +169,17 @@ def test_main_never_replaces_the_champion_with_a_worse_challenger(mlflow, projec
     assert int(client.get_model_version_by_alias("churnlab-churn", "champion").version) == 1
     assert int(client.get_model_version_by_alias("churnlab-churn", "challenger").version) == 2
     assert client.get_model_version("churnlab-churn", "2").tags["decision"] == "kept_champion"
+    kept = client.get_model_version("churnlab-churn", "2")
+    assert {k: v for k, v in kept.tags.items() if k != "train_run"} == {
+        "decision": "kept_champion", "reason": second["reason"], "metric": "roc_auc",
+        "challenger_roc_auc": str(second["challenger_score"]), "champion_roc_auc": str(second["champion_score"]),
+        "previous_champion": "1", "test_cutoff": second["test_cutoff"]}  # the score's tag names its metric
+    assert kept.description.startswith(f"Trained in MLflow run {kept.tags['train_run']}. Test cutoff "
+                                       f"{second['test_cutoff']}: roc_auc 0.50000 (champion v1: ")
+    assert "Decision: kept_champion: challenger gains" in kept.description
+    assert "(no champion before). Decision: promoted" in client.get_model_version("churnlab-churn", "1").description
+    registered = client.get_registered_model("churnlab-churn").description
+    assert "churns" in registered and "within the 1 month after" in registered and "roc_auc" in registered
     assert len(client.search_model_versions("name='churnlab-churn'")) == 2  # nothing deleted
 
     champion = mlflow.pyfunc.load_model("models:/churnlab-churn@champion")
@@ -205,6 +249,8 @@ def test_stages_end_to_end_champion_matches_the_stage_model(mlflow, tmp_path):
     comparison = pd.read_csv(paths.MODEL_COMPARISON)
     assert comparison["model"].iloc[0] == "xgboost_tuned" and len(comparison) == 6
     assert json.loads((paths.METRICS / "register.json").read_text())["decision"] == "promoted"
+    # the horizon in the registered model's description is the one the train run logged (H = 3 here)
+    assert "within the 3 months after" in mlflow.MlflowClient().get_registered_model("churnlab-churn").description
     for name in ("roc.csv", "pr.csv", "calibration.csv", "gains.csv", "importance.csv", "shap_summary.png"):
         assert (paths.PLOTS / "evaluate" / name).exists()
 

@@ -2,8 +2,10 @@
 
 Every month after the last training cutoff is scored by the champion (`churnlab.monitor.months`). For each month:
 the PSI of the champion's score and the CSI / KS of every feature against the training reference, with no-drift
-thresholds at that month's sample size (`churnlab.monitor.stability`); the label-free AUC and churn-rate estimate,
-and the realised metrics once the month's H-month labels are in (`churnlab.monitor.estimate`); the alert state and
+thresholds at that month's sample size (`churnlab.monitor.stability`); the label-free AUC and churn-rate estimate
+(the scores recalibrated on the latest month whose labels are in at that month's scoring time, the training cutoffs
+until a monitored month's are), and the realised metrics once the month's H-month labels are in
+(`churnlab.monitor.estimate`); the alert state and
 retrain recommendation (`churnlab.monitor.alerts`). On simulated data (`Source.oracle`) the false-alarm rate (quiet
 months before the competitor promotion) and the detection rate (months from `simulate.shock_month` on) are measured
 too; other sources name that part under `skipped`.
@@ -32,7 +34,7 @@ from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
 from churnlab.model.split import RandomSplit, TimeSplit, load_split, read_snapshots
 from churnlab.monitor.alerts import alarm_rates, alert_states
-from churnlab.monitor.estimate import backtest, expected_auc
+from churnlab.monitor.estimate import backtest, recalibrated_auc
 from churnlab.monitor.months import (
     Window,
     grade_shares,
@@ -45,6 +47,13 @@ from churnlab.monitor.months import (
 from churnlab.monitor.stability import SCORE
 
 log = logging.getLogger(__name__)
+# metrics/monitor.json: what `dvc exp show` compares (the detail, month by month, is in reports/metrics/monitor.json)
+HEADLINE = {
+    "months_monitored": "months_monitored",
+    "auc_error_label_free": "label_free.auc_mae",
+    "false_alarm_rate": "simulator.false_alarm_rate",
+    "detection_rate": "simulator.detection_rate",
+}
 
 MONITOR = paths.REPORTS / "monitor"
 SCORES = paths.PROCESSED / "monitor_scores.parquet"
@@ -56,9 +65,9 @@ HEADERS = {  # the columns of each output, written alone when the stage is skipp
                   "value", "month"],
     "months": ["month", "rows", "score_psi", "score_null_quantile", "score_threshold", "mean_score", "grade_shares",
                "market_drifting", "drifting_features", "expected_churn_rate", "expected_auc", "expected_auc_low",
-               "expected_auc_high", "auc", "pr_auc", "brier", "ece", "churn_rate", "mean_p", "auc_error",
-               "churn_rate_error", "score_drift", "score_drift_statistical", "market_drift", "feature_drift",
-               "estimated_decay", "realised_decay", "reasons", "alert", "retrain"],
+               "expected_auc_high", "recalibrated_on", "auc", "pr_auc", "brier", "ece", "churn_rate", "mean_p",
+               "auc_error", "churn_rate_error", "score_drift", "score_drift_statistical", "market_drift",
+               "feature_drift", "estimated_decay", "realised_decay", "reasons", "alert", "retrain"],
     "psi": ["month", "score_psi", "score_null_quantile", "score_threshold"],
     "decay": ["month", "expected_auc", "auc", "pr_auc", "expected_churn_rate", "churn_rate", "ece"],
 }
@@ -87,6 +96,7 @@ class Settings:
     max_auc_drop: float
     auc_draws: int
     ece_bins: int
+    recalibration_months: int
 
 
 def why_unmonitored(source: Source, split: TimeSplit | RandomSplit | None, window: Window | None) -> str | None:
@@ -128,18 +138,23 @@ def mean_abs(errors: pd.Series, *, worst: bool = False) -> float | None:
 
 
 def summary_metrics(months: pd.DataFrame, reference: pd.DataFrame, *, source: Source, champion: tracking.Champion,
-                    window: Window, grading: dict | None, horizon_months: int, settings: Settings) -> dict:
-    """monitor.json: the champion, its training reference, the settings, every month, the label-free backtest."""
+                    window: Window, grading: dict | None, horizon_months: int, reference_auc: float,
+                    settings: Settings) -> dict:
+    """monitor.json: the champion, its training reference, the settings, every month, the label-free backtest.
+
+    `reference_auc` is the reference period's expected AUC on the estimate's own basis (recalibrated on its labels).
+    """
     labelled = months[months["auc"].notna()]
     return {
         "source": source.name, "months_monitored": len(months),
         "champion": {"name": champion.name, "version": champion.version, "run_id": champion.run_id},
         "reference": {"cutoffs": [str(t.date()) for t in window.train], "rows": len(reference),
                       "horizon": horizon_months, "grade_shares": grade_shares(reference[SCORE], grading),
-                      "expected_auc": expected_auc(reference[SCORE]), "mean_score": float(reference[SCORE].mean()),
+                      "expected_auc": reference_auc, "mean_score": float(reference[SCORE].mean()),
                       "churn_rate": float(reference["label"].astype(float).mean())},
         "settings": {"alpha": settings.alpha, "null_draws": settings.null_draws, "min_psi": settings.min_psi,
-                     "min_csi": settings.min_csi, "max_auc_drop": settings.max_auc_drop, "monitoring": "monthly"},
+                     "min_csi": settings.min_csi, "max_auc_drop": settings.max_auc_drop, "monitoring": "monthly",
+                     "recalibration_months": settings.recalibration_months},
         "months": jsonable(months),
         "label_free": {"labelled_months": len(labelled), "auc_mae": mean_abs(labelled["auc_error"]),
                        "auc_max_error": mean_abs(labelled["auc_error"], worst=True),
@@ -196,12 +211,16 @@ def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Wi
         con, profile, champion.pyfunc, window=window, horizon_months=horizon_months, churn=churn, grading=grading,
         alpha=settings.alpha, null_draws=settings.null_draws, min_psi=settings.min_psi, min_csi=settings.min_csi,
         rng=np.random.default_rng([seed, 7]))
-    performance = backtest(scores, draws=settings.auc_draws, ece_bins=settings.ece_bins, seed=seed)
-    reference_auc = expected_auc(reference[SCORE])
+    history = reference.rename(columns={"cutoff": "month"})[["month", SCORE, "label"]]
+    performance = backtest(scores, history=history, horizon_months=horizon_months,
+                           recalibration_months=settings.recalibration_months, draws=settings.auc_draws,
+                           ece_bins=settings.ece_bins, seed=seed)
+    labelled = reference[reference["label"].notna()]
+    reference_auc = recalibrated_auc(labelled[SCORE], labelled["label"].astype(int))
     months = alert_states(summarise_months(summaries, stability, performance), reference_auc=reference_auc,
                           max_auc_drop=settings.max_auc_drop, min_drifting_features=settings.min_drifting_features)
     metrics = summary_metrics(months, reference, source=source, champion=champion, window=window, grading=grading,
-                              horizon_months=horizon_months, settings=settings)
+                              horizon_months=horizon_months, reference_auc=reference_auc, settings=settings)
     result = StageResult(metrics, tables=output_tables(scores, stability, months))
     if shock is None:
         result.skipped["simulator"] = NO_SHOCK_MONTHS
@@ -256,13 +275,14 @@ def main() -> None:
     with connect(TABLES) if isinstance(split, TimeSplit) else nullcontext() as con:
         window = monitoring_window(con, split, every_months=settings.every_months) if con is not None else None
         if reason := why_unmonitored(source, split, window):
-            write_result("monitor", unmonitored(reason, source), params=params, inputs=INPUTS)
+            write_result("monitor", unmonitored(reason, source), headline=HEADLINE, params=params, inputs=INPUTS)
             return
         champion = tracking.load_champion(model_name)
         result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
                      source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
                      horizon_months=base["horizon_months"], settings=settings)
     # the per-customer scores (~6 MB a run) stay out of MLflow, as before; the reports and monitor.json go in
-    write_result("monitor", result, params=params, inputs=INPUTS, artifacts=[p for p in result.files() if p != SCORES],
+    write_result("monitor", result, headline=HEADLINE, params=params, inputs=INPUTS,
+                 artifacts=[p for p in result.files() if p != SCORES],
                  tags={"champion_version": str(champion.version), "champion_run_id": champion.run_id})
     log_monthly(result.tables[OUTPUTS["months"]])

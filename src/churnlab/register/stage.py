@@ -3,15 +3,16 @@
 The new version always gets the alias `challenger`. The alias `champion` moves to it only when it beats
 the current champion on the current test cutoff by at least `register.min_gain` on `register.metric`
 (both models score the same rows through MLflow, as any consumer of the registry would). Otherwise the
-old champion stays and the reason is recorded, on the new version's tags and in
-reports/metrics/register.json. Versions are never deleted.
+old champion stays and the reason is recorded, on the new version's tags and description and in
+reports/metrics/register.json. Versions are never deleted. The registered model's description says what it
+predicts (over the horizon its training run logged) and this promotion rule; the version tags name the metric
+(`metric`, `challenger_<metric>`, `champion_<metric>`).
 
 The registry is both input and output: `main` adds the version (`add_version`) and loads both models, the pure
 `run` scores them and decides, `record_decision` moves the alias, and `core.outputs.write_result` writes
 register.json and logs a `register` run. Run with `python -m churnlab.register`.
 """
 
-import json
 import logging
 
 import numpy as np
@@ -26,6 +27,8 @@ from churnlab.model.metrics import empc
 from churnlab.model.split import load_split, read_snapshots
 
 log = logging.getLogger(__name__)
+# metrics/register.json: what `dvc exp show` compares (the detail is in reports/metrics/register.json)
+HEADLINE = {"champion": "champion", "challenger_score": "challenger_score"}
 
 HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "empc": True, "log_loss": False, "brier": False}
 
@@ -122,20 +125,68 @@ def run(rows: pd.DataFrame, challenger, champion, *, version: int, champion_vers
     })
 
 
-def record_decision(mlflow, decision: dict) -> None:
-    """Move the `champion` alias when `decision` (register.json) promotes, and tag the new version with why."""
+def model_description(*, model_name: str, metric: str, min_gain: float, horizon_months: int | None) -> str:
+    """The registered model's description: what it predicts, over which horizon, and how a version is promoted."""
+    horizon = f"the {horizon_months} month{'s' * (horizon_months != 1)}" if horizon_months \
+        else "the label horizon (params base.horizon_months)"
+    better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
+    return (f"churnlab's churn early-warning model. It predicts `p_churn`: the calibrated probability that a "
+            f"customer churns (the snapshots' label, as params features.churn defines churn) within {horizon} "
+            f"after a month-end cutoff, from one row of raw snapshot columns per customer (extra columns such as "
+            f"customer_id are ignored).\n\n"
+            f"Promotion: every run of the register stage (`python -m churnlab.register`, after train and evaluate) "
+            f"adds a version with the alias `challenger`. The alias `champion` moves to it only when there is no "
+            f"champion, when the champion cannot score the current snapshots, or when the new version beats the "
+            f"champion on {metric} ({better} is better) on the current test cutoff by at least {min_gain}. Versions "
+            f"are never deleted; each version's description and tags record the decision and why.\n\n"
+            f"Use `models:/{model_name}@champion` (score, retention and monitor read it; `make serve` serves it).")
+
+
+def version_description(decision: dict, *, run_id: str) -> str:
+    """A version's description: its training run, its test metric and value, the champion's, and the decision."""
+    metric, previous = decision["metric"], decision["previous_champion"]
+    if previous is None:
+        against = "no champion before"
+    elif decision["champion_score"] is None:
+        against = f"champion v{previous} could not score these rows"
+    else:
+        against = f"champion v{previous}: {decision['champion_score']:.5f}"
+    return (f"Trained in MLflow run {run_id}. Test cutoff {decision['test_cutoff']}: {metric} "
+            f"{decision['challenger_score']:.5f} ({against}). Decision: {decision['decision']}: {decision['reason']}. "
+            f"Champion after this run: v{decision['champion']}.")
+
+
+def train_horizon(mlflow, run_id: str) -> int | None:
+    """The label horizon (months) the training run logged as its `base.horizon_months` param; None if absent."""
+    try:
+        value = mlflow.MlflowClient().get_run(run_id).data.params.get("base.horizon_months")
+    except Exception as err:  # a run deleted from the store: the description says "the label horizon"
+        log.warning("train run %s cannot be read: %s", run_id, err)
+        return None
+    return int(value) if value is not None else None
+
+
+def record_decision(mlflow, decision: dict, *, run_id: str, horizon_months: int | None = None) -> None:
+    """Move the `champion` alias when `decision` (register.json) promotes; tag and describe the new version with
+    the training `run_id`, the metric and why; describe the registered model (`model_description`)."""
     client = mlflow.MlflowClient()
-    name, version = decision["model_name"], str(decision["version"])
+    name, version, metric = decision["model_name"], str(decision["version"]), decision["metric"]
     if decision["decision"] == "promoted":
         client.set_registered_model_alias(name, "champion", version)
-    for key in ("decision", "reason", "challenger_score", "champion_score", "previous_champion"):
-        client.set_model_version_tag(name, version, key, str(decision[key]))
+    tags = {"decision": decision["decision"], "reason": decision["reason"], "metric": metric,
+            f"challenger_{metric}": decision["challenger_score"], f"champion_{metric}": decision["champion_score"],
+            "previous_champion": decision["previous_champion"], "test_cutoff": decision["test_cutoff"]}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    client.update_model_version(name, version, description=version_description(decision, run_id=run_id))
+    client.update_registered_model(name, description=model_description(
+        model_name=name, metric=metric, min_gain=decision["min_gain"], horizon_months=horizon_months))
 
 
 def main() -> None:
     setup_logging()
     params, profit = load_params("register"), load_params("evaluate")["profit"]
-    train_run = json.loads(paths.TRAIN_RUN.read_text(encoding="utf-8"))
+    train_run = tracking.read_train_run()
     split = load_split(paths.SPLIT)
     rows = split.parts(read_snapshots(paths.SNAPSHOTS, cutoffs=[split.test]))["test"]
     mlflow, name = tracking.start(), params["model_name"]
@@ -143,7 +194,8 @@ def main() -> None:
     challenger = mlflow.pyfunc.load_model(f"models:/{name}/{version}")  # as any consumer of the registry loads it
     result = run(rows, challenger, load_old_champion(mlflow, name, champion), version=version,
                  champion_version=champion, profit=profit, **params)
-    record_decision(mlflow, result.metrics)
-    write_result("register", result, params={"register": params, "evaluate": {"profit": profit}},
-                 inputs=[paths.SPLIT, paths.SNAPSHOTS, paths.TRAIN_RUN],
+    record_decision(mlflow, result.metrics, run_id=train_run["run_id"],
+                    horizon_months=train_horizon(mlflow, train_run["run_id"]))
+    write_result("register", result, headline=HEADLINE, params={"register": params, "evaluate": {"profit": profit}},
+                 inputs=[paths.SPLIT, paths.SNAPSHOTS, paths.CHURN_MODEL],
                  tags={"train_run": train_run["run_id"], "model_version": f"{name}/{version}"})

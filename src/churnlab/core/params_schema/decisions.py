@@ -192,6 +192,7 @@ class Monitor(Section):
     max_auc_drop: Annotated[float, Ge(0), Lt(1)]
     auc_draws: Count
     ece_bins: Annotated[int, Ge(2)]
+    recalibration_months: Count
 
 
 class Report(Section):
