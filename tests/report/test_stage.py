@@ -7,6 +7,7 @@ import re
 
 import mlflow
 import pytest
+from bs4 import BeautifulSoup
 from conftest import SNAPSHOT_STAGES, snapshot_project
 
 from churnlab.report import stage as report
@@ -27,17 +28,32 @@ def test_find_notebooks_expands_patterns_in_order_and_skips_missing(tmp_path):
 CARD = CardInputs(champion={"name": "churnlab-churn", "version": 3, "run_id": "abc", "tags": {}}, params={})
 
 
-def test_run_returns_the_pages_the_card_and_the_template_with_a_summary():
-    pages = {"1.0-overview.ipynb": Page("<p>café</p>", 12.5)}
+def test_run_returns_the_pages_the_card_the_template_and_the_index_with_a_summary():
+    pages = {"1.0-overview.ipynb": Page("<p>café</p>", 12.5, "1.0 Customer overview")}
     result = report.run(pages, CARD, template="<html>{plot_divs}</html>")
     assert result.texts[report.HTML_DIR / "1.0-overview.html"] == "<p>café</p>"
     assert result.texts[report.PLOTS_TEMPLATE] == "<html>{plot_divs}</html>"
     assert "churnlab-churn version 3" in result.texts[report.MODEL_CARD]
     assert "<title>Model card: churnlab-churn v3</title>" in result.texts[report.MODEL_CARD.with_suffix(".html")]
     assert result.metrics == {"notebooks": {"1.0-overview.ipynb": {"html": "reports/notebooks/1.0-overview.html",
+                                                                   "title": "1.0 Customer overview",
                                                                    "seconds": 12.5, "bytes": 12}},  # é: 2 bytes
                               "model_card_version": 3, "offline_plots_template": True}
     assert not result.tables and not result.figures and not result.skipped
+    index = result.texts[report.INDEX]
+    assert '<a href="notebooks/1.0-overview.html">1.0 Customer overview</a>' in index
+    assert '<a href="model_card.html">Model card: churnlab-churn v3</a>' in index
+    assert "python -m churnlab.report.offline_plots -o reports/plots.html" in index  # no static plots page yet
+    assert '<a href="plots.html">' in report.run(pages, CARD, template="", static_plots=True).texts[report.INDEX]
+
+
+def test_every_link_of_the_index_is_a_file_the_stage_writes_or_the_plots_page():
+    pages = {f"{n}.0-page.ipynb": Page("<p>x</p>", 1.0, f"Page {n}") for n in (1, 2, 5)}
+    result = report.run(pages, CARD, template="", static_plots=True)
+    hrefs = re.findall(r'href="([^"]+)"', result.texts[report.INDEX])
+    written = {p.relative_to(report.paths.REPORTS).as_posix() for p in result.texts}
+    assert set(hrefs) == {"notebooks/1.0-page.html", "notebooks/2.0-page.html", "notebooks/5.0-page.html",
+                          "model_card.html", "plots.html"} and set(hrefs) - written == {"plots.html"}
 
 
 def test_without_vl_convert_the_template_is_a_placeholder(monkeypatch):
@@ -52,8 +68,8 @@ def test_without_vl_convert_the_template_is_a_placeholder(monkeypatch):
 
 
 def test_a_page_that_still_phones_out_fails_the_stage_naming_the_notebook():
-    pages = {"ok.ipynb": Page("<p>ok</p>", 1.0),
-             "2.0-bad.ipynb": Page('<script src="https://cdn.example.org/x.js"></script>', 1.0)}
+    pages = {"ok.ipynb": Page("<p>ok</p>", 1.0, "ok"),
+             "2.0-bad.ipynb": Page('<script src="https://cdn.example.org/x.js"></script>', 1.0, "bad")}
     with pytest.raises(ValueError, match=r"2.0-bad.ipynb: external references left in the HTML"):
         report.run(pages, CARD, template=None)
 
@@ -64,10 +80,20 @@ def test_report_html_is_offline_and_the_card_names_the_champion(pipeline_dir):
     rendered = json.loads((pipeline_dir / "reports/metrics/report.json").read_text())["notebooks"]
     assert [p.stem for p in pages] == [name.removesuffix(".ipynb") for name in rendered]
     assert [name.split("-")[0] for name in rendered] == ["1.0", "2.0", "3.0", "4.0", "5.0"]
-    for page in [*pages, pipeline_dir / "reports/model_card.html"]:
+    for page in [*pages, pipeline_dir / "reports/model_card.html", pipeline_dir / "reports/index.html"]:
         text = page.read_text(encoding="utf-8")
         assert not EXTERNAL.search(text), f"{page.name}: {EXTERNAL.findall(text)[:3]}"
         assert "import(\"http" not in text
+    for page in pages:  # reports, not notebooks: no code, no stderr (warnings), a real title
+        text = page.read_text(encoding="utf-8")
+        assert not BeautifulSoup(text, "html.parser").select(".jp-CodeCell .jp-InputArea"), page.name
+        assert "find_root()" not in text  # the first cell of every notebook
+        assert 'data-mime-type="application/vnd.jupyter.stderr"' not in text
+        assert "DtypeWarning" not in text and "IProgress not found" not in text  # the warnings the issue saw
+        assert f"<title>{html.escape(rendered[page.stem + '.ipynb']['title'])}</title>" in text
+        assert "<title>Notebook</title>" not in text
+    index = (pipeline_dir / "reports/index.html").read_text(encoding="utf-8")
+    assert all(f'href="notebooks/{p.name}"' in index for p in pages) and 'href="model_card.html"' in index
     register = json.loads((pipeline_dir / "reports/metrics/register.json").read_text())
     card = (pipeline_dir / "reports/model_card.md").read_text()
     assert f"version **{register['champion']}**" in card

@@ -1,4 +1,9 @@
-"""Notebooks executed with papermill and exported as single-file HTML that opens offline.
+"""Notebooks executed with papermill and exported as single-file HTML reports that open offline.
+
+A page is a report, not a notebook (`for_readers`): no code (the notebook files keep it), no stderr outputs
+(warnings, progress bars, log lines: the kernel also runs with warnings ignored, `kernel_environment`), and a title
+taken from the notebook's first Markdown heading. An error output is never hidden: papermill fails on it, and a
+cell allowed to raise (tag `raises-exception`) still fails the page.
 
 nbconvert's `lab` template already inlines its CSS and the figures (as base64), but its head loads
 require.js and MathJax from a CDN and its mermaid loader imports modules from one. `offline_html` strips
@@ -8,6 +13,7 @@ on a laptop without network as on the build machine. What is lost: TeX in Markdo
 (MathJax is not shipped: it is ~60 MB unpacked) and mermaid diagrams as their source.
 """
 
+import copy
 import logging
 import os
 import re
@@ -23,6 +29,10 @@ ANCHOR = re.compile(rf"<a\b([^>]*?)\bhref\s*=\s*([\"'])({EXTERNAL}[^\"']*)\2([^>
                     re.IGNORECASE | re.DOTALL)
 EXTERNAL_ATTRIBUTE = re.compile(rf"\b(?:src|href)\s*=\s*[\"']?{EXTERNAL}", re.IGNORECASE)
 REMOTE_IMPORT = re.compile(rf"\bimport\s*\(?\s*[\"']{EXTERNAL}", re.IGNORECASE)
+HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+INLINE = [(re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # [text](url) and ![alt](src) -> the text
+          (re.compile(r"<[^>]+>"), ""),  # HTML tags
+          (re.compile(r"[*`]+|(?<!\w)_+|_+(?!\w)"), "")]  # emphasis and code marks, not the _ inside a_name
 
 
 def offline_html(html: str) -> str:
@@ -41,19 +51,59 @@ def external_references(html: str) -> list[str]:
     return found + [m.group(0) for m in REMOTE_IMPORT.finditer(html)]
 
 
-def to_html(notebook) -> str:
-    """An executed notebook as one self-contained HTML page (lab template, figures embedded, offline)."""
+def title(notebook) -> str | None:
+    """The text of the notebook's first Markdown heading, without Markdown marks (None: no heading)."""
+    for cell in notebook.cells:
+        heading = HEADING.search(cell.source) if cell.cell_type == "markdown" else None
+        if heading:
+            text = heading.group(1)
+            for pattern, replacement in INLINE:
+                text = pattern.sub(replacement, text)
+            return " ".join(text.split()) or None
+    return None
+
+
+def for_readers(notebook, *, name: str):
+    """A copy of the executed `notebook` as a report: stderr outputs dropped, code cells left without output removed,
+    the title (first heading, else `name`) in its metadata, where nbconvert's template reads it.
+
+    Raises ValueError naming the notebook and the cell when a cell's output is an error: a report never ships one.
+    """
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                raise ValueError(f"{name}: cell {index} raised {output.get('ename')}: {output.get('evalue')}")
+    page = copy.deepcopy(notebook)
+    dropped = 0
+    for cell in page.cells:
+        if cell.cell_type == "code":
+            kept = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            dropped += len(cell.outputs) - len(kept)
+            cell.outputs = kept
+    if dropped:
+        log.info("%s: %d stderr output(s) left out of the page", name, dropped)
+    page.cells = [cell for cell in page.cells if cell.cell_type != "code" or cell.outputs]
+    page.metadata["title"] = title(notebook) or name
+    return page
+
+
+def to_html(notebook, *, name: str) -> str:
+    """An executed notebook as one self-contained report page: outputs and Markdown only (`for_readers`), lab
+    template, figures embedded, offline. `name` titles a notebook without a heading and names it in errors."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab", embed_images=True)
-    body, _ = exporter.from_notebook_node(notebook)
+    exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(for_readers(notebook, name=name))
     return offline_html(body)
 
 
 def kernel_environment(scratch: Path) -> dict[str, str]:
-    """Environment for a hermetic kernel: Jupyter and matplotlib state in `scratch`, no user start-up files."""
+    """Environment for a hermetic kernel: Jupyter and matplotlib state in `scratch`, no user start-up files, and
+    warnings ignored (a reader gets no TqdmWarning or DtypeWarning; exceptions still fail the cell)."""
     env = {var: str(scratch / var.lower()) for var in
            ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR", "MPLCONFIGDIR")}
+    env["PYTHONWARNINGS"] = "ignore"  # read at the kernel's start-up; the stage's own process keeps its filters
     return env  # MPLBACKEND stays unset: the kernel's inline backend embeds the figures
 
 

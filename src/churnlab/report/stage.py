@@ -1,9 +1,12 @@
 """The `report` stage: the notebooks as offline HTML, the champion's model card, and an offline DVC plots template.
 
 - Each notebook matching a glob pattern of `report.notebooks` is executed with papermill (from notebooks/, so it reads
-  the pipeline outputs of this run) and exported to reports/notebooks/<name>.html: one self-contained file,
-  figures embedded, no CDN (`churnlab.report.html`), that a data scientist can mail to a colleague.
-  A pattern without a match is skipped with a log line; a notebook that fails fails the stage.
+  the pipeline outputs of this run) and exported to reports/notebooks/<name>.html: one self-contained report,
+  figures embedded, no CDN, no code, no warnings or stderr, titled by the notebook's first heading
+  (`churnlab.report.html`), that anyone can open offline. A pattern without a match is skipped with a log line; a
+  notebook that fails (an error output) fails the stage.
+- reports/index.html (`churnlab.report.index`): the page to open first, linking every report page, the model card and
+  the static DVC plots page (or saying how to make it), with the run's data source and champion version.
 - reports/model_card.md and .html (`churnlab.report.model_card`) for the champion of the MLflow registry, describing the
   data source that ran (data/raw/source.json) and, for each part a stage skipped there, why.
 - reports/dvc_plots_template.html for `dvc plots show --html-template ...` offline (`churnlab.report.offline_plots`;
@@ -25,7 +28,8 @@ from churnlab.core import paths
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
-from churnlab.report.html import execute, external_references, to_html
+from churnlab.report.html import execute, external_references, title, to_html
+from churnlab.report.index import index_html
 from churnlab.report.model_card import CardInputs, card_html, gather_inputs, render_card
 from churnlab.report.offline_plots import MissingVlConvert, dvc_template
 
@@ -35,6 +39,8 @@ NOTEBOOKS = Path("notebooks")
 HTML_DIR = paths.REPORTS / "notebooks"
 MODEL_CARD = paths.REPORTS / "model_card.md"
 PLOTS_TEMPLATE = paths.REPORTS / "dvc_plots_template.html"
+INDEX = paths.REPORTS / "index.html"
+STATIC_PLOTS = paths.REPORTS / "plots.html"  # `python -m churnlab.report.offline_plots -o reports/plots.html`
 NO_VL_CONVERT = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>DVC plots</title>{refresh_tag}</head><body>
 <p><b>Offline plots need vl-convert-python</b> (pip install vl-convert-python==1.9.0.post1, then
@@ -56,10 +62,11 @@ def find_notebooks(patterns: list[str], *, folder: Path) -> list[Path]:
 
 
 class Page(NamedTuple):
-    """A notebook executed and exported as offline HTML, and the seconds that took."""
+    """A notebook executed and exported as an offline HTML report, the seconds that took, and the page's title."""
 
     html: str
     seconds: float
+    title: str
 
 
 def render_notebooks(patterns: list[str], *, folder: Path, timeout_s: int) -> dict[str, Page]:
@@ -70,7 +77,8 @@ def render_notebooks(patterns: list[str], *, folder: Path, timeout_s: int) -> di
         for source in find_notebooks(patterns, folder=folder):
             started = time.perf_counter()
             executed = execute(source, Path(scratch) / source.name, timeout_s=timeout_s)
-            pages[source.name] = Page(to_html(executed), round(time.perf_counter() - started, 1))
+            pages[source.name] = Page(to_html(executed, name=source.name), round(time.perf_counter() - started, 1),
+                                      title(executed) or source.name)
             log.info("%s rendered (%.0f s, %.1f MB)", source.name, pages[source.name].seconds,
                      len(pages[source.name].html.encode()) / 1e6)
     return pages
@@ -98,20 +106,26 @@ def notebook_pages(pages: dict[str, Page]) -> tuple[dict[Path, str], dict[str, d
             raise ValueError(f"{name}: external references left in the HTML: {external[:3]}")
         target = HTML_DIR / f"{Path(name).stem}.html"
         texts[target] = page.html
-        summary[name] = {"html": target.as_posix(), "seconds": page.seconds, "bytes": len(page.html.encode())}
+        summary[name] = {"html": target.as_posix(), "title": page.title, "seconds": page.seconds,
+                         "bytes": len(page.html.encode())}
     return texts, summary
 
 
-def run(pages: dict[str, Page], card: CardInputs, *, template: str | None) -> StageResult:
-    """The report's files: the notebook pages, the champion's model card (Markdown and HTML) and the DVC plots
-    template (a placeholder saying how to get vl-convert-python when `template` is None)."""
+def run(pages: dict[str, Page], card: CardInputs, *, template: str | None, static_plots: bool = False) -> StageResult:
+    """The report's files: the notebook pages, the champion's model card (Markdown and HTML), the DVC plots template
+    (a placeholder saying how to get vl-convert-python when `template` is None) and the index linking them all
+    (and reports/plots.html when `static_plots`: it exists)."""
     texts, summary = notebook_pages(pages)
     markdown = render_card(card)
     version = card.champion["version"]
-    texts |= {MODEL_CARD: markdown,
-              MODEL_CARD.with_suffix(".html"): card_html(markdown, title=f"Model card: {card.champion['name']} "
-                                                                           f"v{version}"),
-              PLOTS_TEMPLATE: NO_VL_CONVERT if template is None else template}
+    card_title = f"Model card: {card.champion['name']} v{version}"
+    index = index_html({Path(s["html"]).relative_to(paths.REPORTS).as_posix(): s["title"] for s in summary.values()},
+                       card, card_page=MODEL_CARD.with_suffix(".html").name, card_title=card_title,
+                       plots_page=STATIC_PLOTS.name if static_plots else None, offline_template=template is not None)
+    if external_references(index):
+        raise ValueError(f"{INDEX}: external references left in the HTML: {external_references(index)[:3]}")
+    texts |= {MODEL_CARD: markdown, MODEL_CARD.with_suffix(".html"): card_html(markdown, title=card_title),
+              PLOTS_TEMPLATE: NO_VL_CONVERT if template is None else template, INDEX: index}
     metrics = {"notebooks": summary, "model_card_version": version, "offline_plots_template": template is not None}
     return StageResult(metrics, texts=texts)
 
@@ -125,11 +139,11 @@ def main() -> None:
               "data": {k: data[k] for k in ("target", "positive") if k in data}}  # a snapshot's churn flag
     pages = render_notebooks(params["notebooks"], folder=NOTEBOOKS, timeout_s=params["timeout_s"])
     card = gather_inputs(quoted, model_name=model_name)
-    result = run(pages, card, template=plots_template())
+    result = run(pages, card, template=plots_template(), static_plots=STATIC_PLOTS.exists())
     # MLflow gets the model card only: the notebook pages are megabytes each and the template ~1 MB.
     write_result("report", result, params={**quoted, "register": {"model_name": model_name}, "report": params},
                  inputs=[p for p in (paths.SOURCE, paths.SPLIT, paths.INDICATORS, paths.GRADE_TABLE) if p.exists()],
                  tags={"champion_version": str(card.champion["version"])},
                  artifacts=[MODEL_CARD, MODEL_CARD.with_suffix(".html")])
-    log.info("%d notebook(s) -> %s; model card for %s version %s -> %s", len(pages), HTML_DIR, model_name,
-             card.champion["version"], MODEL_CARD)
+    log.info("%d notebook(s) -> %s; model card for %s version %s -> %s; start page %s", len(pages), HTML_DIR,
+             model_name, card.champion["version"], MODEL_CARD, INDEX)
