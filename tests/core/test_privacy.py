@@ -26,7 +26,7 @@ def test_key_from_environment_or_a_local_key_file(tmp_path, monkeypatch):
 
 
 def test_a_dvc_temp_copy_uses_the_repository_key(tmp_path, monkeypatch):
-    """`dvc exp run --temp` runs in .dvc/tmp/exps/...: its pseudonyms must match the workspace's."""
+    """`dvc exp run --temp` runs in a copy inside .dvc: its pseudonyms must match the workspace's."""
     monkeypatch.delenv("CHURNLAB_PSEUDONYM_KEY", raising=False)
     root = tmp_path / "repo"
     root.mkdir()

@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup
 from churnlab.report.html import external_references, for_readers, kernel_environment, offline_html, title, to_html
 
 SOURCE = "secret_source_marker = 6 * 7"
-WARNING = "/tmp/ipykernel_1/2.py:3: DtypeWarning: Columns (29) have mixed types."
+WARNING = "ipykernel_1/2.py:3: DtypeWarning: Columns (29) have mixed types."
 STDERR = 'data-mime-type="application/vnd.jupyter.stderr"'  # an output; the CSS names it too
 
 
