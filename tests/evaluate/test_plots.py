@@ -59,6 +59,19 @@ def test_shap_summary_gets_a_figure_of_its_own():
     values = encoded * [1.0, 0.5, 0.1]
     importance = pd.DataFrame({"feature": ["x", "y", "z"], "mean_abs_shap": values.abs().mean().to_numpy()})
     bars = ep.importance_figure(importance)
-    summary = ep.shap_figure(values, encoded)
+    summary = ep.shap_figure(values, encoded, seed=7)
     assert summary is not bars and len(bars.axes) == 1
     assert len(summary.axes) >= 1 and summary.axes[0].get_xlabel().startswith("SHAP value")
+
+
+def test_the_shap_summary_is_the_same_picture_for_the_same_seed(tmp_path):
+    """The beeswarm jitters points at random: with the seed fixed, the same params give the same PNG bytes."""
+    rng = np.random.default_rng(2)
+    encoded = pd.DataFrame(rng.normal(size=(200, 3)), columns=["x", "y", "z"])
+    values = encoded * [1.0, 0.5, 0.1]
+
+    def png(seed: int) -> bytes:
+        ep.shap_figure(values, encoded, seed=seed).savefig(tmp_path / "f.png", format="png")
+        return (tmp_path / "f.png").read_bytes()
+
+    assert png(7) == png(7) and png(7) != png(8)

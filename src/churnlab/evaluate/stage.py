@@ -102,7 +102,8 @@ def explained_rows(test: pd.DataFrame, *, n: int, seed: int) -> pd.DataFrame:
     return test.iloc[np.sort(rng.choice(len(test), min(n, len(test)), replace=False))]
 
 
-def plot_outputs(y, probabilities: dict[str, np.ndarray], shap: tuple, *, points: int, bins: int) -> tuple[dict, dict]:
+def plot_outputs(y, probabilities: dict[str, np.ndarray], shap: tuple, *, points: int, bins: int,
+                 seed: int) -> tuple[dict, dict]:
     """(tables, figures) by path: DVC plot CSVs of the chosen model and SHAP importance; PNGs of every model."""
     curves = ep.curves(y, probabilities, points=points, bins=bins)
     values, encoded, importance = shap
@@ -112,7 +113,7 @@ def plot_outputs(y, probabilities: dict[str, np.ndarray], shap: tuple, *, points
                PLOTS / "calibration.png": ep.calibration_figure(curves["calibration"]),
                PLOTS / "gains_lift.png": ep.gains_figure(curves["gains"]),
                PLOTS / "importance.png": ep.importance_figure(importance),
-               PLOTS / "shap_summary.png": ep.shap_figure(values, encoded)}
+               PLOTS / "shap_summary.png": ep.shap_figure(values, encoded, seed=seed)}
     return tables | {PLOTS / "importance.csv": importance}, figures
 
 
@@ -157,7 +158,7 @@ def run(test: pd.DataFrame, models: dict[str, ChurnModel], *, source: Source, tr
     comparison = compare_models(test, probabilities, top_share=top_share, ece=ece, profit=profit, oracle_auc=oracle)
     shap = shap_importance(models[CHOSEN], explained_rows(test, n=shap_rows, seed=seed))
     tables, figures = plot_outputs(test["label"].astype(int).to_numpy(), probabilities, shap, points=curve_points,
-                                   bins=ece["bins"])
+                                   bins=ece["bins"], seed=seed)
     metrics = summarize(test, comparison, oracle=oracle, definition=definition)
     log.info("evaluated %d models on %d test rows in %.0f s", len(probabilities), len(test),
              time.perf_counter() - started)

@@ -147,7 +147,7 @@ def summary_metrics(months: pd.DataFrame, reference: pd.DataFrame, *, source: So
     labelled = months[months["auc"].notna()]
     return {
         "source": source.name, "months_monitored": len(months),
-        "champion": {"name": champion.name, "version": champion.version, "run_id": champion.run_id},
+        "champion": {"name": champion.name, "version": champion.version},  # the run id is an MLflow tag: not here
         "reference": {"cutoffs": [str(t.date()) for t in window.train], "rows": len(reference),
                       "horizon": horizon_months, "grade_shares": grade_shares(reference[SCORE], grading),
                       "expected_auc": reference_auc, "mean_score": float(reference[SCORE].mean()),

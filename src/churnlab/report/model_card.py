@@ -226,8 +226,7 @@ def render_card(inputs: CardInputs) -> str:
     lines = [
         f"# Model card: {champion.get('name', 'churn model')} version {champion.get('version', 'n/a')}",
         "",
-        f"Registry: `models:/{champion.get('name')}@champion` = version **{champion.get('version', 'n/a')}** "
-        f"(run `{champion.get('run_id', 'n/a')}`).",
+        f"Registry: `models:/{champion.get('name')}@champion` = version **{champion.get('version', 'n/a')}**.",
         "",
         "## Purpose and use",
         f"{_purpose(inputs, one_date=one_date)}, so the retention team can contact the riskiest first (early-warning "
@@ -276,9 +275,11 @@ def render_card(inputs: CardInputs) -> str:
                   f"Last `register` run: version {register.get('version')} {register.get('decision')} "
                   f"({register.get('reason')}); `{register.get('metric')}` challenger "
                   f"{_fmt(register.get('challenger_score'))} vs champion {_fmt(register.get('champion_score'))}."]
+    # No run id or git commit here: they differ on every run and commit, and the card is a DVC output that the same
+    # params must reproduce; the registry version's MLflow run holds them as tags (git_commit, git_dirty).
     lines += ["", "## Lineage",
-              f"- registry version: {champion.get('version', 'n/a')}; run id: {champion.get('run_id', 'n/a')}",
-              f"- git commit: {tags.get('git_commit', 'n/a')} (dirty: {tags.get('git_dirty', 'n/a')})"]
+              f"- registry version: {champion.get('version', 'n/a')}: its MLflow run (Models -> "
+              f"{champion.get('name')} in `make ui`) holds the git commit, the params and the inputs' md5s"]
     lines += [f"- {k.removeprefix('data_md5.')} md5: {v}" for k, v in sorted(tags.items()) if k.startswith("data_md5.")]
     lines += ["", "Reproduce: `git checkout <commit> && dvc repro`; retrain path: README, \"Monitoring and "
               "retraining\"."]

@@ -106,8 +106,7 @@ def notebook_pages(pages: dict[str, Page]) -> tuple[dict[Path, str], dict[str, d
             raise ValueError(f"{name}: external references left in the HTML: {external[:3]}")
         target = HTML_DIR / f"{Path(name).stem}.html"
         texts[target] = page.html
-        summary[name] = {"html": target.as_posix(), "title": page.title, "seconds": page.seconds,
-                         "bytes": len(page.html.encode())}
+        summary[name] = {"html": target.as_posix(), "title": page.title}  # no timing: report.json is a DVC output
     return texts, summary
 
 
