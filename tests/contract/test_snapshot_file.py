@@ -227,3 +227,9 @@ def test_build_snapshot_keeps_a_flag_named_like_personal_data_and_honours_keep(r
     assert "surname" in kept  # the user overruled the screen
     with pytest.raises(DataError, match=r"names column\(s\) \['Nope'\]"):
         build_snapshot(raw, **PARAMS, keep=["Nope"])
+
+
+def test_a_few_repeated_surnames_are_still_personal():
+    """Only a two-valued flag escapes the name rule: five surnames over many rows are still surnames."""
+    frame = pd.DataFrame({"Surname": ["Hill", "Onio", "Boni", "Chu", "Mitchell"] * 20})
+    assert screen(frame) == {"Surname": "its name says personal data or an identifier"}

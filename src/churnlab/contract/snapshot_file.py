@@ -22,9 +22,9 @@ column and the reason, every column that looks personal or like an identifier by
 - by content: text that is mostly e-mail addresses or phone numbers (7 to 15 digits, with + ( ) - . and spaces),
   integer row counters (a permutation of 1..n or 0..n-1) and near-unique large integers (account or card numbers);
 - by name: a snake_case part that is personal (`PERSONAL`: surname, name, email, phone, address, ...) or an
-  identifier (`IDENTIFIER`: id, row, uuid, ...), unless the content says otherwise: a column with at most
-  `FLAG_LEVELS` distinct values, each repeated (a yes/no `PhoneService`, a `RowType` code), cannot hold personal
-  data and is kept, with a note in the log.
+  identifier (`IDENTIFIER`: id, row, uuid, ...), unless the content says otherwise: a two-valued flag, each value
+  repeated (a yes/no `PhoneService`), cannot hold personal data and is kept, with a note in the log. Anything
+  richer under such a name is dropped, even with few distinct values (a file of five surnames).
 `keep` overrules the screen for the columns it names (a false alarm); `drop` removes further columns. The data
 stage reports the dropped columns and their reasons in data.json. Only column names are ever logged.
 """
@@ -48,7 +48,7 @@ PERSONAL = {"surname", "name", "firstname", "lastname", "forename", "email", "ph
             "telephone", "address", "street", "iban", "ssn", "passport", "zip", "postcode", "birthnumber"}
 IDENTIFIER = {"id", "row", "rownum", "uuid", "guid"}
 TENURE_FACTOR = {"years": 12, "months": 1}
-FLAG_LEVELS = 5  # at most this many distinct values: a flag or a code, never a person's data
+FLAG_LEVELS = 2  # a column named like personal data is kept only as a yes/no flag: 5 surnames are still surnames
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[\d\s().-]{7,20}$")
 MOSTLY = 0.5  # share of values with a personal shape that makes a column personal
