@@ -151,3 +151,16 @@ def test_a_cell_that_raises_fails_the_report(tmp_path):
     assert pages["1.0-ok.ipynb"].title == "Tiny report" and "fine" in pages["1.0-ok.ipynb"].html
     with pytest.raises(Exception, match="KeyError"):  # papermill's PapermillExecutionError
         render_notebooks(["*.ipynb"], folder=tmp_path, timeout_s=120)
+
+
+def test_printed_chunks_are_joined_so_the_page_is_the_same_every_run():
+    import nbformat
+
+    from churnlab.report.html import coalesce_streams
+
+    out = nbformat.v4.new_output
+    chunks = [out("stream", name="stdout", text="a\n"), out("stream", name="stdout", text="b\n"),
+              out("display_data", data={"text/plain": "x"}), out("stream", name="stdout", text="c\n")]
+    joined = coalesce_streams(chunks)
+    assert [o.get("text") for o in joined] == ["a\nb\n", None, "c\n"]
+    assert chunks[0]["text"] == "a\n"  # the executed notebook itself is left as it was

@@ -124,12 +124,11 @@ def shap_figure(values: pd.DataFrame, encoded: pd.DataFrame, *, seed: int, top: 
     """SHAP's beeswarm summary of `values` (rows x features, log-odds) coloured by the `encoded` feature values.
 
     On a figure of its own: `shap.summary_plot` draws on pyplot's current figure, which would otherwise be the
-    last figure made (the importance bars). The beeswarm's vertical jitter draws from numpy's global generator:
-    seeded with `seed` (params base.seed), the same params give the same PNG.
+    last figure made (the importance bars). The beeswarm's vertical jitter is random: drawn from a generator seeded
+    with `seed` (params base.seed), the same params give the same PNG.
     """
     import shap
 
     fig = plt.figure(dpi=110)
-    np.random.seed(seed)
-    shap.summary_plot(values.to_numpy(), encoded, show=False, max_display=top)
+    shap.summary_plot(values.to_numpy(), encoded, show=False, max_display=top, rng=np.random.default_rng(seed))
     return fig

@@ -63,6 +63,20 @@ def title(notebook) -> str | None:
     return None
 
 
+def coalesce_streams(outputs: list) -> list:
+    """Consecutive printed outputs joined into one: the kernel splits printed text into chunks at random points, so
+    without this the same notebook gives a different page (and a different dvc.lock) from run to run."""
+    joined: list = []
+    for output in outputs:
+        previous = joined[-1] if joined else None
+        if output.get("output_type") == "stream" and previous is not None \
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name"):
+            previous["text"] = previous["text"] + output["text"]
+        else:
+            joined.append(copy.deepcopy(output))
+    return joined
+
+
 def for_readers(notebook, *, name: str):
     """A copy of the executed `notebook` as a report: stderr outputs dropped, code cells left without output removed,
     the title (first heading, else `name`) in its metadata, where nbconvert's template reads it.
@@ -79,7 +93,7 @@ def for_readers(notebook, *, name: str):
         if cell.cell_type == "code":
             kept = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
             dropped += len(cell.outputs) - len(kept)
-            cell.outputs = kept
+            cell.outputs = coalesce_streams(kept)
     if dropped:
         log.info("%s: %d stderr output(s) left out of the page", name, dropped)
     page.cells = [cell for cell in page.cells if cell.cell_type != "code" or cell.outputs]
