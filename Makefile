@@ -58,7 +58,7 @@ serve: setup  ## the champion model (models:/churnlab-churn@champion) on http://
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs the package registry)
 	test -x .venv-lock/bin/uv || ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet uv==0.13.8)
-	.venv-lock/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	.venv-lock/bin/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 \
 		--python-platform x86_64-unknown-linux-gnu --generate-hashes -o requirements.lock
 
 bench: setup  ## the scale benchmarks (minutes each); figures go to docs/benchmarks.md by hand

@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from churnlab.core.plots import mark_month, plot_lines, plot_rates, plot_shares, wilson_interval  # noqa: E402
+from churnlab.core.plots import mark_month, plot_lines, plot_rates, plot_shares, shade_months, wilson_interval  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +66,16 @@ def test_mark_month_draws_a_vertical_line_at_the_month():
     marker = ax.get_lines()[-1]
     assert pd.Timestamp(marker.get_xdata()[0]) == months[1]
     assert "shock" in [text.get_text() for text in ax.texts]
+
+
+def test_shade_months_covers_the_period_and_stops_at_its_end():
+    months = pd.date_range("2024-01-31", periods=12, freq="ME")
+    ax = plot_lines(pd.DataFrame({"psi": range(12)}, index=months), title="t", ylabel="psi")
+    shade_months(ax, "2024-03-31", "2024-06-30", "promotion")
+    (patch,) = ax.patches
+    left, right = matplotlib.dates.num2date([patch.get_x(), patch.get_x() + patch.get_width()])
+    assert (left.date().isoformat(), right.date().isoformat()) == ("2024-03-01", "2024-06-30")  # not to December
+    assert patch.get_label() == "promotion"
 
 
 def test_plot_rates_bar_heights_are_percentages_with_n_in_the_labels():

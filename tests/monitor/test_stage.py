@@ -145,13 +145,14 @@ def test_output_tables_join_lists_and_keep_the_plot_columns():
     months = months_table().assign(score_null_quantile=0.002, pr_auc=np.nan, expected_churn_rate=0.1,
                                    churn_rate=np.nan)
     scores, stability = pd.DataFrame({"customer_id": ["a"]}), pd.DataFrame({"feature": ["age"]})
-    written = output_tables(scores, stability, months)
+    written = output_tables(scores, stability, months, last_training_cutoff=pd.Timestamp("2023-12-31"))
     table = written[OUTPUTS["months"]]
     assert table["market_drifting"].tolist() == ["", "unemployment", "promo_index; unemployment", ""]
     assert table["reasons"].iloc[0] == ""
     assert table["reasons"].iloc[3] == "3 features drifting: age, income, tenure_months"
     assert written[OUTPUTS["scores"]] is scores and written[OUTPUTS["stability"]] is stability
     assert list(written[OUTPUTS["psi"]].columns) == HEADERS["psi"]
+    assert written[OUTPUTS["psi"]]["months_after_training"].tolist() == [1, 2, 3, 4]  # a number DVC plots can draw
     assert list(written[OUTPUTS["decay"]].columns) == [c for c in HEADERS["decay"] if c != "ece"]  # no labels: no ECE
 
 

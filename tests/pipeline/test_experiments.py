@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from conftest import project_env, run
 
 DVC = [sys.executable, "-m", "dvc"]
@@ -43,3 +44,26 @@ def test_an_experiment_is_compared_with_the_baseline(pipeline_dir):
     assert plots.returncode == 0, plots.stderr[-2000:]
     assert "churn_roc" in plots.stdout
     assert "Data and pipelines are up to date." in dvc(project, "status")  # --temp left the workspace as it was
+
+
+def numeric(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_every_plot_of_dvc_yaml_has_points_on_a_numeric_x_axis(pipeline_dir):
+    """`dvc plots show` draws nothing against a date string (the monitor plots were empty) and draws stage-level
+    `plots:` entries as extra default plots: every plot is top-level, with data and a number on its x axis."""
+    pipeline = yaml.safe_load((pipeline_dir / "dvc.yaml").read_text())
+    assert not [name for name, stage in pipeline["stages"].items() if "plots" in stage]
+    x_of = {name: spec["x"] for entry in pipeline["plots"] for name, spec in entry.items()}
+    shown = json.loads(dvc(pipeline_dir, "plots", "show", "--json"))["data"]
+    assert set(shown) == set(x_of)
+    for name, x in x_of.items():
+        points = [p for image in shown[name] for p in image["content"]["data"]["values"]]
+        assert points, f"plot {name} has no data"
+        assert all(numeric(p[x]) for p in points), f"plot {name}: x={x} is not a number"

@@ -65,6 +65,16 @@ def mark_month(ax: Axes, month, label: str) -> Axes:
     return ax
 
 
+def shade_months(ax: Axes, first, last, label: str) -> Axes:
+    """Shade the months `first`..`last` (month-end dates, both included) from each month's start to its end.
+
+    A period drawn to the axis' edge says it never ended: the end is the period's own, not the data's.
+    """
+    start = pd.Timestamp(first) - pd.offsets.MonthBegin(1)
+    ax.axvspan(start, pd.Timestamp(last), color=MARK_COLOUR, alpha=0.15, label=label)
+    return ax
+
+
 def plot_rates(counts: pd.DataFrame, *, title: str, xlabel: str, ylabel: str = "churn rate (%)",
                ax: Axes | None = None) -> Axes:
     """Bars of events / customers (%) per row of `counts`, with 95 % Wilson intervals and n under each bar.

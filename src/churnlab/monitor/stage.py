@@ -68,8 +68,9 @@ HEADERS = {  # the columns of each output, written alone when the stage is skipp
                "expected_auc_high", "recalibrated_on", "auc", "pr_auc", "brier", "ece", "churn_rate", "mean_p",
                "auc_error", "churn_rate_error", "score_drift", "score_drift_statistical", "market_drift",
                "feature_drift", "estimated_decay", "realised_decay", "reasons", "alert", "retrain"],
-    "psi": ["month", "score_psi", "score_null_quantile", "score_threshold"],
-    "decay": ["month", "expected_auc", "auc", "pr_auc", "expected_churn_rate", "churn_rate", "ece"],
+    "psi": ["month", "months_after_training", "score_psi", "score_null_quantile", "score_threshold"],
+    "decay": ["month", "months_after_training", "expected_auc", "auc", "pr_auc", "expected_churn_rate", "churn_rate",
+              "ece"],
 }
 TABLES = {"customers": paths.CUSTOMERS, "monthly": paths.MONTHLY, "market": paths.MARKET,
           "churn_events": paths.CHURN_EVENTS}
@@ -185,11 +186,18 @@ def simulator_alarms(months: pd.DataFrame, *, first: int, shock: dict, reference
                                                  horizon_months=horizon_months)}
 
 
-def output_tables(scores: pd.DataFrame, stability: pd.DataFrame, months: pd.DataFrame) -> dict:
-    """The files of the stage: scored rows, stability per feature, months (lists joined by "; ") and plot data."""
+def output_tables(scores: pd.DataFrame, stability: pd.DataFrame, months: pd.DataFrame, *,
+                  last_training_cutoff: pd.Timestamp) -> dict:
+    """The files of the stage: scored rows, stability per feature, months (lists joined by "; ") and plot data.
+
+    The plot tables carry `months_after_training` (1 = the first month after `last_training_cutoff`), a number DVC's
+    plots can put on their x axis (it draws nothing against a date string).
+    """
     table = months.assign(**{c: months[c].map("; ".join) for c in ("drifting_features", "market_drifting", "reasons")})
+    plotted = table.assign(months_after_training=month_number(table["month"]) - month_number(last_training_cutoff))
     return {OUTPUTS["scores"]: scores, OUTPUTS["stability"]: stability, OUTPUTS["months"]: table,
-            OUTPUTS["psi"]: table[HEADERS["psi"]], OUTPUTS["decay"]: table[[c for c in HEADERS["decay"] if c in table]]}
+            OUTPUTS["psi"]: plotted[HEADERS["psi"]],
+            OUTPUTS["decay"]: plotted[[c for c in HEADERS["decay"] if c in plotted]]}
 
 
 def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Window, source: Source,
@@ -221,7 +229,8 @@ def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Wi
                           max_auc_drop=settings.max_auc_drop, min_drifting_features=settings.min_drifting_features)
     metrics = summary_metrics(months, reference, source=source, champion=champion, window=window, grading=grading,
                               horizon_months=horizon_months, reference_auc=reference_auc, settings=settings)
-    result = StageResult(metrics, tables=output_tables(scores, stability, months))
+    tables = output_tables(scores, stability, months, last_training_cutoff=window.train[-1])
+    result = StageResult(metrics, tables=tables)
     if shock is None:
         result.skipped["simulator"] = NO_SHOCK_MONTHS
     else:
