@@ -16,10 +16,14 @@ import pandas as pd
 import pytest
 from notebook_runner import FOLDER, code_cells, figures, run_clean
 
+from churnlab.core.words import label, word
+
 NAME = "5.0-monitoring.ipynb"
 NO_SIMULATOR = "false-alarm and detection rates need the simulator's known shock months"
-ALERT_ROW = "any signal (alert)"
+ALERT_ROW = "any_signal"
 RATES = ["false_alarm_rate", "detection_rate", "detection_rate_promotion"]
+SIGNALS = ["score_drift", "score_drift_statistical", "market_drift", "feature_drift", "estimated_decay",
+           "realised_decay", ALERT_ROW]
 
 
 def monitor_project(root: Path, *, source: str, time_axis: bool) -> Path:
@@ -57,16 +61,19 @@ def test_monitoring_notebook_on_a_snapshot_says_why_once(tmp_path, run_notebook,
 
 def alarm_rates(page: str) -> pd.DataFrame:
     """The alarm-rate table (the one with the "any signal (alert)" row) of an HTML page or displayed frame, as
-    displayed: rows by signal, one column per rate; "NaN" cells as NaN."""
+    displayed (labels in the bank's words), keyed back to the machine names: rows by signal, one column per rate;
+    "NaN" cells as NaN. A label that is not the word of its signal or rate fails."""
     from bs4 import BeautifulSoup
 
+    signals, rates = {word(s): s for s in SIGNALS}, {label(r): r for r in RATES}
     for table in BeautifulSoup(page, "html.parser").find_all("table"):
         rows = {tr.th.get_text(strip=True): [float(td.get_text(strip=True)) for td in tr.find_all("td")]
                 for tr in table.tbody.find_all("tr")}
-        if ALERT_ROW in rows:
+        if word(ALERT_ROW) in rows:
             header = [th.get_text(strip=True) for th in table.thead.find_all("tr")[0].find_all("th")][1:]
-            return pd.DataFrame.from_dict(rows, orient="index", columns=header)
-    raise AssertionError(f"no table with a {ALERT_ROW!r} row")
+            shown = pd.DataFrame.from_dict(rows, orient="index", columns=header)
+            return shown.rename(index=signals.__getitem__, columns=rates.__getitem__)
+    raise AssertionError(f"no table with a {word(ALERT_ROW)!r} row")
 
 
 def assert_rates_match(rates: pd.DataFrame, simulator: dict) -> None:
@@ -142,7 +149,7 @@ def test_monitoring_notebook_shows_each_alarm_rate_of_monitor_json_in_its_column
     notebook, text = run_clean(project, run_notebook, NAME)
     assert "2 quiet months, 1 drift months (promotion 1993-08-31..1993-08-31)" in text
     displayed = [o.data["text/html"] for cell in code_cells(notebook) for o in cell.outputs
-                 if ALERT_ROW in o.get("data", {}).get("text/html", "")]
+                 if word(ALERT_ROW) in o.get("data", {}).get("text/html", "")]
     assert len(displayed) == 1
     rates = alarm_rates(displayed[0])
     assert rates.loc[ALERT_ROW].to_dict() == {"false_alarm_rate": 0.125, "detection_rate": 0.875,

@@ -1,9 +1,11 @@
 """The model card names the champion's version and lineage, and shows only what the pipeline produced."""
 
+import re
+
 import pandas as pd
 
 from churnlab.report.html import external_references
-from churnlab.report.model_card import CardInputs, card_html, performance_rows, render_card
+from churnlab.report.model_card import CardInputs, card_html, grade_rows, performance_rows, render_card
 from churnlab.report.pipeline_outputs import Source
 
 
@@ -43,10 +45,22 @@ def test_card_names_the_champion_version_and_lineage():
 def test_card_reports_oracle_ratio_and_missing_sections_honestly():
     perf = performance_rows(inputs().metrics)
     assert perf.set_index("metric").loc["oracle_roc_auc", "value"] == 0.85
-    assert "| oracle_ratio = (AUC - 0.5) / (oracle AUC - 0.5) | 0.8860 |" in render_card(inputs())
+    assert ("| Share of the true risk's lift over chance: (AUC - 0.5) / (true AUC - 0.5) | 0.8860 |"
+            in render_card(inputs()))
     card = render_card(inputs(metrics={}, indicators=None, split=None))
     assert "not available (reports/metrics/evaluate.json missing)" in card
     assert "not available (no grade table)" in card
+
+
+def test_grade_boundaries_read_as_points_ranges_not_minus_infinity():
+    grades = pd.DataFrame({"grade": list("ABC"), "min_points": [600.4, 560.6, float("-inf")],
+                           "customers": [50, 30, 20], "share": [0.5, 0.3, 0.2], "churners": [1, 3, 8],
+                           "churn_rate": [0.02, 0.1, 0.4], "predicted_rate": [0.03, 0.09, 0.38],
+                           "lift": [0.17, 0.83, 3.33], "cumulative_capture": [1.0, 0.92, 0.67]})
+    assert grade_rows(grades)["points"].tolist() == ["600 and above", "561-600", "below 561"]
+    card = render_card(inputs(grades=grades))
+    assert "| Grade | Points (higher = safer) | Customers |" in card
+    assert "| C | below 561 | 20 |" in card and not re.search(r"\binf\b", card)
 
 
 def test_card_html_is_offline():

@@ -4,13 +4,35 @@ No file I/O and no backend choice: a notebook shows the figure inline, and a cal
 the figure itself. Rates are drawn in per cent with 95 % Wilson intervals, so a small group shows as noisy.
 """
 
+from pathlib import Path
+
+import matplotlib as mpl
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import font_manager
 from matplotlib.axes import Axes
 
 MARK_COLOUR = "crimson"
+CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"  # Noto Sans CJK SC, shipped in the mplfonts wheel
+
+
+def use_chinese_font() -> str:
+    """Draw every later figure in Noto Sans CJK SC (Chinese and Latin glyphs), registered from the mplfonts wheel:
+    no system font is needed and nothing is downloaded. Returns the font's family name.
+
+    Without it, matplotlib's DejaVu Sans draws a Chinese label as empty boxes and warns "Glyph ... missing".
+    """
+    from mplfonts.conf import FONT_DIR
+
+    path = Path(FONT_DIR) / CJK_FONT_FILE
+    font_manager.fontManager.addfont(str(path))
+    name = font_manager.FontProperties(fname=path).get_name()
+    mpl.rcParams["font.family"] = "sans-serif"
+    mpl.rcParams["font.sans-serif"] = [name, *[f for f in mpl.rcParams["font.sans-serif"] if f != name]]
+    mpl.rcParams["axes.unicode_minus"] = False  # the CJK font's hyphen for minus signs: no missing U+2212
+    return name
 
 
 def wilson_interval(events, trials, *, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import pickle
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -34,6 +35,57 @@ log = logging.getLogger(__name__)
 
 KEYS = ("customer_id", "cutoff", "label", "labeled")
 CALIBRATION = {"isotonic": "isotonic", "platt": "sigmoid"}
+
+
+class LogOdds(ClassifierMixin, BaseEstimator):
+    """A classifier seen through its log-odds, so that calibration fits on the margin, not on the probability.
+
+    Platt scaling fits P(churn) = 1 / (1 + exp(a * s + b)) on a score s. CalibratedClassifierCV uses
+    `decision_function` when there is one, else the probability; a line in the probability cannot stretch the
+    bulk of customers (p 0.02-0.06) and the tail (p 0.99) at once, and squeezed the default model's probabilities
+    to 0.058-0.078 for 90 % of customers. On log-odds, Platt is the usual temperature-and-shift. Isotonic
+    calibration is unchanged: any monotone score gives the same steps.
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    @property
+    def classes_(self):
+        return self.estimator.classes_
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self.estimator, "classes_")
+
+    def fit(self, X, y, **fit_params):
+        """Fit the wrapped estimator (CalibratedClassifierCV clones this wrapper for each fold first)."""
+        self.estimator.fit(X, y, **fit_params)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return self.estimator.predict(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.estimator.predict_proba(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """log(p / (1 - p)) of the wrapped estimator, p clipped to [1e-7, 1 - 1e-7]."""
+        return log_odds(self.estimator.predict_proba(X)[:, 1])
+
+
+def log_odds(p) -> np.ndarray:
+    """log(p / (1 - p)), p clipped to [1e-7, 1 - 1e-7] so that certain predictions stay finite."""
+    p = np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def unwrap(estimator):
+    """The fitted Pipeline inside a calibrated model (CalibratedClassifierCV -> FrozenEstimator -> LogOdds)."""
+    if isinstance(estimator, CalibratedClassifierCV):
+        estimator = estimator.calibrated_classifiers_[0].estimator
+    while not hasattr(estimator, "named_steps"):
+        estimator = estimator.estimator
+    return estimator
 
 
 def feature_columns(snapshots: pd.DataFrame, *, exclude: list[str] = ()) -> dict[str, list[str]]:
@@ -118,16 +170,13 @@ class ChurnModel:
         """A copy whose probabilities are recalibrated on `validation` (method: isotonic or platt)."""
         if method not in CALIBRATION:
             raise ValueError(f"calibration must be one of {sorted(CALIBRATION)}, not {method!r}")
-        calibrator = CalibratedClassifierCV(FrozenEstimator(self.estimator), method=CALIBRATION[method])
+        calibrator = CalibratedClassifierCV(FrozenEstimator(LogOdds(self.estimator)), method=CALIBRATION[method])
         calibrator.fit(prepare(validation, self.kinds), np.asarray(y, int))
         return ChurnModel(calibrator, self.kinds, name=self.name)
 
     def booster_and_matrix(self, frame: pd.DataFrame):
         """For an XGBoost pipeline (possibly calibrated): the XGBClassifier and `frame` encoded for it."""
-        pipeline = self.estimator
-        if isinstance(pipeline, CalibratedClassifierCV):
-            pipeline = pipeline.calibrated_classifiers_[0].estimator
-        pipeline = getattr(pipeline, "estimator", pipeline)  # FrozenEstimator
+        pipeline = unwrap(self.estimator)
         encoded = pipeline.named_steps["encode"].transform(prepare(frame, self.kinds))
         names = list(pipeline.named_steps["encode"].get_feature_names_out())
         return pipeline.named_steps["model"], pd.DataFrame(encoded, columns=names, index=frame.index)

@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
-from churnlab.model.churn import CALIBRATION, ChurnModel, prepare, tree_encoder
+from churnlab.model.churn import CALIBRATION, ChurnModel, LogOdds, log_odds, prepare, tree_encoder, unwrap
 from churnlab.model.split import sample_rows
 from churnlab.model.tune import check_objective, objective_value, run_study, suggest
 
@@ -150,13 +150,14 @@ def _calibrate_out_of_fold(pipeline: Pipeline, rows: pd.DataFrame, kinds: dict, 
     """(uncalibrated, calibrated, out-of-fold calibrated probabilities): `pipeline` fitted on all `rows`, calibrated
     by CalibratedClassifierCV(ensemble=False) on the out-of-fold probabilities of stratified `folds` folds."""
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    calibrated = CalibratedClassifierCV(pipeline, method=CALIBRATION[calibration], cv=splitter, ensemble=False)
+    calibrated = CalibratedClassifierCV(LogOdds(pipeline), method=CALIBRATION[calibration], cv=splitter,
+                                        ensemble=False)
     calibrated.fit(prepare(rows, kinds), y)
     fitted = calibrated.calibrated_classifiers_[0]
-    raw = ChurnModel(_mark_all_rounds(fitted.estimator), kinds, name=TUNED)
-    # the out-of-fold probabilities the calibration map was fitted on (same folds, same seeded fits)
+    raw = ChurnModel(_mark_all_rounds(unwrap(calibrated)), kinds, name=TUNED)
+    # the out-of-fold probabilities the calibration map was fitted on (same folds, same seeded fits), as log-odds
     oof = cross_val_predict(pipeline, prepare(rows, kinds), y, cv=splitter, method="predict_proba")[:, 1]
-    return raw, ChurnModel(calibrated, kinds, name=TUNED), np.clip(fitted.calibrators[0].predict(oof), 0.0, 1.0)
+    return raw, ChurnModel(calibrated, kinds, name=TUNED), np.clip(fitted.calibrators[0].predict(log_odds(oof)), 0, 1)
 
 
 def _study_summary(study: optuna.Study, *, objective: str, folds: int, tuned_rounds: int) -> dict:

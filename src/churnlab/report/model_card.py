@@ -18,9 +18,11 @@ import html
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from churnlab.core import paths
+from churnlab.core.words import readable, word
 from churnlab.report.pipeline_outputs import CHURN, Source, read_source
 
 CADENCE = {1: "monthly", 3: "quarterly", 6: "half-yearly", 12: "yearly"}  # features.cutoff_every_months
@@ -70,6 +72,8 @@ def _fmt(value) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
+    """A Markdown table of `frame`, its index as the first column."""
+    frame = frame.reset_index()
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * len(frame.columns)
     body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
@@ -114,9 +118,18 @@ def performance_rows(metrics: dict[str, dict]) -> pd.DataFrame:
         rows.append(("churn_rate", evaluate["churn_rate"]))
     oracle = evaluate.get("oracle", {})
     if oracle:
-        rows += [("oracle_roc_auc", oracle.get("roc_auc")),
-                 ("oracle_ratio = (AUC - 0.5) / (oracle AUC - 0.5)", oracle.get("ratio"))]
+        rows += [("oracle_roc_auc", oracle.get("roc_auc")), ("oracle_ratio", oracle.get("ratio"))]
     return pd.DataFrame(rows, columns=["metric", "value"])
+
+
+def grade_rows(grades: pd.DataFrame) -> pd.DataFrame:
+    """The grade table (model.grades.grade_table + min_points) for readers: each grade's points range, best first
+    ("566 and above", "559-566", "below 559"; the worst grade has no lower bound), then its rates."""
+    low, high = grades["min_points"].astype(float), grades["min_points"].astype(float).shift(1)
+    ranges = [f"{lo:.0f} {word('and_above')}" if np.isnan(hi) else f"{word('below')} {hi:.0f}" if np.isinf(lo)
+              else f"{lo:.0f}-{hi:.0f}" for lo, hi in zip(low, high, strict=True)]
+    shown = grades.assign(points=ranges).set_index("grade")
+    return shown[["points", "customers", "share", "churn_rate", "predicted_rate", "lift", "cumulative_capture"]]
 
 
 def _purpose(inputs: CardInputs, *, one_date: bool) -> str:
@@ -259,7 +272,8 @@ def render_card(inputs: CardInputs) -> str:
     lines += ["", "## Performance on the held-out test customers" if random_split else
               f"## Performance on the test cutoff {evaluate.get('cutoff', '')}".rstrip()]
     perf = performance_rows(inputs.metrics)
-    lines.append(_table(perf) if len(perf) else "not available (reports/metrics/evaluate.json missing)")
+    lines.append(_table(readable(perf.set_index("metric"), digits=4))
+                 if len(perf) else "not available (reports/metrics/evaluate.json missing)")
     lines += ["", "## Calibration",
               f"Calibration: `{inputs.params.get('train', {}).get('calibration', 'n/a')}` on the validation "
               f"{'customers' if random_split else 'cutoff'}. Expected calibration error (ECE) and Brier score are in "
@@ -267,7 +281,8 @@ def render_card(inputs: CardInputs) -> str:
                                    "churn rate every month." if monitored else ".")]
     lines += _monitoring_lines(monitor)
     lines += ["", "## Risk grades"]
-    lines.append(_table(inputs.grades) if inputs.grades is not None else "not available (no grade table)")
+    lines.append(_table(readable(grade_rows(inputs.grades)))
+                 if inputs.grades is not None else "not available (no grade table)")
     lines += _limitations(inputs, one_date=one_date)
     register = inputs.metrics.get("register", {})
     if register:
