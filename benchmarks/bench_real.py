@@ -23,6 +23,10 @@ and EMPC (`evaluate.profit`, EUR per customer), with `churnlab.model.metrics.sco
 to fit and score all five folds. The table is also written to reports/benchmarks/bench_real.csv.
 
     .venv/bin/python benchmarks/bench_real.py        # or: make bench-real (about 9 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_real.py --tiny --output /tmp/bench_real.csv   # a smoke run (~1 min)
+
+`--tiny` (the test suite's smoke run) keeps 1,000 of the rows, 2 outer folds, 2 Optuna trials of at most 50
+rounds and a 2-second FLAML budget: it checks that the benchmark runs, and its figures mean nothing.
 """
 
 import argparse
@@ -53,6 +57,7 @@ DATA = REPO / "../shared/data/churn_modelling/Churn_Modelling.csv"
 OUTPUT = REPO / "reports/benchmarks/bench_real.csv"
 OUTER_FOLDS = 5
 FLAML_BUDGET_S = 20
+TINY = {"rows": 1000, "outer_folds": 2, "flaml_budget_s": 2, "tune": {"n_trials": 2, "max_rounds": 50}}
 PEERS = {"logistic": 0.765, "xgboost_default": 0.843, "lightgbm_default": 0.861, "flaml_20s": 0.864}
 METRICS = ("roc_auc", "pr_auc", "brier", "ece", "empc")
 
@@ -71,7 +76,8 @@ def native_frame(rows: pd.DataFrame, kinds: dict) -> pd.DataFrame:
     return frame
 
 
-def make_models(params: dict, kinds: dict, *, seed: int, n_jobs: int, profit: dict, workdir: Path) -> dict:
+def make_models(params: dict, kinds: dict, *, seed: int, n_jobs: int, profit: dict, workdir: Path,
+                flaml_budget_s: int = FLAML_BUDGET_S) -> dict:
     """name -> fit(train rows, fold) returning a function from test rows to churn probabilities."""
     train = params["train"]
 
@@ -95,7 +101,7 @@ def make_models(params: dict, kinds: dict, *, seed: int, n_jobs: int, profit: di
         logging.getLogger("flaml").setLevel(logging.WARNING)  # its import sets INFO: a line per search otherwise
         automl = AutoML()
         automl.fit(X_train=native_frame(rows, kinds), y_train=rows["label"].astype(int).to_numpy(),
-                   task="classification", metric="roc_auc", time_budget=FLAML_BUDGET_S, seed=0, n_jobs=n_jobs,
+                   task="classification", metric="roc_auc", time_budget=flaml_budget_s, seed=0, n_jobs=n_jobs,
                    verbose=0)
         logging.getLogger(__name__).info("fold %d: FLAML chose %s", fold, automl.best_estimator)
         return lambda test: automl.predict_proba(native_frame(test, kinds))[:, 1]
@@ -112,10 +118,10 @@ def make_models(params: dict, kinds: dict, *, seed: int, n_jobs: int, profit: di
             "lightgbm_default": lightgbm, "flaml_20s": flaml, "churnlab_tuned": churnlab_tuned}
 
 
-def run(rows: pd.DataFrame, models: dict, evaluate: dict) -> pd.DataFrame:
+def run(rows: pd.DataFrame, models: dict, evaluate: dict, *, outer_folds: int = OUTER_FOLDS) -> pd.DataFrame:
     """One row per model and outer fold: the test-fold metrics and the seconds to fit and score."""
     y = rows["label"].astype(int).to_numpy()
-    splitter = StratifiedKFold(n_splits=OUTER_FOLDS, shuffle=True, random_state=0)
+    splitter = StratifiedKFold(n_splits=outer_folds, shuffle=True, random_state=0)
     records = []
     for fold, (train_index, test_index) in enumerate(splitter.split(np.zeros(len(y)), y)):
         train, test = rows.iloc[train_index], rows.iloc[test_index]
@@ -145,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DATA, help="Churn_Modelling.csv")
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--tiny", action="store_true", help="smoke run: 1,000 rows, 2 folds, 2 trials (module doc)")
     args = parser.parse_args()
     if not args.data.exists():
         sys.exit(f"bench_real: {args.data.resolve()} not found: the benchmark needs Churn_Modelling.csv from "
@@ -157,6 +164,12 @@ def main() -> None:
     seed, n_jobs = params["base"]["seed"], params["train"]["n_jobs"]
     tune, folds = params["train"]["tune"], params["train"]["random_split"]["folds"]
     rows = load_rows(args.data)
+    outer_folds, flaml_budget_s = OUTER_FOLDS, FLAML_BUDGET_S
+    if args.tiny:
+        rows = rows.sample(n=TINY["rows"], random_state=0).reset_index(drop=True)
+        outer_folds, flaml_budget_s = TINY["outer_folds"], TINY["flaml_budget_s"]
+        params["train"]["tune"].update(TINY["tune"])
+        tune = params["train"]["tune"]
     kinds = feature_columns(rows, exclude=params["train"]["exclude"])
     print(f"{len(rows):,} customers, churn rate {rows['label'].mean():.3f}, features {kinds}")
     print(f"churnlab_tuned budget per outer fold: {tune['n_trials']} Optuna trials (timeout {tune['timeout_s']} s), "
@@ -165,8 +178,8 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-real-") as workdir:
         models = make_models(params, kinds, seed=seed, n_jobs=n_jobs, profit=params["evaluate"]["profit"],
-                             workdir=Path(workdir))
-        per_fold = run(rows, models, params["evaluate"])
+                             workdir=Path(workdir), flaml_budget_s=flaml_budget_s)
+        per_fold = run(rows, models, params["evaluate"], outer_folds=outer_folds)
     table = summarise(per_fold)
     wall = time.perf_counter() - started
     pd.set_option("display.width", 160)

@@ -6,6 +6,7 @@ Prints wall time, peak resident memory of the stage process, rows written and ro
 
     python benchmarks/bench_simulate.py                      # 1,000,000 x 36, oracle every 3 months
     python benchmarks/bench_simulate.py --customers 100000   # a quicker look
+    python benchmarks/bench_simulate.py --tiny               # smoke run (the test suite's): 800 x 24, 2 paths
 """
 
 import argparse
@@ -20,6 +21,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY = {"customers": 800, "months": 24, "oracle_paths": 2}  # checks that it runs; its figures mean nothing
 
 
 def main() -> None:
@@ -28,7 +30,10 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=36)
     parser.add_argument("--oracle-every", type=int, default=3, help="oracle probability every N months")
     parser.add_argument("--oracle-paths", type=int, default=16)
+    parser.add_argument("--tiny", action="store_true", help=f"smoke run at {TINY}")
     args = parser.parse_args()
+    if args.tiny:
+        vars(args).update(TINY)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["simulate"].update(n_customers=args.customers, n_months=args.months, oracle_every_months=args.oracle_every,
                               oracle_paths=args.oracle_paths, shock_month=min(params["simulate"]["shock_month"],

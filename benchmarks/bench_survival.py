@@ -8,6 +8,7 @@ the survival stage's own functions; the PH test runs on a sample, as in the stag
 
     python benchmarks/bench_survival.py                      # 1,000,000 customers
     python benchmarks/bench_survival.py --customers 100000   # a quicker look
+    python benchmarks/bench_survival.py --tiny               # smoke run (the test suite's): 3,000 customers
 """
 
 import argparse
@@ -22,6 +23,7 @@ from churnlab.survival.models import fit_aft, fit_cox, ph_tests
 
 COVARIATES = ["age", "n_products", "complaints_3m", "log_deposit", "tx_count", "unemployment",
               "payroll", "segment_affluent", "segment_private", "channel_online"]
+TINY = {"customers": 3000, "ph_sample": 500}  # checks that it runs; its figures mean nothing
 EFFECTS = np.array([-0.01, -0.28, 0.6, -0.05, -0.02, 0.12, -0.55, 0.1, 0.2, 0.15])  # log hazard ratios
 
 
@@ -63,7 +65,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--ph-sample", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--tiny", action="store_true", help=f"smoke run at {TINY}")
     args = parser.parse_args()
+    if args.tiny:
+        vars(args).update(TINY)
     times: dict[str, float] = {}
     total = time.perf_counter()
     frame = timed(f"generate {args.customers:,} lifetimes", lambda: lifetimes(args.customers, seed=args.seed), times)

@@ -1,9 +1,14 @@
-"""The model card names the champion's version and lineage, and shows only what the pipeline produced."""
+"""The model card names the champion's version and lineage, and shows only what the pipeline produced; in Chinese
+(report.language = zh) it has no English left in its headings, the same numbers, and money in the report currency."""
 
 import re
+import string
+from collections import Counter
 
 import pandas as pd
+import pytest
 
+from churnlab.core.words import glossary
 from churnlab.report.html import external_references
 from churnlab.report.model_card import CardInputs, card_html, grade_rows, performance_rows, render_card
 from churnlab.report.pipeline_outputs import Source
@@ -38,8 +43,8 @@ def test_card_names_the_champion_version_and_lineage():
     assert "0123456789abcdef" in card  # the inputs' md5s
     assert "deadbeef" not in card and "abc123" not in card  # commit and run id change every run: MLflow keeps them
     assert "within (t, t+6] months" in card and "`closure`" in card
-    assert "**market** (1): `promo_index`" in card
-    assert "retrain recommended = **True**" in card
+    assert "**Market environment indicators** (1): `promo_index`" in card
+    assert "retrain recommended = **yes**" in card and "Money amounts are in EUR." in card
 
 
 def test_card_reports_oracle_ratio_and_missing_sections_honestly():
@@ -130,3 +135,99 @@ def test_only_simulated_data_get_the_oracle_sentence():
     assert "The data are **simulated**" in simulated and "The data are **simulated**" not in contract
     assert "The data are real (`contract` source)" in contract
     assert "The data are **simulated**" in render_card(inputs())  # outputs older than source.json: evaluate's oracle
+
+
+# What may stay in Latin letters in a Chinese heading: metric acronyms and the tools' names (model names are
+# removed before the check, as the champion's registered name is the bank's choice)
+ACRONYMS = ("AUC", "ECE", "PR", "ROC", "PSI", "CSI", "KS", "EMPC", "SHAP", "MLflow")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+GRADES = pd.DataFrame({"grade": list("ABC"), "min_points": [600.4, 560.6, float("-inf")],
+                       "customers": [50, 30, 20], "share": [0.5, 0.3, 0.2], "churners": [1, 3, 8],
+                       "churn_rate": [0.02, 0.1, 0.4], "predicted_rate": [0.03, 0.09, 0.38],
+                       "lift": [0.17, 0.83, 3.33], "cumulative_capture": [1.0, 0.92, 0.67]})
+REGISTER = {"version": 8, "decision": "promoted", "reason": "gain 0.004 >= 0.002", "metric": "roc_auc",
+            "challenger_score": 0.812, "champion_score": 0.808}
+CARDS = {  # every branch of the card: monthly tables with grades and a register run, a snapshot file, nothing
+    "monthly": lambda: inputs(grades=GRADES, metrics={**inputs().metrics, "register": REGISTER}),
+    "snapshot": snapshot_inputs,
+    "empty": lambda: inputs(metrics={}, indicators=None, split=None),
+}
+
+
+def headings(card: str) -> list[str]:
+    return [line for line in card.splitlines() if line.startswith("#")]
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_a_chinese_card_has_no_english_left_in_its_headings(name):
+    card_inputs = CARDS[name]()
+    card = render_card(card_inputs, language="zh")
+    assert len(headings(card)) == len(headings(render_card(card_inputs)))  # the same sections
+    for heading in headings(card):
+        rest = heading.replace(card_inputs.champion["name"], "")
+        for acronym in ACRONYMS:
+            rest = rest.replace(acronym, "")
+        assert not set(rest) & set(string.ascii_letters), heading
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_a_chinese_card_shows_the_same_numbers_as_the_english_one(name):
+    english, chinese = (render_card(CARDS[name](), language=lang) for lang in ("en", "zh"))
+    assert Counter(NUMBER.findall(chinese)) == Counter(NUMBER.findall(english))
+    tables = [[NUMBER.findall(row) for row in card.splitlines() if row.startswith("|")] for card in (english, chinese)]
+    assert tables[0] == tables[1]  # cell for cell, in order
+
+
+def test_a_chinese_card_reads_the_plan_s_words():
+    card = render_card(inputs(grades=GRADES), language="zh")
+    assert "## 按指标分组的特征" in card and "## 风险等级" in card and "## 局限性" in card
+    assert "- **市场环境指标**（1个）：同业营销强度指数（`promo_index`）" in card
+    assert "| 风险等级 | 评分（越高越安全） | 客户数 |" in card and "| C | 低于 561 | 20 |" in card
+    assert "(t, t+6]个月内流失" in card and "是否建议重训 = **是**（score PSI high）" in card
+    assert "| 相对真实风险的AUC比例：(AUC-0.5)/(真实AUC-0.5) | 0.8860 |" in card
+
+
+def test_money_is_labelled_in_the_report_currency_and_never_converted():
+    metrics = {**inputs().metrics, "evaluate": {"cutoff": "2023-04-30", "test": {"empc": 12.5}}}
+    zh, zh_eur = (render_card(inputs(metrics=metrics), language="zh", currency=c) for c in (None, "EUR"))
+    en, en_cny = (render_card(inputs(metrics=metrics), currency=c) for c in (None, "CNY"))
+    assert "金额单位：元。" in zh and "| 每客户期望最大利润（EMPC，元） | 12.5000 |" in zh
+    assert "金额单位：欧元。" in zh_eur and "（EMPC，欧元）" in zh_eur
+    assert "Money amounts are in EUR." in en and "| Expected maximum profit per customer (EMPC, EUR) | 12.5000 |" in en
+    assert "Money amounts are in CNY." in en_cny and "(EMPC, CNY) | 12.5000 |" in en_cny
+
+
+def test_both_is_the_english_card_then_the_chinese_one_in_one_currency():
+    both = render_card(inputs(), language="both", currency="CNY")
+    english, chinese = both.split("\n---\n")
+    assert english.strip().endswith(render_card(inputs(), currency="CNY").strip())
+    assert chinese.strip().endswith(render_card(inputs(), language="zh", currency="CNY").strip())
+    assert "以下为同一模型卡的中文版。" in chinese
+
+
+def test_every_card_sentence_has_both_languages_with_the_same_fields():
+    for key, entry in glossary()["card"].items():
+        fields = [set(re.findall(r"\{(\w+)", entry[lang])) for lang in ("en", "zh")]
+        assert fields[0] == fields[1], key
+
+
+def catalogue_inputs() -> CardInputs:
+    """A card whose indicators are reports/indicators.csv's columns: the catalogue with its information values."""
+    from churnlab.contract.indicators import catalogue
+
+    indicators = catalogue().query("feature in ['age', 'income', 'fees_3m', 'promo_index']").reset_index(drop=True)
+    return inputs(indicators=indicators.assign(iv=[0.006, 0.0036, 0.21, 0.12]))
+
+
+def test_the_chinese_card_shows_the_indicator_catalogue_with_chinese_names_meanings_and_units():
+    english, chinese = (render_card(catalogue_inputs(), language=lang) for lang in ("en", "zh"))
+    assert "### 预警指标目录" in chinese and "### Early-warning indicator catalogue" in english
+    assert "| `income` | 客户属性指标 | 月收入 | 客户申报的税后月收入；未申报时为空 | 元/月 | 0 | 0.0036 |" in chinese
+    assert "| `fees_3m` | 银行业务指标 | 近3个月收费 | 近3个月（t-2至t）向客户收取的费用 | 元 | 3 | 0.2100 |" in chinese
+    assert ("| `income` | Customer attribute indicators | Monthly income | Declared net monthly income; missing when "
+            "not declared | EUR/month | 0 | 0.0036 |") in english
+    for heading in headings(chinese):
+        assert not set(heading.replace("churnlab-churn", "")) & set(string.ascii_letters), heading
+    rows = [[row.split(" | ")[0], *row.split(" | ")[-2:]] for card in (english, chinese)
+            for row in card.splitlines() if row.startswith("| `")]
+    assert rows[: len(rows) // 2] == rows[len(rows) // 2:]  # the same indicators, look-backs and IVs

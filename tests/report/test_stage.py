@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup
 from conftest import SNAPSHOT_STAGES, snapshot_project
 
 from churnlab.report import stage as report
-from churnlab.report.model_card import CardInputs
+from churnlab.report.model_card import CardInputs, card_html
 from churnlab.report.offline_plots import MissingVlConvert
 from churnlab.report.stage import Page, find_notebooks
 
@@ -131,3 +131,48 @@ def test_report_on_a_snapshot_renders_every_notebook_and_says_what_was_skipped(t
     card = (project / "reports/model_card.md").read_text()
     assert f"Not monitored: {monitor}." in card and "one row per customer at a single date" in card
     assert "oracle" not in card and "quarterly" not in card
+
+
+def test_the_report_stage_writes_the_card_in_the_language_of_params():
+    result = report.run({}, CARD, template=None, language="zh")
+    assert result.texts[report.MODEL_CARD].startswith("# 模型卡：churnlab-churn 第3版")
+    page = result.texts[report.MODEL_CARD.with_suffix(".html")]
+    assert '<html lang="zh-CN">' in page and "<title>模型卡：churnlab-churn 第3版</title>" in page
+    assert "<title>card</title>" in card_html("# x", title="card") and '<html lang="en">' in card_html("", title="")
+
+
+@pytest.mark.parametrize(("key", "value", "sentence"), [
+    ("language", "fr", 'report.language = "fr": must be en, zh or both'),
+    ("currency", "USD", 'report.currency = "USD": must be CNY or EUR or null'),
+])
+def test_report_language_and_currency_are_checked_in_params(key, value, sentence):
+    from conftest import ROOT
+    from ruamel.yaml import YAML
+
+    from churnlab.core.params import ParamsError, validate_params
+
+    params = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    assert params["report"]["language"] == "en" and params["report"]["currency"] is None  # the defaults
+    with pytest.raises(ParamsError, match=re.escape(sentence)):
+        validate_params({**params, "report": {**params["report"], key: value}})
+
+
+@pytest.mark.slow
+def test_the_report_stage_on_a_chinese_setting_writes_a_chinese_card(snapshot_pipeline_dir, tmp_path):
+    """`dvc exp run -S report.language=zh` in small: the report stage, run as DVC runs it, on params set to zh."""
+    import shutil
+    import sys
+
+    from conftest import run
+    from ruamel.yaml import YAML
+
+    project = tmp_path / "zh"
+    shutil.copytree(snapshot_pipeline_dir, project, symlinks=True)  # the shared project stays English
+    yaml = YAML(typ="rt")
+    params = yaml.load(project / "params.yaml")
+    params["report"].update(language="zh", notebooks=["no-such-*.ipynb"])  # the card only: notebooks take minutes
+    yaml.dump(params, project / "params.yaml")
+    run([sys.executable, "-m", "churnlab.report"], project)
+    card = (project / "reports/model_card.md").read_text(encoding="utf-8")
+    assert card.startswith("# 模型卡：") and "## 风险等级" in card and "金额单位：元。" in card
+    assert '<html lang="zh-CN">' in (project / "reports/model_card.html").read_text(encoding="utf-8")

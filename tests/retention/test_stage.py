@@ -148,8 +148,8 @@ def test_run_on_a_snapshot_source_gives_the_profit_curve_and_every_table():
     result = run(Probabilities(), source=source, clv=clv, snapshots=snapshots, history=None, effects=None, seed=0,
                  horizon_months=6, margins=MARGINS, model_source="models/churn_model.pkl", key=b"test-key",
                  **RETENTION | {"save_rate": 0.5, "offer_cost": 10.0, "budget_eur": 10})
-    assert set(result.skipped) == {"campaign", "uplift", "policies", "campaign_survival", "churners", "archetypes",
-                                   "winback"}
+    assert set(result.skipped) == {"campaign", "uplift", "policies", "campaign_survival", "offers", "next_campaign",
+                                   "churners", "archetypes", "winback"}
     assert "time axis" in result.skipped["campaign"] and "time axis" in result.skipped["churners"]
     assert {k: result.metrics[k] for k in ("source", "model_source", "horizon_months")} == {
         "source": "snapshot", "model_source": "churn_model.pkl", "horizon_months": 6}
@@ -181,7 +181,8 @@ def test_run_uses_the_true_effects_only_where_the_source_has_an_oracle(oracle):
     policies = result.tables[paths.RETENTION / "policies.csv"]["policy"].tolist()
     assert policies == ["random", "risk", "expected_loss", "uplift", "uplift_value", *(["oracle"] if oracle else [])]
     assert ("uplift_vs_truth" in result.metrics) == oracle and ("oracle" in result.skipped) == (not oracle)
-    assert set(result.skipped) - {"oracle"} == {"archetypes", "winback"}
+    assert set(result.skipped) - {"oracle"} == {"archetypes", "winback", "offers", "next_campaign"}
+    assert "too few customers" in result.skipped["offers"]
     assert not result.tables[paths.RETENTION / "churner_profile.csv"].empty
 
 
@@ -225,8 +226,8 @@ def test_without_campaigns_or_churn_events_only_the_profit_curve_runs(tmp_path, 
                                                                                     "offer_cost": 50.0})
     retention.main()
     report = json.loads((tmp_path / "reports/metrics/retention.json").read_text())
-    assert set(report["skipped"]) == {"campaign", "uplift", "policies", "campaign_survival", "churners",
-                                      "archetypes", "winback"}
+    assert set(report["skipped"]) == {"campaign", "uplift", "policies", "campaign_survival", "offers",
+                                      "next_campaign", "churners", "archetypes", "winback"}
     assert "no campaign rows" in report["skipped"]["campaign"] and "no churn events" in report["skipped"]["churners"]
     assert report["profit"]["customers"] == len(latest) and report["profit"]["save_rate"] == 0.2
     assert "campaign" not in report and "policies" not in report
@@ -240,7 +241,8 @@ def test_without_campaigns_or_churn_events_only_the_profit_curve_runs(tmp_path, 
     assert run.data.metrics["profit.risk.optimal_profit"] == pytest.approx(report["profit"]["risk"]["optimal_profit"])
     assert run.data.params["retention.save_rate"] == "0.2" and "register.model_name" in run.data.params
     logged = {Path(a.path).name for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "retention")}
-    assert logged == {f"{name}.csv" for name in TABLES} - {"winback.csv"} | {"retention.json"}  # aggregates only
+    per_customer = {"winback.csv", "offers.csv", "next_campaign.csv"}
+    assert logged == {f"{name}.csv" for name in TABLES} - per_customer | {"retention.json"}  # aggregates only
 
 
 def test_on_a_snapshot_every_part_is_skipped_with_its_reason(tmp_path, monkeypatch):

@@ -8,12 +8,17 @@ window frames ending at t, but only one cutoff's slice is in memory, and leakage
 the join condition `month <= t`. A customer with less history than a window uses the months there are; a
 ratio whose denominator is zero or absent is missing (XGBoost routes missing values itself). Market
 indicators come from the `market` table through window frames over months (`RANGE 3 PRECEDING`).
+
+The SQL is DuckDB's dialect and runs unchanged on Spark through sqlglot (`churnlab.core.engine`): `any_value`
+ignores missing values on both, `//` is integer division on both, `* EXCLUDE` becomes Spark's `* EXCEPT`.
 """
 
 from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
+
+from churnlab.core.engine import Sql, as_sql
 
 LOOKBACK_MONTHS = 12  # the longest window (complaints and contacts over 12 months)
 
@@ -188,24 +193,24 @@ ORDER BY b.customer_id, b.t
 """
 
 
-def point_in_time_features(con: duckdb.DuckDBPyConnection, asof: str) -> pd.DataFrame:
+def point_in_time_features(con: duckdb.DuckDBPyConnection | Sql, asof: str) -> pd.DataFrame:
     """Every catalogue indicator for each (customer_id, t) row of the relation `asof`, from rows dated <= t.
 
     `t` is a month index (see `churnlab.contract.tables`). Returns customer_id, t and the FEATURES columns, sorted by
     customer_id and t, with categorical columns as pandas `category`, flags as bool, the rest float64.
     """
-    lo, hi = con.execute(f"SELECT min(t), max(t) FROM {asof}").fetchone()
+    sql = as_sql(con)
+    lo, hi = sql.row(f"SELECT min(t), max(t) FROM {asof}")
     if lo is None:
         return pd.DataFrame(columns=["customer_id", "t", *FEATURES])
     window = LOOKBACK_MONTHS - 1
     balances = "".join(_balance_sql(p, f"{p}_balance") for p in ("deposit", "investment", "loan"))
-    sql = FEATURE_SQL.format(
+    text = FEATURE_SQL.format(
         asof=asof, window=window, lo=int(lo) - window, hi=int(hi), balances=balances,
         tx_count_change=_ratio("tx_count", "lag <= 2", "lag BETWEEN 3 AND 5"),
         tx_amount_change=_ratio("tx_amount", "lag <= 2", "lag BETWEEN 3 AND 5"),
     )
-    features = con.execute(sql).df()
-    return tidy_dtypes(features)
+    return tidy_dtypes(sql.query(text))
 
 
 def tidy_dtypes(features: pd.DataFrame) -> pd.DataFrame:

@@ -25,6 +25,8 @@ churned (by the definition) by L; otherwise the future is not fully observed, th
 import duckdb
 import pandas as pd
 
+from churnlab.core.engine import Sql, as_sql
+
 DEFINITIONS = ("closure", "dormancy", "value", "partial")
 
 LABEL_SQL = """
@@ -77,7 +79,7 @@ ORDER BY a.customer_id
 """
 
 
-def churn_labels(con: duckdb.DuckDBPyConnection, active: str, *, t: int, last_month: int, horizon_months: int,
+def churn_labels(con: duckdb.DuckDBPyConnection | Sql, active: str, *, t: int, last_month: int, horizon_months: int,
                  dormancy_months: int, value_drop_pct: float, value_window_months: int,
                  partial_drop: int) -> pd.DataFrame:
     """One row per customer of the relation `active` (customers active at month index t), sorted by
@@ -87,11 +89,11 @@ def churn_labels(con: duckdb.DuckDBPyConnection, active: str, *, t: int, last_mo
         raise ValueError("horizon_months, dormancy_months, value_window_months and partial_drop must be >= 1")
     if not 0 < value_drop_pct < 100:
         raise ValueError(f"value_drop_pct must be in (0, 100), got {value_drop_pct}")
-    events = con.execute(LABEL_SQL.format(
+    events = as_sql(con).query(LABEL_SQL.format(
         active=active, t=int(t), horizon=int(horizon_months), dormancy_months=int(dormancy_months),
         value_drop_pct=float(value_drop_pct), value_window_months=int(value_window_months),
         partial_drop=int(partial_drop),
-    )).df()
+    ))
     return label_events(events, observed=t + horizon_months <= last_month)
 
 

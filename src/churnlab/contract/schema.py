@@ -44,6 +44,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from churnlab.core.checks import DataError
+from churnlab.core.words import glossary, say, term
 
 SEGMENTS = ("mass", "affluent", "private")
 EDUCATION = ("primary", "secondary", "tertiary")
@@ -172,8 +173,12 @@ TABLES: dict[str, tuple[list[Field], list[str]]] = {
             ID,
             Field("month", "datetime64[ns]", "Month-end of the campaign wave", "month-end date", checks=(MONTH_END,)),
             Field("treated", "bool", "True: received the offer; False: randomised control (not contacted)"),
-            Field("offer", "str", "Offer made (or that would have been made, for controls)"),
+            Field("offer", "str", "Offer made; for controls 'control' (a multi-arm campaign) or the offer the "
+                  "treated customers of a single-offer campaign received"),
             Field("cost", "float64", "Cost of the offer and contact to the bank; 0 for controls", "EUR", ge=0),
+            Field("propensity", "float64", "Probability that the randomisation gave the customer this row's arm "
+                  "(its offer, or the control); absent: the campaign's arm shares are used", "probability",
+                  ge=0, le=1, required=False),
         ],
         ["customer_id", "month"],
     ),
@@ -218,8 +223,11 @@ def data_dictionary() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def dictionary_markdown() -> str:
-    """The data dictionary as Markdown, one section per table."""
+def dictionary_markdown(language: str = "en") -> str:
+    """The data dictionary as Markdown, one section per table: docs/data-contract.md, or in Chinese (`language` zh)
+    docs/data-contract.zh.md, its headings, intro and meanings from core/words.yaml (column names stay as they are)."""
+    if language == "zh":
+        return _dictionary_markdown_zh()
     out = ["# Data contract", "", __doc__.split("\n\n", 1)[1].strip(), ""]
     for table, part in data_dictionary().groupby("table", sort=False):
         keys = ", ".join(TABLES[table][1])
@@ -231,7 +239,26 @@ def dictionary_markdown() -> str:
     return "\n".join(out)
 
 
+def _dictionary_markdown_zh() -> str:
+    words = glossary()
+    doc, meanings = words["contract_doc"], words["contract_fields"]
+
+    def zh(key: str, **fields) -> str:
+        return say(doc[key], "zh", **fields)
+
+    out = [f"# {zh('title')}", "", doc["intro"]["zh"], ""]
+    for table, part in data_dictionary().groupby("table", sort=False):
+        keys = "、".join(f"`{k}`" for k in TABLES[table][1])
+        out += [f"## {zh('table', table=table, keys=keys)}", "", zh("header"), "|---|---|---|---|---|---|"]
+        for r in part.itertuples():  # the contract's money is EUR (see the intro); bounds read "x 且 y"
+            unit = term("units", r.unit, "zh", currency="EUR") if r.unit else ""
+            out.append(f"| `{r.column}` | {r.dtype} | {meanings[table][r.column]} | {unit} | "
+                       f"{r.allowed.replace(' and ', zh('and'))} | {zh('yes' if r.nullable else 'no')} |")
+        out.append("")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
     import sys
 
-    sys.stdout.write(dictionary_markdown())
+    sys.stdout.write(dictionary_markdown(*sys.argv[1:2]))  # `python -m churnlab.contract.schema zh`: the Chinese

@@ -10,7 +10,8 @@
 - `tenure_months` (optional): the tenure column times 12 when `tenure_unit` is "years" (Churn_Modelling's
   whole years: 0 means under a year), as is for "months". The ledger counts the opening month as 1, so
   the two are comparable only to within a year for year-based files.
-- Features: every other column, renamed to snake_case ("CreditScore" -> credit_score), with its kind:
+- Features: every other column, renamed to snake_case ("CreditScore" -> credit_score; Chinese characters are
+  kept, "信用分 (分)" -> 信用分_分), with its kind:
   `feature_types` (raw column name -> numeric | categorical | flag) wins; else bool and 0/1 columns are
   flags (bool); integer columns with at most `max_code_levels` distinct values are categorical codes
   (NumOfProducts 1-4: its churn rate is far from monotone); other numbers are numeric; text is categorical
@@ -19,12 +20,15 @@
 
 Personal data never passes: the id column is pseudonymised, and `screen` drops, with a warning naming only the
 column and the reason, every column that looks personal or like an identifier by its content or by its name:
-- by content: text that is mostly e-mail addresses or phone numbers (7 to 15 digits, with + ( ) - . and spaces),
-  integer row counters (a permutation of 1..n or 0..n-1) and near-unique large integers (account or card numbers);
+- by content: values that are mostly e-mail addresses, phone or mobile numbers, PRC resident ID numbers (check
+  digit), bank card numbers (Luhn) or Chinese street addresses (`churnlab.contract.personal_data`), integer row
+  counters (a permutation of 1..n or 0..n-1) and near-unique large integers (account or card numbers);
 - by name: a snake_case part that is personal (`PERSONAL`: surname, name, email, phone, address, ...) or an
-  identifier (`IDENTIFIER`: id, row, uuid, ...), unless the content says otherwise: a two-valued flag, each value
-  repeated (a yes/no `PhoneService`), cannot hold personal data and is kept, with a note in the log. Anything
-  richer under such a name is dropped, even with few distinct values (a file of five surnames).
+  identifier (`IDENTIFIER`: id, row, uuid, ...), or a Chinese term for one anywhere in the name (姓名,
+  身份证号, 手机号, 地址, 卡号, ...: `personal_data.CHINESE_NAMES`), unless the content says otherwise: a
+  two-valued flag, each value repeated (a yes/no `PhoneService`), cannot hold personal data and is kept, with a
+  note in the log. Anything richer under such a name is dropped, even with few distinct values (a file of five
+  surnames).
 `keep` overrules the screen for the columns it names (a false alarm); `drop` removes further columns. The data
 stage reports the dropped columns and their reasons in data.json. Only column names are ever logged.
 """
@@ -36,6 +40,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from churnlab.contract.personal_data import chinese_personal_name, content_reason
 from churnlab.core.checks import DataError
 from churnlab.core.privacy import pseudonymise
 from churnlab.core.readers import check_unique
@@ -49,22 +54,20 @@ PERSONAL = {"surname", "name", "firstname", "lastname", "forename", "email", "ph
 IDENTIFIER = {"id", "row", "rownum", "uuid", "guid"}
 TENURE_FACTOR = {"years": 12, "months": 1}
 FLAG_LEVELS = 2  # a column named like personal data is kept only as a yes/no flag: 5 surnames are still surnames
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE = re.compile(r"^\+?[\d\s().-]{7,20}$")
-MOSTLY = 0.5  # share of values with a personal shape that makes a column personal
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs (extension A, unified, compatibility)
 
 
 def snake_case(name: str) -> str:
     """'CreditScore' -> 'credit_score', 'NumOfProducts' -> 'num_of_products', 'Has Cr-Card' -> 'has_cr_card'."""
     name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", str(name).strip())
-    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+    return re.sub(f"[^0-9a-zA-Z{CJK}]+", "_", name).strip("_").lower()
 
 
 def is_personal(name: str) -> bool:
     """True when a column name looks like personal data or an identifier (see the module docstring)."""
     parts = snake_case(name).split("_")
     joined = {"".join(parts[i:i + 2]) for i in range(len(parts))}
-    return bool((set(parts) | joined) & (PERSONAL | IDENTIFIER))
+    return bool((set(parts) | joined) & (PERSONAL | IDENTIFIER)) or chinese_personal_name(name)
 
 
 def _is_row_counter(values: pd.Series) -> bool:
@@ -73,24 +76,12 @@ def _is_row_counter(values: pd.Series) -> bool:
     return values.min() in (0, 1) and values.max() - values.min() == len(values) - 1
 
 
-def _shape_share(values: pd.Series, pattern: re.Pattern) -> float:
-    text = values.dropna().astype(str).str.strip()
-    return float(text.str.match(pattern).mean()) if len(text) else 0.0
-
-
-def _digits(values: pd.Series) -> pd.Series:
-    return values.dropna().astype(str).str.replace(r"\D", "", regex=True).str.len()
-
-
 def personal_reason(values: pd.Series, name: str) -> str | None:
     """Why column `name` must not be a feature (personal data or an identifier), or None: see the module docstring."""
     present = values.dropna()
-    if len(present) and not pd.api.types.is_numeric_dtype(values):
-        if _shape_share(present, EMAIL) > MOSTLY:
-            return "its values are e-mail addresses"
-        digits = _digits(present)
-        if _shape_share(present, PHONE) > MOSTLY and ((digits >= 7) & (digits <= 15)).mean() > MOSTLY:
-            return "its values are phone numbers"
+    by_content = content_reason(values)
+    if by_content:
+        return by_content
     if _is_row_counter(values):
         return "its values count the rows (1..n): a row number, not a feature"
     if pd.api.types.is_integer_dtype(values) and len(present) > 20 and present.nunique() > 0.95 * len(present) \

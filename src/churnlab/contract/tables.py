@@ -1,10 +1,11 @@
 """The contract tables as DuckDB views with an integer month index, shared by the features stage's modules.
 
-Every window is computed in DuckDB SQL over these views, so a stage can read Parquet files far larger than
-memory, and tests can pass six-row DataFrames instead. Months become an integer index
-`m = 12 * year + month - 1`, so "t - 3" is plain arithmetic and a missing month is a gap, not a shifted row.
-Only the columns the features stage reads are checked here; the full contract is validated where the
-tables are written (`churnlab.contract.schema`).
+Every window is computed in SQL over these views, so a stage can read Parquet files far larger than memory,
+and tests can pass six-row DataFrames instead. The SQL is DuckDB's dialect, run by DuckDB in this process or,
+with `engine.name: spark`, transpiled for Spark (`churnlab.core.engine`), so it keeps to what both understand.
+Months become an integer index `m = 12 * year + month - 1`, so "t - 3" is plain arithmetic and a missing month is
+a gap, not a shifted row. Only the columns the features stage reads are checked here; the full contract is
+validated where the tables are written (`churnlab.contract.schema`).
 """
 
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.contract.schema import TABLES, ContractError
+from churnlab.core.engine import DuckDBSql, Sql, as_sql
 
 # Tables the features stage reads (campaigns are the evaluation stage's business).
 READS = ("customers", "monthly", "market", "churn_events")
@@ -47,13 +49,9 @@ def month_end(index: int) -> pd.Timestamp:
     return pd.Timestamp(year=index // 12, month=index % 12 + 1, day=1) + pd.offsets.MonthEnd(0)
 
 
-def _source_columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
-    return {row[0]: row[1] for row in con.execute(f"DESCRIBE {view}").fetchall()}
-
-
-def check_columns(con: duckdb.DuckDBPyConnection, name: str, view: str) -> None:
+def check_columns(con: duckdb.DuckDBPyConnection | Sql, name: str, view: str) -> None:
     """Raise ContractError naming the table and column when a required column is absent or mistyped."""
-    found = _source_columns(con, view)
+    found = as_sql(con).columns(view)
     required = [f.name for f in TABLES[name][0] if f.required]
     missing = [c for c in required if c not in found]
     if missing:
@@ -74,42 +72,41 @@ def month_ends(index: pd.Series | np.ndarray) -> pd.Series:
     return (firsts + pd.offsets.MonthEnd(0)).astype("datetime64[ns]")
 
 
-def connect(tables: Mapping[str, Source], *, memory_limit: str | None = None,
-            temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with one view per contract table (DataFrame or Parquet path).
+MONTH_COLUMNS = {"customers": ("open_date", "open_m"), "monthly": ("month", "m"), "market": ("month", "m"),
+                 "churn_events": ("churn_month", "churn_m")}  # table -> (date column, its month index column)
+
+
+def connect(tables: Mapping[str, Source], *, memory_limit: str | None = None, temp_directory: Path | None = None,
+            engine: Sql | None = None):
+    """The contract tables (DataFrames or Parquet paths) as views of an engine; by default a new in-memory DuckDB
+    connection, which is returned (a `duckdb.DuckDBPyConnection`). Given `engine` (`core.engine.open_engine`:
+    DuckDB or Spark), the views are made there and `engine` is returned.
 
     Views `customers`, `monthly`, `market` and `churn_events` carry the contract columns plus an integer
-    month index (`open_m`, `m`, `churn_m`). `memory_limit` and `temp_directory` let DuckDB spill large
-    joins to disk instead of growing past the machine's memory.
+    month index (`open_m`, `m`, `churn_m`). `memory_limit` and `temp_directory` let the default DuckDB spill
+    large joins to disk instead of growing past the machine's memory.
     """
     missing = [name for name in READS if name not in tables]
     if missing:
         raise ContractError(f"missing table(s) {missing}: the features stage reads {list(READS)}")
-    con = duckdb.connect()
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-    if temp_directory:
-        con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
+    sql = engine or DuckDBSql(memory_limit=memory_limit, temp_directory=temp_directory)
     for name in READS:
         source, raw = tables[name], f"raw_{name}"
         if isinstance(source, pd.DataFrame):
-            con.register(raw, source)
+            sql.register(raw, source)
         else:
-            con.execute(f"CREATE VIEW {raw} AS SELECT * FROM read_parquet('{Path(source).as_posix()}')")
-        check_columns(con, name, raw)
-    key = "REPLACE (CAST(customer_id AS VARCHAR) AS customer_id)"
-    con.execute(f"CREATE VIEW customers AS SELECT * {key}, {month_index('open_date')} AS open_m "
-                "FROM raw_customers")
-    con.execute(f"CREATE VIEW monthly AS SELECT * {key}, {month_index('month')} AS m FROM raw_monthly")
-    con.execute(f"CREATE VIEW market AS SELECT *, {month_index('month')} AS m FROM raw_market")
-    con.execute(f"CREATE VIEW churn_events AS SELECT * {key}, {month_index('churn_month')} AS churn_m "
-                "FROM raw_churn_events")
-    return con
+            sql.read_parquet(raw, source)
+        check_columns(sql, name, raw)
+        # every column as it is, ids as text (they join), plus the month index (no `* REPLACE`: Spark lacks it)
+        date, index = MONTH_COLUMNS[name]
+        columns = [f"CAST({c} AS VARCHAR) AS {c}" if c in STRING_COLUMNS else c for c in sql.columns(raw)]
+        sql.view(name, f"SELECT {', '.join(columns)}, {month_index(date)} AS {index} FROM {raw}")
+    return sql if engine is not None else sql.con
 
 
-def month_range(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+def month_range(con: duckdb.DuckDBPyConnection | Sql) -> tuple[int, int]:
     """First and last month index in `monthly` (the data's window)."""
-    first, last = con.execute("SELECT min(m), max(m) FROM monthly").fetchone()
+    first, last = as_sql(con).row("SELECT min(m), max(m) FROM monthly")
     if first is None:
         raise ContractError("monthly: the table has no rows")
     return int(first), int(last)

@@ -8,11 +8,9 @@ How each awkward case is handled (the parameters are keyword arguments of `read_
   Parquet magic `PAR1` (Parquet saved as `.csv`) is read as Parquet, with a warning to rename it; gzipped
   Parquet, or other binary content no text reader can split, is an error naming the file.
 - Empty file: a 0-byte or blank file, or a header without data rows, is an error.
-- Encoding: `encoding` if given. Else a UTF-16 byte-order mark selects UTF-16; else UTF-8 is tried (a UTF-8
-  BOM is dropped); else the first of `FALLBACK_ENCODINGS` that decodes the bytes and renders the most
-  non-ASCII bytes as letters (cp1252 ties win over cp1250: byte-for-byte the two differ mostly in which
-  accented letter a byte means, which no byte statistic can settle). A guessed encoding is logged as a
-  warning: declare `encoding` when a non-Western file's accents matter.
+- Encoding: `encoding` if given; else UTF-16 (by its BOM), UTF-8 (a BOM is dropped), then the most plausible
+  Chinese reading (GB18030/GBK, Big5), then cp1252 / cp1250 / latin-1: `churnlab.core.encodings.decode`. A
+  guessed encoding is logged as a warning naming it.
 - Separator: `sep` if given, else `csv.Sniffer` over the first lines, restricted to `, ; tab |`; when
   the sniffer gives up, the candidate that splits every sampled line into the same number (>1) of fields.
 - Numbers: every column is read as text, stripped (blank = missing), then converted when all its values
@@ -20,10 +18,14 @@ How each awkward case is handled (the parameters are keyword arguments of `read_
   optional `.`, space, non-breaking space or `'` grouping ("1 234,50", "1.234,50"). `decimal` (and
   `thousands`) fix the style for the whole file; without them a column that fits only one style takes it,
   and ambiguous columns ("1,234", "1.234") follow the style most unambiguous columns showed, else the
-  decimal point. Values with a leading zero ("007") and the columns in `text` stay text (codes, ids).
-  Integers without missing values become int64, other numbers float64.
+  decimal point. Values with a leading zero ("007"), digit strings longer than `MAX_DIGITS` (ID and card
+  numbers: float64 keeps 15 digits exactly) and the columns in `text` stay text (codes, ids). Integers without
+  missing values become int64, other numbers float64. Amounts written the Chinese way ("12.5万", "1，234.5")
+  and the columns declared in `units` (raw column name -> 万 | 亿 | 元) are read by
+  `churnlab.core.chinese_values` (float64 yuan); a value there that is not an amount is an error.
 - Dates: only the columns in `dates` (column -> strftime format, or None). With a format, exactly that
-  format; without, ISO 8601, then the day-first formats in `DAY_FIRST`. Values no format parses are an
+  format; without, ISO 8601, then the year-first formats `chinese_values.YEAR_FIRST` (2024/6/30,
+  2024年6月30日), then the day-first formats in `DAY_FIRST`. Values no format parses are an
   error naming the file, column and example values. A column that reads both day-first and month-first
   (no day above 12, as in 03/04/2021) is read day-first with a warning naming the file, the column, the
   reading chosen and how to declare the other (`data.date_formats`).
@@ -32,7 +34,6 @@ How each awkward case is handled (the parameters are keyword arguments of `read_
   the column, the data rows and the ids masked to their last two characters (ids are personal data).
 """
 
-import codecs
 import csv
 import gzip
 import io
@@ -44,10 +45,11 @@ import numpy as np
 import pandas as pd
 
 from churnlab.core.checks import DataError, check_columns
+from churnlab.core.chinese_values import YEAR_FIRST, amount_columns
+from churnlab.core.encodings import decode
 
 log = logging.getLogger(__name__)
 
-FALLBACK_ENCODINGS = ("cp1252", "cp1250", "latin-1")
 SEPARATORS = ",;\t|"
 SNIFF_LINES = 50
 DAY_FIRST = ("%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%y", "%d/%m/%y", "%d-%m-%y",
@@ -58,13 +60,15 @@ STYLES = {  # decimal mark: a number in that style (the thousands separator is o
     ",": re.compile(r"[+-]?(?:\d{1,3}(?:[.'\u00a0\u202f ]\d{3})+|\d+)(?:,\d*)?|[+-]?,\d+"),
 }
 LEADING_ZERO = re.compile(r"[+-]?0\d")
+MAX_DIGITS = 15  # longer digit strings are identifiers (18-digit resident IDs, 16-19-digit cards), not amounts
+LONG_DIGITS = re.compile(rf"[+-]?\d{{{MAX_DIGITS + 1},}}")
 PARQUET_MAGIC = b"PAR1"
 
 
 def read_table(path: Path | str, *, sep: str | None = None, encoding: str | None = None,
                decimal: str | None = None, thousands: str | None = None, dates: dict | list | None = None,
                required: list[str] = (), unique: str | None = None, text: list[str] = (),
-               na_values: list[str] = ()) -> pd.DataFrame:
+               na_values: list[str] = (), units: dict[str, str] | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file as described in the module docstring; raise DataError on a bad file."""
     path = Path(path)
     if not path.exists():
@@ -81,7 +85,10 @@ def read_table(path: Path | str, *, sep: str | None = None, encoding: str | None
         frame[column] = parse_dates(frame[column], fmt, source=f"{path}: column {column!r}")
     if not parquet:  # Parquet columns carry their own types: text there is meant as text
         numeric = [c for c in frame.columns if c not in dates and c not in text]
-        frame = _parse_numbers(frame, numeric, decimal=decimal, thousands=thousands, source=path)
+        amounts = amount_columns(frame, numeric, units=units, source=str(path))
+        frame = frame.assign(**amounts)
+        frame = _parse_numbers(frame, [c for c in numeric if c not in amounts], decimal=decimal,
+                               thousands=thousands, source=path)
     frame = _drop_empty(frame, required, source=path)
     if unique:
         check_unique(frame, unique, source=str(path))
@@ -138,38 +145,6 @@ def _read_text(path: Path, *, sep: str | None, encoding: str | None, na_values: 
     return frame
 
 
-def decode(raw: bytes, *, encoding: str | None = None, source: str = "file") -> str:
-    """The text of `raw`: declared `encoding`, else UTF-16/UTF-8 (BOM-aware), else a single-byte guess."""
-    if encoding:
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError as err:
-            raise DataError(f"{source}: not valid {encoding} at byte {err.start} ({raw[err.start:err.end]!r}); "
-                            f"check the declared encoding") from None
-        except LookupError:
-            raise DataError(f"{source}: unknown encoding {encoding!r}") from None
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return raw.decode("utf-16")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    counts = np.bincount(np.frombuffer(raw, dtype=np.uint8), minlength=256)
-    high = [(bytes([b]), int(counts[b])) for b in range(128, 256) if counts[b]]
-    candidates = []  # (score, preference, name): single-byte codecs map each byte on its own
-    for rank, name in enumerate(FALLBACK_ENCODINGS):
-        try:
-            chars = [(byte.decode(name), n) for byte, n in high]
-        except UnicodeDecodeError:
-            continue
-        candidates.append((sum(n if ch.isalpha() else -2 * n for ch, n in chars), -rank, name))
-    name = max(candidates)[2]  # latin-1 decodes any byte: never empty
-    content = raw.decode(name)
-    log.warning("%s: not UTF-8; read as %s (guessed; declare the file's encoding if accents look wrong)",
-                source, name)
-    return content
-
-
 def sniff_separator(content: str, *, source: str = "file") -> str:
     """The field separator of delimited `content`: csv.Sniffer, else the most consistent candidate."""
     lines = [line for line in content.splitlines()[:SNIFF_LINES] if line.strip()]
@@ -190,13 +165,14 @@ def sniff_separator(content: str, *, source: str = "file") -> str:
 
 
 def parse_dates(values: pd.Series, fmt: str | None = None, *, source: str = "column") -> pd.Series:
-    """Parse `values` with `fmt`, else ISO 8601, else the first day-first format that parses every value."""
+    """Parse `values` with `fmt`, else ISO 8601, else the first year-first or day-first format that parses every
+    value."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.astype("datetime64[ns]")
     strings = values.astype("string").str.strip()
     present = strings.notna()
     best = None  # the failures of the format that parsed the most values, for the error
-    for candidate in [fmt] if fmt else ["ISO8601", *DAY_FIRST]:
+    for candidate in [fmt] if fmt else ["ISO8601", *YEAR_FIRST, *DAY_FIRST]:
         parsed = pd.to_datetime(strings, format=candidate, errors="coerce")
         bad = strings[present & parsed.isna()]
         if bad.empty:
@@ -205,7 +181,7 @@ def parse_dates(values: pd.Series, fmt: str | None = None, *, source: str = "col
                                      column=values.name)
             return parsed.astype("datetime64[ns]")
         best = bad if best is None or len(bad) < len(best) else best
-    tried = f"format {fmt!r}" if fmt else f"ISO 8601 or any of the day-first formats {list(DAY_FIRST)}"
+    tried = f"format {fmt!r}" if fmt else f"ISO 8601 or any of the formats {[*YEAR_FIRST, *DAY_FIRST]}"
     raise DataError(f"{source}: {len(best)} value(s) are not dates in {tried}, e.g. {best.unique()[:5].tolist()}; "
                     f"declare the column's format")
 
@@ -248,7 +224,7 @@ def _parse_numbers(frame: pd.DataFrame, columns: list[str], *, decimal: str | No
     styles = {}
     for column in columns:
         values = frame[column].dropna()
-        if values.empty or values.str.match(LEADING_ZERO).any():
+        if values.empty or values.str.match(LEADING_ZERO).any() or values.str.fullmatch(LONG_DIGITS).any():
             continue
         fits = _styles(values if thousands is None else values.str.replace(thousands, "", regex=False))
         if fits:

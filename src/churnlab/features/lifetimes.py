@@ -48,6 +48,7 @@ import pandas as pd
 from churnlab.contract.indicators import FEATURES, FLAGS, point_in_time_features
 from churnlab.contract.labels import LABEL_SQL
 from churnlab.contract.tables import month_end
+from churnlab.core.engine import Sql, as_sql
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ DEFINITIONS = ("closure", "dormancy")  # of labels.DEFINITIONS, those a lifetime
 OTHER_THRESHOLDS = {"value_drop_pct": 50.0, "value_window_months": 1, "partial_drop": 1}
 
 SPINE_SQL = """
-CREATE OR REPLACE TEMP TABLE spine AS
 SELECT c.customer_id, c.open_date, c.open_m, min(x.m) AS entry_m, max(x.m) AS last_row_m,
        any_value(e.churn_m) AS churn_m, any_value(e.churn_type) AS churn_type
 FROM customers AS c
@@ -72,7 +72,7 @@ def _dates(indices: pd.Series) -> pd.Series:
     return indices.map(lookup).astype("datetime64[ns]")
 
 
-def dormancy_starts(con: duckdb.DuckDBPyConnection, *, first_month: int, last_month: int,
+def dormancy_starts(con: duckdb.DuckDBPyConnection | Sql, *, first_month: int, last_month: int,
                     dormancy_months: int) -> pd.Series:
     """The first month index of each customer's first run of `dormancy_months` idle months (index: customer_id).
 
@@ -83,16 +83,16 @@ def dormancy_starts(con: duckdb.DuckDBPyConnection, *, first_month: int, last_mo
     """
     ends = []
     for t in range(max(first_month, first_month + dormancy_months - 2), last_month):
-        flags = con.execute(LABEL_SQL.format(
+        flags = as_sql(con).query(LABEL_SQL.format(
             active=f"(SELECT customer_id FROM monthly WHERE m = {t})", t=t, horizon=1,
-            dormancy_months=int(dormancy_months), **OTHER_THRESHOLDS)).df()
+            dormancy_months=int(dormancy_months), **OTHER_THRESHOLDS))
         ends.append(flags.loc[flags["dormancy_event"].astype(bool), ["customer_id"]].assign(end_m=t + 1))
     ends = pd.concat(ends, ignore_index=True) if ends else pd.DataFrame(columns=["customer_id", "end_m"])
     first_end = ends.groupby("customer_id")["end_m"].min().astype("int64")
     return (first_end - dormancy_months + 1).rename("start_m")
 
 
-def dormancy_events(con: duckdb.DuckDBPyConnection, spine: pd.DataFrame, *, last_month: int,
+def dormancy_events(con: duckdb.DuckDBPyConnection | Sql, spine: pd.DataFrame, *, last_month: int,
                     dormancy_months: int) -> tuple[pd.DataFrame, int]:
     """The spine with churn_m / churn_type replaced by the dormancy-or-closure event, and the follow-up end.
 
@@ -122,7 +122,7 @@ def dormancy_events(con: duckdb.DuckDBPyConnection, spine: pd.DataFrame, *, last
     return spine.loc[~unseen].reset_index(drop=True), end
 
 
-def build_lifetimes(con: duckdb.DuckDBPyConnection, *, last_month: int, definition: str = "closure",
+def build_lifetimes(con: duckdb.DuckDBPyConnection | Sql, *, last_month: int, definition: str = "closure",
                     dormancy_months: int | None = None, value_drop_pct: float | None = None,
                     value_window_months: int | None = None, partial_drop: int | None = None) -> pd.DataFrame:
     """One row per customer with a monthly row: entry, exit, duration, event and covariates (see module doc).
@@ -137,8 +137,9 @@ def build_lifetimes(con: duckdb.DuckDBPyConnection, *, last_month: int, definiti
         raise ValueError(f"features.churn.definition={definition!r}: lifetimes support {list(DEFINITIONS)} only "
                          f"(value and partial churn compare each month with a cutoff month, which a lifetime "
                          f"does not have)")
-    con.execute(SPINE_SQL)
-    spine = con.execute("SELECT * FROM spine ORDER BY customer_id").df()
+    sql = as_sql(con)
+    sql.create("spine", SPINE_SQL)
+    spine = sql.query("SELECT * FROM spine ORDER BY customer_id")
     end = last_month
     if definition == "dormancy":
         spine, end = dormancy_events(con, spine, last_month=last_month, dormancy_months=dormancy_months)
@@ -165,14 +166,14 @@ def build_lifetimes(con: duckdb.DuckDBPyConnection, *, last_month: int, definiti
 
     asof = pd.DataFrame({"customer_id": spine["customer_id"], "entry_t": spine["entry_m"],
                          "last_t": active_m.astype("Int64")})
-    con.register("lifetime_asof", asof)
+    sql.register("lifetime_asof", asof)
     for prefix, column in (("entry_", "entry_t"), ("last_", "last_t")):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE covariate_months AS SELECT customer_id, {column} AS t "
-                    f"FROM lifetime_asof WHERE {column} IS NOT NULL")
-        covariates = point_in_time_features(con, "covariate_months").drop(columns="t")
+        sql.create("covariate_months",
+                   f"SELECT customer_id, {column} AS t FROM lifetime_asof WHERE {column} IS NOT NULL")
+        covariates = point_in_time_features(sql, "covariate_months").drop(columns="t")
         covariates = covariates.rename(columns={f: prefix + f for f in FEATURES})
         lifetimes = lifetimes.merge(covariates, on="customer_id", how="left", validate="one_to_one")
         for flag in FLAGS:  # a customer without covariates has missing flags, not False
             lifetimes[prefix + flag] = lifetimes[prefix + flag].astype("boolean")
-    con.unregister("lifetime_asof")
+    sql.unregister("lifetime_asof")
     return lifetimes

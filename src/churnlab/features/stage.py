@@ -15,6 +15,9 @@ customers fit in memory; `LabelTally` keeps the label counts on the way. The lif
 and the metrics go through `core.outputs.write_result`, which also logs the MLflow run `features`. A snapshot
 source (data/raw/source.json says it has no time axis) has one cutoff and takes `snapshot_run` instead.
 
+The SQL runs on the engine params.yaml `engine` names (`churnlab.core.engine`): DuckDB in this process, or Spark
+(`local[N]`, a cluster or Spark Connect) running the same SQL text transpiled; both give the same tables.
+
 Reads only data/raw (never data/oracle). Run with `python -m churnlab.features`.
 """
 
@@ -25,7 +28,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,6 +40,7 @@ from churnlab.contract.snapshots import snapshot_at
 from churnlab.contract.source import read_source
 from churnlab.contract.tables import connect, month_end, month_range
 from churnlab.core import paths
+from churnlab.core.engine import LOCAL, Sql, open_engine
 from churnlab.core.io import ParquetChunks
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
@@ -104,7 +107,7 @@ class Cutoffs:
         return self.last_month - self.horizon_months
 
 
-def data_cutoffs(con: duckdb.DuckDBPyConnection, *, horizon_months: int, first_cutoff_month: int,
+def data_cutoffs(con, *, horizon_months: int, first_cutoff_month: int,
                  cutoff_every_months: int) -> Cutoffs:
     """The cutoffs of the contract tables in `con` (`choose_cutoffs` over their month range)."""
     first, last = month_range(con)
@@ -145,7 +148,7 @@ class LabelTally:
         }
 
 
-def iter_snapshots(con: duckdb.DuckDBPyConnection, cutoffs: Cutoffs, tally: LabelTally, *,
+def iter_snapshots(con, cutoffs: Cutoffs, tally: LabelTally, *,
                    churn: dict) -> Iterator[pd.DataFrame]:
     """Yield the snapshot at each cutoff, ascending (with a progress bar), adding the labels of every churn
     definition to `tally`. `churn` is params.yaml `features.churn`."""
@@ -244,6 +247,34 @@ def snapshot_main(params: dict) -> None:
                  inputs=[paths.SNAPSHOT_SOURCE, paths.SOURCE], artifacts=ARTIFACTS)
 
 
+def run(con: Sql, *, snapshots: Path, horizon_months: int, first_cutoff_month: int, cutoff_every_months: int,
+        churn: dict, catalogue: dict) -> StageResult:
+    """The stage on a time-axis source: the contract tables are views of `con` (`contract.tables.connect`, on
+    either engine). Streams the snapshots to the Parquet file `snapshots` (one cutoff at a time, so they never
+    sit in memory whole), then returns the lifetimes, the indicator catalogue and the metrics. The keywords
+    are params.yaml `base.horizon_months` and the `features` section."""
+    cutoffs = data_cutoffs(con, horizon_months=horizon_months, first_cutoff_month=first_cutoff_month,
+                           cutoff_every_months=cutoff_every_months)
+    tally = LabelTally(last_training=cutoffs.last_training)
+    write_snapshots(iter_snapshots(con, cutoffs, tally, churn=churn), snapshots)
+    log.info("wrote %s: %d snapshots (churn definition %s); building lifetimes", snapshots, tally.rows,
+             churn["definition"])
+    lifetimes = build_lifetimes(con, last_month=cutoffs.last_month, **lifetime_churn(churn))
+    log.info("lifetimes: %d customers, %d churn events", len(lifetimes), int(lifetimes["event"].sum()))
+    columns, labels = training_columns(snapshots, last_training=month_end(cutoffs.last_training))
+    indicators = indicator_catalogue(columns, labels, catalogue_params=catalogue)
+    metrics = features_metrics(cutoffs, tally, lifetimes, definition=churn["definition"])
+    return StageResult(metrics, tables={paths.LIFETIMES: lifetimes, paths.INDICATORS: indicators})
+
+
+def engine_params() -> dict:
+    """params.yaml `engine`; the local engine when the file has no such section (written before it existed)."""
+    try:
+        return load_params("engine")
+    except KeyError:
+        return dict(LOCAL)
+
+
 def main() -> None:
     """DVC stage `features`: snapshots, lifetimes, the indicator catalogue and reports/metrics/features.json."""
     setup_logging()
@@ -251,24 +282,16 @@ def main() -> None:
     if not read_source().time_axis:
         snapshot_main(params)
         return
-    horizon, churn = load_params("base")["horizon_months"], params["churn"]
+    horizon, engine = load_params("base")["horizon_months"], engine_params()
     with tempfile.TemporaryDirectory(prefix="churnlab-duckdb-") as spill:
-        con = connect(CONTRACT_TABLES, memory_limit=DUCKDB_MEMORY_LIMIT, temp_directory=Path(spill))
-        cutoffs = data_cutoffs(con, horizon_months=horizon, first_cutoff_month=params["first_cutoff_month"],
-                               cutoff_every_months=params["cutoff_every_months"])
-        tally = LabelTally(last_training=cutoffs.last_training)
-        write_snapshots(iter_snapshots(con, cutoffs, tally, churn=churn), paths.SNAPSHOTS)
-        log.info("wrote %s: %d snapshots (churn definition %s); building lifetimes", paths.SNAPSHOTS, tally.rows,
-                 churn["definition"])
-        lifetimes = build_lifetimes(con, last_month=cutoffs.last_month, **lifetime_churn(churn))
-        con.close()
-    log.info("lifetimes: %d customers, %d churn events", len(lifetimes), int(lifetimes["event"].sum()))
-    columns, labels = training_columns(paths.SNAPSHOTS, last_training=month_end(cutoffs.last_training))
-    indicators = indicator_catalogue(columns, labels, catalogue_params=params["catalogue"])
-    metrics = features_metrics(cutoffs, tally, lifetimes, definition=churn["definition"])
-    result = StageResult(metrics, tables={paths.LIFETIMES: lifetimes, paths.INDICATORS: indicators})
+        sql = open_engine(engine, memory_limit=DUCKDB_MEMORY_LIMIT, temp_directory=Path(spill))
+        try:
+            con = connect(CONTRACT_TABLES, engine=sql)
+            result = run(con, snapshots=paths.SNAPSHOTS, horizon_months=horizon, **params)
+        finally:
+            sql.close()
     write_result("features", result, headline=HEADLINE,
-                 params={"base": {"horizon_months": horizon}, "features": params},
+                 params={"base": {"horizon_months": horizon}, "features": params, "engine": engine},
                  inputs=[*CONTRACT_TABLES.values(), paths.SOURCE], artifacts=ARTIFACTS)
-    log.info("label rates on training cutoffs: %s; unlabeled share %.3f", metrics["label_rate"],
-             metrics["unlabeled_share"])
+    log.info("engine %s; label rates on training cutoffs: %s; unlabeled share %.3f", engine["name"],
+             result.metrics["label_rate"], result.metrics["unlabeled_share"])

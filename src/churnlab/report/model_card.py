@@ -4,11 +4,17 @@ Sections follow the usual model-risk inventory (in the spirit of SR 11-7 / PRA S
 Mitchell et al. 2019, "Model Cards for Model Reporting"): purpose and use, data and period, churn definition
 and horizon, the features by indicator group, the validation design, performance (with the simulator's
 oracle ratio where the data are simulated), calibration, stability, the risk-grade table, limitations, and
-the registry version and lineage (git commit and data hash from the MLflow run tags).
+the registry version and lineage (git commit and data hash from the MLflow run tags). Where the indicators are
+reports/indicators.csv, the features section shows the catalogue too (name, meaning, unit, look-back, IV).
 
 The card describes the data source that ran (data/raw/source.json, `churnlab.report.pipeline_outputs.Source`): monthly
 tables with cutoffs, or a snapshot file with one date, no horizon and nothing to monitor. Only simulated data
 mention the oracle; a part a stage skipped is named with the reason the stage recorded, never filled in.
+
+The card is written in `report.language` (en, zh, or both: the English card, then the Chinese one): every heading
+and sentence comes from core/words.yaml (`card`), tables are labelled by `readable`, and money is labelled in
+`report.currency` (CNY for a Chinese card by default, else EUR; amounts are never converted). Text a stage recorded
+(why it skipped a part, the register decision, monitoring reasons) is quoted as the stage wrote it, in English.
 
 `render_card` is pure: it takes a `CardInputs` gathered by `gather_inputs` (the only function that reads
 files or talks to MLflow) and returns Markdown; `card_html` wraps it as one offline HTML page.
@@ -16,40 +22,23 @@ files or talks to MLflow) and returns Markdown; `card_html` wraps it as one offl
 
 import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from churnlab.core import paths
-from churnlab.core.words import readable, word
-from churnlab.report.pipeline_outputs import CHURN, Source, read_source
+from churnlab.core.words import catalogue_words, glossary, readable, report_currency, say, term, word
+from churnlab.report.pipeline_outputs import Source, read_source
 
-CADENCE = {1: "monthly", 3: "quarterly", 6: "half-yearly", 12: "yearly"}  # features.cutoff_every_months
-PREDICTS = {  # features.churn.definition -> what the probability is of, in the purpose section
-    "closure": "closing their relationship",
-    "dormancy": "letting their account go dormant",
-    "value": "moving most of their money out",
-    "partial": "closing a product",
-}
-TABLES = {  # data.source -> what the monthly tables are
-    "simulator": "Monthly account data",
-    "contract": "Monthly account data (the bank's own tables, data-contract layout)",
-    "ledger": "Monthly account data built from a transaction ledger (churnlab.data.ledger)",
-}
-LABEL_LIMITS = {  # features.churn.definition (or "snapshot") -> who the label misses
-    "closure": "Churn is defined by account closure; quiet attrition (balances moved out, account kept) is not a "
-               "positive label.",
-    "dormancy": "Churn is defined by dormancy (no customer-initiated transaction for the set months); a customer who "
-                "moves their money out but keeps using the account is not a positive label, and a dormant customer "
-                "may come back.",
-    "value": "Churn is defined by balances falling; a customer who leaves with little money, or closes products "
-             "without moving money, is not a positive label.",
-    "partial": "Churn is defined by products closed; a customer who moves their money out but keeps every product "
-               "is not a positive label.",
-    "snapshot": "Churn is whatever the file's flag records: how and when a customer left is unknown, and customers "
-                "who left before the file was drawn are not in it.",
-}
+Say = Callable[..., str]  # a card sentence in the card's language: say("key", **fields)
+
+
+def card_text(key: str, language: str = "en", *, currency: str | None = None, **fields) -> str:
+    """The card's sentence `key` (words.yaml `card`) in `language`, its {fields} filled in."""
+    return say(glossary()["card"][key], language, currency=currency, **fields)
 
 
 @dataclass
@@ -102,12 +91,12 @@ def skipped_part(metrics: dict, part: str) -> str | None:
     return skipped.get(part) if isinstance(skipped, dict) else None
 
 
-def _churn_meaning(churn: dict) -> str:
+def _churn_meaning(churn: dict, t: Say) -> str:
     definition = churn.get("definition", "n/a")
     try:
-        return CHURN[definition].format(**churn)
+        return t(f"churn_{definition}", **churn)
     except KeyError:  # an unknown definition, or its params not quoted
-        return f"the `{definition}` rule of churnlab.contract.labels"
+        return t("churn_unknown", definition=definition)
 
 
 def performance_rows(metrics: dict[str, dict]) -> pd.DataFrame:
@@ -122,192 +111,193 @@ def performance_rows(metrics: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value"])
 
 
-def grade_rows(grades: pd.DataFrame) -> pd.DataFrame:
+def grade_rows(grades: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     """The grade table (model.grades.grade_table + min_points) for readers: each grade's points range, best first
     ("566 and above", "559-566", "below 559"; the worst grade has no lower bound), then its rates."""
     low, high = grades["min_points"].astype(float), grades["min_points"].astype(float).shift(1)
-    ranges = [f"{lo:.0f} {word('and_above')}" if np.isnan(hi) else f"{word('below')} {hi:.0f}" if np.isinf(lo)
+    above, below = word("and_above", language), word("below", language)
+    ranges = [f"{lo:.0f} {above}" if np.isnan(hi) else f"{below} {hi:.0f}" if np.isinf(lo)
               else f"{lo:.0f}-{hi:.0f}" for lo, hi in zip(low, high, strict=True)]
     shown = grades.assign(points=ranges).set_index("grade")
     return shown[["points", "customers", "share", "churn_rate", "predicted_rate", "lift", "cumulative_capture"]]
 
 
-def _purpose(inputs: CardInputs, *, one_date: bool) -> str:
+def _purpose(inputs: CardInputs, t: Say, *, one_date: bool) -> str:
     if one_date:
-        return ("Ranks customers by their probability of leaving, as the file's churn flag records it (the file does "
-                "not say when a customer left, so there is no horizon)")
+        return t("purpose_snapshot")
     definition = inputs.params.get("features", {}).get("churn", {}).get("definition")
-    return (f"Ranks active retail customers by their probability of {PREDICTS.get(definition, 'churning')} within "
-            f"{inputs.params.get('base', {}).get('horizon_months')} months")
+    predicts = t(f"predicts_{definition}" if f"predicts_{definition}" in glossary()["card"] else "predicts_other")
+    return t("purpose_months", predicts=predicts, horizon=inputs.params.get("base", {}).get("horizon_months"))
 
 
-def _data_lines(inputs: CardInputs, source: Source | None, *, one_date: bool) -> list[str]:
+def _data_lines(inputs: CardInputs, source: Source | None, t: Say, *, one_date: bool) -> list[str]:
     """The data and period, and the churn label: monthly tables with cutoffs, or one date of a snapshot file."""
     stats, features = inputs.metrics.get("features", {}), inputs.params.get("features", {})
     horizon, churn = inputs.params.get("base", {}).get("horizon_months"), features.get("churn", {})
-    lines = ["", "## Data and period"]
+    lines = ["", f"## {t('h_data')}"]
     if one_date:
         date = (inputs.split or {}).get("cutoff") or inputs.metrics.get("evaluate", {}).get("cutoff", "n/a")
-        lines.append(f"A snapshot file: one row per customer at a single date ({date}), {_fmt(stats.get('customers'))} "
-                     f"customers and {_fmt(stats.get('features'))} features; no monthly history, so each customer is "
-                     "seen once, as the file describes them.")
+        lines.append(t("data_snapshot", date=date, customers=_fmt(stats.get("customers")),
+                       features=_fmt(stats.get("features"))))
     else:
-        cadence = CADENCE.get(features.get("cutoff_every_months"))
-        lines.append(f"{TABLES.get(source.name if source else None, 'Monthly account data')} of "
-                     f"{_fmt(stats.get('customers'))} customers; {_fmt(stats.get('snapshots'))} point-in-time "
-                     f"snapshots at {_fmt(stats.get('cutoffs'))}{f' {cadence}' if cadence else ''} cutoffs; latest "
-                     f"fully labelled cutoff {stats.get('last_training_cutoff', 'n/a')}.")
+        every = features.get("cutoff_every_months")
+        tables = f"tables_{source.name}" if source and f"tables_{source.name}" in glossary()["card"] else None
+        lines.append(t("data_months", tables=t(tables or "tables_simulator"), customers=_fmt(stats.get("customers")),
+                       snapshots=_fmt(stats.get("snapshots")), cutoffs=_fmt(stats.get("cutoffs")),
+                       cadence=t(f"cadence_{every}") if f"cadence_{every}" in glossary()["card"] else "",
+                       last=stats.get("last_training_cutoff", "n/a")))
     if source is not None and source.oracle:
-        lines.append("The data are **simulated** (churnlab's bank simulator), so the true churn probability (the "
-                     "oracle) is known and reported beside each metric.")
+        lines.append(t("simulated"))
     elif source is not None:
-        lines.append(f"The data are real (`{source.name}` source): the true churn probability is unknown, so the "
-                     "metrics below are the only measure of the model's skill.")
+        lines.append(t("real", source=source.name))
+    lines.append(t("money"))
     rates = stats.get("label_rate", {})  # by definition; a snapshot's one rate is keyed "snapshot"
     rate = rates.get("snapshot" if one_date else churn.get("definition"),
                      next(iter(rates.values())) if len(rates) == 1 else None)
-    lines += ["", "## Churn definition and horizon"]
+    lines += ["", f"## {t('h_churn')}"]
     if one_date:
         data = inputs.params.get("data", {})
-        flag = f"`{data['target']}` = {data.get('positive', 1)}" if data.get("target") else "its churn flag"
-        lines.append(f"Label = 1 if the file marks the customer as having left ({flag}). The file does not say when, "
-                     f"so there is no horizon and no cutoff after which labels arrive. Label rate: {_fmt(rate)}.")
+        flag = f"`{data['target']}` = {data.get('positive', 1)}" if data.get("target") else t("its_flag")
+        lines.append(t("churn_snapshot", flag=flag, rate=_fmt(rate)))
     else:
-        lines.append(f"Label = 1 if the customer churned within (t, t+{horizon}] months of the cutoff t, by the "
-                     f"`{churn.get('definition', 'n/a')}` definition ({_churn_meaning(churn)}). "
-                     f"Training label rate: {_fmt(rate)}. Labels are known only {horizon} months after the cutoff.")
+        lines.append(t("churn_months", horizon=horizon, definition=churn.get("definition", "n/a"),
+                       meaning=_churn_meaning(churn, t), rate=_fmt(rate)))
     return lines
 
 
-def _monitoring_lines(monitor: dict) -> list[str]:
+def _monitoring_lines(monitor: dict, t: Say, language: str) -> list[str]:
     """Stability and monitoring: the monitor stage's summary, why it was skipped, or that it has not run."""
-    lines = ["", "## Stability and monitoring"]
+    lines = ["", f"## {t('h_monitoring')}"]
     if not monitor:
-        return [*lines, "not available (reports/metrics/monitor.json missing)"]
+        return [*lines, t("missing_monitor")]
     if skipped_part(monitor, "monitor"):
-        return [*lines, f"Not monitored: {skipped_part(monitor, 'monitor').rstrip('.')}."]
+        return [*lines, t("not_monitored", reason=skipped_part(monitor, "monitor").rstrip("."))]
     sim, lf = monitor.get("simulator", {}), monitor.get("label_free", {})
     latest, alpha = monitor.get("latest", {}), monitor.get("settings", {}).get("alpha")
     level = "n/a" if alpha is None else f"{1 - alpha:.0%}"
-    lines.append(f"{monitor.get('months_monitored')} months monitored against the training reference (PSI of the "
-                 f"score, CSI and KS per feature, thresholds = no-drift {level} "
-                 "quantiles at each month's sample size). Label-free AUC estimate: mean absolute error "
-                 f"{_fmt(lf.get('auc_mae'))} over {lf.get('labelled_months')} labelled months.")
+    lines.append(t("monitored", months=monitor.get("months_monitored"), level=level, mae=_fmt(lf.get("auc_mae")),
+                   labelled=lf.get("labelled_months")))
     if sim:
-        lines.append(f"On the simulator: false-alarm rate {_fmt(sim.get('false_alarm_rate'))} on "
-                     f"{sim.get('quiet_months')} quiet months, detection rate "
-                     f"{_fmt(sim.get('detection_rate'))} on {sim.get('drift_months')} months from the "
-                     f"competitor promotion ({sim.get('shock_start')}) on.")
+        lines.append(t("simulator_rates", false_alarm=_fmt(sim.get("false_alarm_rate")), quiet=sim.get("quiet_months"),
+                       detection=_fmt(sim.get("detection_rate")), drift=sim.get("drift_months"),
+                       start=sim.get("shock_start")))
     elif skipped_part(monitor, "simulator"):
-        lines.append(f"Alarm rates against known drift: not measured ({skipped_part(monitor, 'simulator')}).")
-    lines.append(f"Latest month {latest.get('month')}: retrain recommended = **{latest.get('retrain')}**"
-                 + (f" ({'; '.join(latest.get('reasons', []))})" if latest.get("reasons") else "") + ".")
+        lines.append(t("alarm_not_measured", reason=skipped_part(monitor, "simulator")))
+    reasons = t("in_brackets", text="; ".join(latest["reasons"])) if latest.get("reasons") else ""
+    lines.append(t("latest", month=latest.get("month"), retrain=word(latest.get("retrain"), language),
+                   reasons=reasons))
     return lines
 
 
-def _limitations(inputs: CardInputs, *, one_date: bool) -> list[str]:
+def _limitations(inputs: CardInputs, t: Say, *, one_date: bool) -> list[str]:
     horizon = inputs.params.get("base", {}).get("horizon_months")
     definition = "snapshot" if one_date else inputs.params.get("features", {}).get("churn", {}).get("definition")
     not_monitored = skipped_part(inputs.metrics.get("monitor", {}), "monitor")
     no_uplift = skipped_part(inputs.metrics.get("retention", {}), "uplift")
+    label_limit = f"label_limit_{definition}"
     return [
-        "", "## Limitations",
-        "- Trained on one date's snapshot: the model has seen no change over time (no market regime, no trend), and "
-        "its probabilities may be biased on a later population until it is retrained on a newer file." if one_date else
-        "- Trained on one bank's history; a market regime never seen in training (e.g. a competitor price war) "
-        "is extrapolated flat by the trees, and the probabilities may be biased until the model is retrained.",
-        f"- No drift or decay monitoring: {not_monitored.rstrip('.')}. Performance on new customers is known only "
-        "once their outcomes are recorded." if not_monitored else
-        "- The label-free performance estimate assumes calibration holds: it tracks shifts in who the "
-        "customers are, not changes in how they behave (concept shift); realised metrics arrive "
-        f"{horizon} months late.",
-        *([f"- {LABEL_LIMITS[definition]}"] if definition in LABEL_LIMITS else []),
-        "- Observational: a high score says who is likely to leave, not who an offer would keep "
-        + ("(no randomised campaign in these data to measure that)." if no_uplift else
-           "(see the retention stage's uplift analysis)."),
+        "", f"## {t('h_limitations')}",
+        f"- {t('limit_snapshot' if one_date else 'limit_history')}",
+        f"- {t('limit_not_monitored', reason=not_monitored.rstrip('.'))}" if not_monitored else
+        f"- {t('limit_label_free', horizon=horizon)}",
+        *([f"- {t(label_limit)}"] if label_limit in glossary()["card"] else []),
+        f"- {t('limit_observational', why=t('why_no_campaign' if no_uplift else 'why_uplift'))}",
     ]
 
 
-def render_card(inputs: CardInputs) -> str:
-    """The model card as Markdown (see the module docstring for the sections)."""
+def _feature_lines(indicators: pd.DataFrame | None, t: Say, language: str, currency: str | None) -> list[str]:
+    """The features by indicator group (the plan's three groups; a snapshot file's columns are one group), each
+    named in the card's language with its machine name; then the catalogue (name, meaning, unit, look-back, IV)
+    where `indicators` is reports/indicators.csv."""
+    lines = ["", f"## {t('h_features')}"]
+    if indicators is None:
+        return [*lines, t("missing_indicators")]
+    groups, names = glossary()["indicator_groups"], glossary()["indicators"]
+    for group, rows in indicators.groupby("group", sort=False):
+        known = {f for entries in names.values() for f in entries}
+        shown = [f"{term('indicators', f, language)}（`{f}`）" if language == "zh" and f in known else f"`{f}`"
+                 for f in rows["feature"]]
+        lines.append(t("feature_group", group=term("indicator_groups", group, language) if group in groups else group,
+                       count=len(rows), names=("、" if language == "zh" else ", ").join(shown)))
+    if {"meaning", "unit", "lookback_months"} <= set(indicators.columns):  # reports/indicators.csv: the catalogue
+        catalogue = catalogue_words(indicators, language, currency=currency).set_index("feature")
+        lines += ["", f"### {t('h_catalogue')}", _table(readable(catalogue, language, digits=4, currency=currency))]
+    return [*lines, "", t("features_where")]
+
+
+def _validation_lines(split: dict | None, t: Say, *, random_split: bool) -> list[str]:
+    lines = ["", f"## {t('h_validation')}"]
+    if random_split:
+        lines.append(t("validation_random", test=split["test_share"], validation=split["validation_share"]))
+    elif split:
+        lines.append(t("validation_time", first=split["train"][0], last=split["train"][-1], n=len(split["train"]),
+                       validation=", ".join(split["validation"]), test=split["test"]))
+    return lines
+
+
+def render_card(inputs: CardInputs, *, language: str = "en", currency: str | None = None) -> str:
+    """The model card as Markdown (see the module docstring for the sections), in `language` (en, zh, or both: the
+    English card, then the Chinese one), money in `currency` (None: CNY for zh, else EUR; amounts are not converted)."""
+    if language == "both":
+        code = report_currency("en", currency)
+        return "\n".join([card_text("both", "en"), "", _card(inputs, "en", code), "---", "", card_text("both", "zh"),
+                          "", _card(inputs, "zh", code)])
+    return _card(inputs, language, currency)
+
+
+def _card(inputs: CardInputs, language: str, currency: str | None) -> str:
+    t = partial(card_text, language=language, currency=currency)
     champion, tags = inputs.champion, inputs.champion.get("tags", {})
+    name, version = champion.get("name"), champion.get("version", "n/a")
     monitor, evaluate = inputs.metrics.get("monitor", {}), inputs.metrics.get("evaluate", {})
     source = card_source(inputs)
     random_split = bool(inputs.split) and inputs.split.get("kind") == "random"
     one_date = (source is not None and source.snapshot) or random_split  # a snapshot file: no cutoffs, no horizon
     monitored = bool(monitor) and not skipped_part(monitor, "monitor")
-    lines = [
-        f"# Model card: {champion.get('name', 'churn model')} version {champion.get('version', 'n/a')}",
-        "",
-        f"Registry: `models:/{champion.get('name')}@champion` = version **{champion.get('version', 'n/a')}**.",
-        "",
-        "## Purpose and use",
-        f"{_purpose(inputs, one_date=one_date)}, so the retention team can contact the riskiest first (early-warning "
-        "list, risk grades A-E). The probabilities are calibrated, so they can be summed into expected churn counts "
-        "and weighed against offer costs. Not for credit decisions, pricing of individual customers, or any use on "
-        "data outside the period and population below.",
-        *_data_lines(inputs, source, one_date=one_date),
-    ]
-    lines += ["", "## Features by indicator group"]
-    if inputs.indicators is not None:
-        for group, rows in inputs.indicators.groupby("group", sort=False):
-            names = ", ".join(f"`{f}`" for f in rows["feature"])
-            lines.append(f"- **{group}** ({len(rows)}): {names}")
-        lines.append("\nDefinitions, units, look-back windows and information values: reports/indicators.csv.")
-    else:
-        lines.append("not available (reports/indicators.csv missing)")
-    lines += ["", "## Validation design"]
-    if random_split:
-        lines.append(f"No time axis (one row per customer): a stratified random split by customer, "
-                     f"{inputs.split['test_share']:.0%} test (used once), {inputs.split['validation_share']:.0%} "
-                     "validation (early stopping, calibration), the rest training; tuning by stratified k-fold "
-                     "cross-validation on the training customers (model.split.RandomSplit, model.crossval).")
-    elif inputs.split:
-        train = inputs.split["train"]
-        lines.append(f"Out of time, as deployed: training cutoffs {train[0]}..{train[-1]} ({len(train)}), "
-                     "validation (early stopping, tuning, calibration) "
-                     f"{', '.join(inputs.split['validation'])}, test {inputs.split['test']} (the latest fully "
-                     f"labelled cutoff, used once). A training label window never reaches the validation cutoff, "
-                     "nor a validation one the test cutoff (churnlab.model.split).")
-    lines += ["", "## Performance on the held-out test customers" if random_split else
-              f"## Performance on the test cutoff {evaluate.get('cutoff', '')}".rstrip()]
+    lines = [f"# {t('title', name=name or 'churn model', version=version)}", "",
+             t("registry", name=name, version=version), "", f"## {t('h_purpose')}",
+             t("purpose_use", purpose=_purpose(inputs, t, one_date=one_date)),
+             *_data_lines(inputs, source, t, one_date=one_date),
+             *_feature_lines(inputs.indicators, t, language, currency),
+             *_validation_lines(inputs.split, t, random_split=random_split)]
+    lines += ["", f"## {t('h_performance_random')}" if random_split else
+              f"## {t('h_performance_cutoff', cutoff=evaluate.get('cutoff', '')).rstrip()}"]
     perf = performance_rows(inputs.metrics)
-    lines.append(_table(readable(perf.set_index("metric"), digits=4))
-                 if len(perf) else "not available (reports/metrics/evaluate.json missing)")
-    lines += ["", "## Calibration",
-              f"Calibration: `{inputs.params.get('train', {}).get('calibration', 'n/a')}` on the validation "
-              f"{'customers' if random_split else 'cutoff'}. Expected calibration error (ECE) and Brier score are in "
-              "the table above" + ("; the monitoring backtest compares mean predicted probability with the realised "
-                                   "churn rate every month." if monitored else ".")]
-    lines += _monitoring_lines(monitor)
-    lines += ["", "## Risk grades"]
-    lines.append(_table(readable(grade_rows(inputs.grades)))
-                 if inputs.grades is not None else "not available (no grade table)")
-    lines += _limitations(inputs, one_date=one_date)
+    lines.append(_table(readable(perf.set_index("metric"), language, digits=4, currency=currency))
+                 if len(perf) else t("missing_evaluate"))
+    lines += ["", f"## {t('h_calibration')}",
+              t("calibration", method=inputs.params.get("train", {}).get("calibration", "n/a"),
+                on=t("on_customers" if random_split else "on_cutoff"),
+                end=t("calibration_monitored" if monitored else "calibration_end"))]
+    lines += _monitoring_lines(monitor, t, language)
+    lines += ["", f"## {t('h_grades')}"]
+    lines.append(_table(readable(grade_rows(inputs.grades, language), language, currency=currency))
+                 if inputs.grades is not None else t("missing_grades"))
+    lines += _limitations(inputs, t, one_date=one_date)
     register = inputs.metrics.get("register", {})
     if register:
-        lines += ["", "## Registration",
-                  f"Last `register` run: version {register.get('version')} {register.get('decision')} "
-                  f"({register.get('reason')}); `{register.get('metric')}` challenger "
-                  f"{_fmt(register.get('challenger_score'))} vs champion {_fmt(register.get('champion_score'))}."]
+        lines += ["", f"## {t('h_registration')}",
+                  t("registration", version=register.get("version"), decision=register.get("decision"),
+                    reason=register.get("reason"), metric=register.get("metric"),
+                    challenger=_fmt(register.get("challenger_score")), champion=_fmt(register.get("champion_score")))]
     # No run id or git commit here: they differ on every run and commit, and the card is a DVC output that the same
     # params must reproduce; the registry version's MLflow run holds them as tags (git_commit, git_dirty).
-    lines += ["", "## Lineage",
-              f"- registry version: {champion.get('version', 'n/a')}: its MLflow run (Models -> "
-              f"{champion.get('name')} in `make ui`) holds the git commit, the params and the inputs' md5s"]
-    lines += [f"- {k.removeprefix('data_md5.')} md5: {v}" for k, v in sorted(tags.items()) if k.startswith("data_md5.")]
-    lines += ["", "Reproduce: `git checkout <commit> && dvc repro`; retrain path: README, \"Monitoring and "
-              "retraining\"."]
+    lines += ["", f"## {t('h_lineage')}", t("lineage_version", version=version, name=name)]
+    lines += [t("lineage_md5", file=k.removeprefix("data_md5."), md5=v)
+              for k, v in sorted(tags.items()) if k.startswith("data_md5.")]
+    lines += ["", t("reproduce")]
     return "\n".join(lines) + "\n"
 
 
-def card_html(markdown: str, *, title: str) -> str:
-    """The card as one offline HTML page (nbconvert's mistune Markdown renderer, inline CSS only)."""
+def card_html(markdown: str, *, title: str, language: str = "en") -> str:
+    """The card as one offline HTML page (nbconvert's mistune Markdown renderer, inline CSS only), its `lang` set
+    so a browser picks a Chinese font for a zh card."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}code{background:#f4f4f4}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+    lang = {"zh": "zh-CN"}.get(language, "en")
+    return (f"<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>\n{markdown2html_mistune(markdown)}\n</body></html>\n")
 
 

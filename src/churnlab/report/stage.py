@@ -30,7 +30,7 @@ from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
 from churnlab.report.html import execute, external_references, title, to_html
 from churnlab.report.index import index_html
-from churnlab.report.model_card import CardInputs, card_html, gather_inputs, render_card
+from churnlab.report.model_card import CardInputs, card_html, card_text, gather_inputs, render_card
 from churnlab.report.offline_plots import MissingVlConvert, dvc_template
 
 log = logging.getLogger(__name__)
@@ -110,20 +110,24 @@ def notebook_pages(pages: dict[str, Page]) -> tuple[dict[Path, str], dict[str, d
     return texts, summary
 
 
-def run(pages: dict[str, Page], card: CardInputs, *, template: str | None, static_plots: bool = False) -> StageResult:
-    """The report's files: the notebook pages, the champion's model card (Markdown and HTML), the DVC plots template
-    (a placeholder saying how to get vl-convert-python when `template` is None) and the index linking them all
-    (and reports/plots.html when `static_plots`: it exists)."""
+def run(pages: dict[str, Page], card: CardInputs, *, template: str | None, static_plots: bool = False,
+        language: str = "en", currency: str | None = None) -> StageResult:
+    """The report's files: the notebook pages, the champion's model card (Markdown and HTML, in `language` with money
+    labelled in `currency`: params.yaml `report`), the DVC plots template (a placeholder saying how to get
+    vl-convert-python when `template` is None) and the index linking them all (and reports/plots.html when
+    `static_plots`: it exists)."""
     texts, summary = notebook_pages(pages)
-    markdown = render_card(card)
+    markdown = render_card(card, language=language, currency=currency)
     version = card.champion["version"]
-    card_title = f"Model card: {card.champion['name']} v{version}"
+    card_title = card_text("page_title", "en" if language == "both" else language, name=card.champion["name"],
+                           version=version)
     index = index_html({Path(s["html"]).relative_to(paths.REPORTS).as_posix(): s["title"] for s in summary.values()},
                        card, card_page=MODEL_CARD.with_suffix(".html").name, card_title=card_title,
                        plots_page=STATIC_PLOTS.name if static_plots else None, offline_template=template is not None)
     if external_references(index):
         raise ValueError(f"{INDEX}: external references left in the HTML: {external_references(index)[:3]}")
-    texts |= {MODEL_CARD: markdown, MODEL_CARD.with_suffix(".html"): card_html(markdown, title=card_title),
+    page = card_html(markdown, title=card_title, language=language)
+    texts |= {MODEL_CARD: markdown, MODEL_CARD.with_suffix(".html"): page,
               PLOTS_TEMPLATE: NO_VL_CONVERT if template is None else template, INDEX: index}
     metrics = {"notebooks": summary, "model_card_version": version, "offline_plots_template": template is not None}
     return StageResult(metrics, texts=texts)
@@ -138,7 +142,8 @@ def main() -> None:
               "data": {k: data[k] for k in ("target", "positive") if k in data}}  # a snapshot's churn flag
     pages = render_notebooks(params["notebooks"], folder=NOTEBOOKS, timeout_s=params["timeout_s"])
     card = gather_inputs(quoted, model_name=model_name)
-    result = run(pages, card, template=plots_template(), static_plots=STATIC_PLOTS.exists())
+    result = run(pages, card, template=plots_template(), static_plots=STATIC_PLOTS.exists(),
+                 language=params.get("language", "en"), currency=params.get("currency"))  # absent: English, EUR
     # MLflow gets the model card only: the notebook pages are megabytes each and the template ~1 MB.
     write_result("report", result, params={**quoted, "register": {"model_name": model_name}, "report": params},
                  inputs=[p for p in (paths.SOURCE, paths.SPLIT, paths.INDICATORS, paths.GRADE_TABLE) if p.exists()],

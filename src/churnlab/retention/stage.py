@@ -14,6 +14,12 @@
 4. Survival: Kaplan-Meier of treated against control from the campaign month, log-rank test, RMST gain.
 5. Churners (`churnlab.retention.churners`, `churnlab.retention.winback`): profiles before leaving, SHAP
    archetypes vs the latent reasons, and the win-back list (pseudonymous ids only).
+6. Offers (`churnlab.retention.targeting`): each offer's effect learned from the multi-arm campaign (econml DR
+   learner), the learned, random, risk, expected-loss and (simulated data) oracle policies at one budget valued
+   by IPW and DR with bootstrap intervals and by their true value, and the learned offer per customer of the
+   latest cutoff (reports/retention/offers.csv, pseudonymous ids, joined to the early-warning list by id).
+7. The next campaign (`churnlab.retention.next_campaign`): the last wave's realised uplift per offer, the power
+   table and the allocation (learned offers, a randomised share, a persistent control group).
 
 Each part runs where the data allow it and is otherwise skipped, with the reason under `skipped` in
 retention.json and a header-only table. What the data allow comes from data/raw/source.json
@@ -47,17 +53,18 @@ from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
 from churnlab.retention.campaign import campaign_outcomes, features_at, first_waves, survival_effect
 from churnlab.retention.churners import churner_part, churner_problem
+from churnlab.retention.next_campaign import design_next
 from churnlab.retention.policies import profit_curve, profit_summary, target_campaign
+from churnlab.retention.targeting import OFFER_LIST_COLUMNS, learn_offers
 from churnlab.retention.winback import WINBACK_COLUMNS
 
 log = logging.getLogger(__name__)
 # metrics/retention.json: what `dvc exp show` compares (the detail is in reports/metrics/retention.json)
 HEADLINE = {
-    "save_rate": "campaign.save_rate",
-    "uplift_net_value": "policies.uplift.net_value",
-    "risk_net_value": "policies.risk.net_value",
-    "oracle_net_value": "policies.oracle.net_value",
-    "uplift_share_of_oracle": "policies.uplift.share_of_oracle",
+    "learned_share_of_oracle": "offers.learned_share_of_oracle",  # true net values, simulated data only
+    "dr_coverage": "offers.dr_coverage",  # policies (of 5) whose DR 95 % interval holds the true value
+    "learned_dr_net_value": "offers.policies.learned.dr_net_value",  # EUR on the held-out campaign customers
+    "learned_true_net_value": "offers.policies.learned.true_net_value",
 }
 OUT = paths.RETENTION
 TABLES = {  # every table the stage writes, with the header it keeps when its part is skipped
@@ -70,8 +77,16 @@ TABLES = {  # every table the stage writes, with the header it keeps when its pa
     "archetypes": ["archetype", "name", "theme", "customers"],
     "archetype_confusion": ["archetype"],
     "winback": list(WINBACK_COLUMNS),
+    "offer_policies": ["policy", "budget_eur", "contacted"],
+    "offer_effects": ["offer", "customers", "mean_effect"],
+    "offers": list(OFFER_LIST_COLUMNS),
+    "realised_uplift": ["arm", "n", "churn_rate", "control_n", "control_rate", "uplift", "low", "high", "p_value"],
+    "power": ["arm", "uplift", "control_rate", "target_rate", "customers", "total"],
+    "next_campaign": ["customer", "arm", "propensity", "source"],
+    "next_campaign_arms": ["arm", "customers"],
 }
-PER_CUSTOMER = ("winback",)  # tables kept out of MLflow: one row per (pseudonymous) customer, not aggregates
+MIN_ARM_ROWS = 50  # customers per campaign arm below which a per-offer effect is noise
+PER_CUSTOMER = ("winback", "offers", "next_campaign")  # kept out of MLflow: one row per (pseudonymous) customer
 NO_ORACLE = ("the simulator's true offer effects exist only for data.source simulator: no oracle policy, no "
              "share_of_oracle, no rank agreement with the truth")
 
@@ -227,10 +242,34 @@ def targeting_part(model, history: History | None, campaign: Campaign, *, effect
     return StageResult(metrics, tables, skipped={**({} if effects is not None else {"oracle": NO_ORACLE}), **skipped})
 
 
+def offers_part(model, campaign: Campaign, snapshots: pd.DataFrame, *, truth: pd.DataFrame | None,
+                multiplier: float | None, margins: dict, offers: dict, design: dict, budget_eur: float, seed: int,
+                key: bytes) -> StageResult:
+    """Parts 6-7: offers learned from the multi-arm campaign, every policy valued (`retention.targeting`), the
+    learned offer per customer of the latest cutoff, and the next campaign's design (`retention.next_campaign`)."""
+    parts = ("offers", "next_campaign")
+    if campaign.problem:
+        return StageResult({}, skipped=dict.fromkeys(parts, "no campaign (see campaign)"))
+    if multiplier is None:
+        return StageResult({}, skipped=dict.fromkeys(parts, "no CLV (the survival stage valued no customer) to "
+                                                            "value a retained customer by"))
+    arms = campaign.rows["offer"].where(campaign.rows["treated"].astype(bool), "control").value_counts()
+    if arms.min() < MIN_ARM_ROWS or len(arms) < 2:
+        return StageResult({}, skipped=dict.fromkeys(parts, f"the campaign's arms hold too few customers to learn "
+                                                            f"each offer's effect (at least {MIN_ARM_ROWS} each): "
+                                                            f"{arms.to_dict()}"))
+    latest = snapshots[snapshots["cutoff"] == snapshots["cutoff"].max()].reset_index(drop=True)
+    metrics, tables, rows, latest, net = learn_offers(campaign.rows, latest, model, truth=truth,
+                                                      multiplier=multiplier, margins=margins, params=offers,
+                                                      budget_eur=budget_eur, seed=seed, key=key)
+    metrics["next_campaign"], more = design_next(rows, latest, net, seed=seed, key=key, **design)
+    return StageResult(metrics, tables | more)
+
+
 def run(model, *, source: Source, clv: pd.DataFrame, snapshots: pd.DataFrame, history: History | None,
         effects: pd.DataFrame | None, seed: int, horizon_months: int, margins: dict, model_source: str, key: bytes,
         budget_eur: float, offer_cost: float | None, save_rate: float | None, rmst_months: int, uplift: dict,
-        policies: dict, churners: dict, archetypes: dict, winback: dict) -> StageResult:
+        policies: dict, offers: dict, design: dict, churners: dict, archetypes: dict, winback: dict) -> StageResult:
     """The retention stage on in-memory inputs: every part, or why it is skipped, and a table for each of TABLES.
 
     `model` is the champion ChurnModel (`model_source` names it); `clv` the survival stage's clv.parquet;
@@ -244,8 +283,11 @@ def run(model, *, source: Source, clv: pd.DataFrame, snapshots: pd.DataFrame, hi
     parts = [
         campaign.result(),
         profit_part(model, snapshots, clv, campaign=campaign, multiplier=multiplier, budget_eur=budget_eur),
-        targeting_part(model, history, campaign, effects=effects if source.oracle else None, multiplier=multiplier,
+        targeting_part(model, history, campaign, multiplier=multiplier,
+                       effects=effects[["customer_id", "month", "true_effect"]] if source.oracle else None,
                        margins=margins, uplift=uplift, policies=policies, rmst_months=rmst_months, seed=seed),
+        offers_part(model, campaign, snapshots, truth=effects if source.oracle else None, multiplier=multiplier,
+                    margins=margins, offers=offers, design=design, budget_eur=budget_eur, seed=seed, key=key),
     ]
     no_churners = churner_problem(None if history is None else history.events)
     if no_churners:
@@ -275,8 +317,7 @@ def main() -> None:
     model, model_source = load_champion(model_name)
     history = read_history() if source.time_axis else None
     key = privacy.pseudonym_key(synthetic_seed=base["seed"] if source.synthetic else None)  # made-up ids: seed key
-    effects = pd.read_parquet(paths.ORACLE_EFFECTS, columns=["customer_id", "month", "true_effect"]) \
-        if source.oracle else None
+    effects = pd.read_parquet(paths.ORACLE_EFFECTS) if source.oracle else None
     try:
         result = run(model, source=source, clv=pd.read_parquet(paths.CLV), snapshots=pd.read_parquet(paths.SNAPSHOTS),
                      history=history, effects=effects, seed=base["seed"], horizon_months=base["horizon_months"],

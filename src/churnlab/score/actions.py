@@ -17,6 +17,10 @@ For a customer with churn probability p, customer lifetime value CLV and respons
     expected net benefit = expected benefit - cost
 
 and the recommendation is the eligible action with the highest net benefit if that is positive, else "no action".
+
+The response rates are assumptions (params), not measurements: every row says so in `action_basis`. Where the data
+hold a randomised multi-arm campaign, the retention stage (which runs after score) learns each offer's effect from it
+and writes the measured choice per customer to reports/retention/offers.csv, keyed by the same pseudonymous id.
 """
 
 from dataclasses import dataclass, field
@@ -25,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 NO_ACTION = "no action"
+ASSUMED = "assumed response rates (params score.actions); measured offers: reports/retention/offers.csv"
 
 
 @dataclass(frozen=True)
@@ -117,4 +122,5 @@ def recommend(p: pd.Series, clv: pd.Series, reasons: pd.DataFrame, segment: pd.S
         "action_cost": np.where(act, costs[best], 0.0),
         "expected_benefit": np.where(act, benefit[rows, best], 0.0),
         "expected_net_benefit": np.where(act, net[rows, best], 0.0),
+        "action_basis": np.where(act, ASSUMED, ""),
     }, index=p.index)

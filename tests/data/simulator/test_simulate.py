@@ -13,6 +13,8 @@ from churnlab.data.simulator import simulate
 from churnlab.data.simulator.market import MARKET_PARAMS, market_for
 
 HORIZON = 6
+OFFER_COSTS = {"rate_match": 60.0, "fee_waiver": 30.0, "complaint_recovery": 40.0, "digital_nudge": 2.0,
+               "relationship_manager_call": 120.0}
 SHOCK = 24
 
 
@@ -25,7 +27,7 @@ def bank() -> dict[str, pd.DataFrame]:
     blocks = list(simulate.simulate(
         n_customers=8000, seed=11, market=market, n_months=36, horizon=HORIZON, existing_share=0.6,
         max_prior_tenure_months=240, base_monthly_hazard=0.0105, campaign_months=[12, 18],
-        campaign_target_share=0.25, campaign_treat_share=0.5, campaign_cost=60.0, oracle_paths=8,
+        campaign_target_share=0.25, campaign_treat_share=0.833, offer_costs=OFFER_COSTS, oracle_paths=8,
         oracle_every_months=1, oracle_survival_months=12, burn_in_months=12))
     tables = {name: pd.concat([b[name] for b in blocks], ignore_index=True) for name in blocks[0]}
     tables["market"] = market.iloc[12:48].reset_index(drop=True)
@@ -106,17 +108,32 @@ def test_treated_arm_churn_matches_the_oracle_effect(bank):
     observed = arms.loc[True, "mean"] - arms.loc[False, "mean"]
     se = np.sqrt(sum(arms.loc[a, "mean"] * (1 - arms.loc[a, "mean"]) / arms.loc[a, "size"] for a in (True, False)))
     assert abs(observed - effects["true_effect"].mean()) < 3 * se
-    treated = effects[effects["treated"]]
-    assert abs(label[effects["treated"]].mean() - treated["p_treated"].mean()) < 3 * np.sqrt(
-        treated["p_treated"].mean() * (1 - treated["p_treated"].mean()) / len(treated))
+    for arm, rows in effects.groupby("arm"):  # each arm's churn is the oracle's churn probability under that arm
+        p = rows[f"p_{arm}"].mean()
+        assert abs(label[rows.index].mean() - p) < 3 * np.sqrt(p * (1 - p) / len(rows)), arm
 
 
-def test_offer_effects_differ_by_customer(bank):
+def test_each_offer_works_on_the_customers_it_fits(bank):
+    """The oracle's effects (common random numbers): a rate match helps the price-sensitive far more than the
+    others, complaint recovery the service-prone, and any contact hurts the annoyed."""
     effect = bank["campaign_effects"].merge(bank["customer_truth"], on="customer_id")
-    by_type = effect.groupby("response_type")["true_effect"].mean()
-    assert by_type["responsive"] < -0.01  # a real reduction for price-sensitive customers
-    assert by_type["annoyed"] > 0  # slightly harmful for a few
-    assert (effect["true_effect"].abs() < 1e-9).mean() > 0.05  # none for some (e.g. already decided to leave)
+    for offer in OFFER_COSTS:
+        effect[offer] = effect[f"p_{offer}"] - effect["p_control"]
+    price = pd.qcut(effect["price_sensitivity"], 4, labels=False)
+    service = pd.qcut(effect["service_proneness"], 4, labels=False)
+    assert effect.loc[price == 3, "rate_match"].mean() < 2 * effect.loc[price == 0, "rate_match"].mean() < 0
+    assert effect.loc[service == 3, "complaint_recovery"].mean() < effect.loc[service == 0, "complaint_recovery"].mean()
+    assert (effect.loc[effect["response_type"] == "annoyed", list(OFFER_COSTS)].mean() > 0).all()
+    assert effect.loc[effect["response_type"] != "annoyed", list(OFFER_COSTS)].mean().max() < 0
+
+
+def test_campaign_arms_are_randomised_with_their_propensity_logged(bank):
+    campaigns = bank["campaigns"]
+    shares = campaigns["offer"].value_counts(normalize=True)
+    assert set(shares.index) == {"control", *OFFER_COSTS}
+    np.testing.assert_allclose(campaigns.groupby("offer")["propensity"].first(), 1 / 6, atol=0.001)
+    assert (shares - 1 / 6).abs().max() < 4 * np.sqrt(1 / 6 * 5 / 6 / len(campaigns))
+    assert (campaigns["cost"] == campaigns["offer"].map(OFFER_COSTS).fillna(0.0)).all()
 
 
 def small_simulation(**overrides) -> dict:

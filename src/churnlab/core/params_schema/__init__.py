@@ -10,6 +10,7 @@ each. The allowed values are copied from the stages, since core imports no other
 from pydantic import Field
 
 from churnlab.core.params_schema.decisions import Monitor, Report, Retention, Score, Segment
+from churnlab.core.params_schema.engine import Engine
 from churnlab.core.params_schema.fields import Section, number
 from churnlab.core.params_schema.models import Evaluate, Features, Register, Train
 from churnlab.core.params_schema.sources import Base, Data, Simulate
@@ -22,6 +23,7 @@ class Params(Section):
     """The whole file: one section per stage, plus `base` and `simulate` (read by the data stage)."""
 
     base: Base
+    engine: Engine = Field(default_factory=Engine.local)  # absent: the local engine, as before it existed
     data: Data
     simulate: Simulate
     survival: Survival

@@ -59,6 +59,22 @@ class Policies(Section):
     n_boot: Count
 
 
+class Offers(Section):
+    test_share: Share
+    budget_share: PartShare
+    final_features: Annotated[list[Name], MinLen(1), AfterValidator(no_repeats)]
+    scale_by_risk: bool
+    draws: Count
+    n_jobs: Count
+    xgboost: XGBoostOptions
+
+
+class Design(Section):
+    uplifts: Annotated[list[PartShare], MinLen(1)]
+    explore_share: PartShare
+    control_share: Share
+
+
 class Churners(Section):
     months_before: Count
     max_customers: Count
@@ -84,6 +100,8 @@ class Retention(Section):
     rmst_months: Count
     uplift: Uplift
     policies: Policies
+    offers: Offers
+    design: Design
     churners: Churners
     archetypes: Archetypes
     winback: Winback
@@ -198,3 +216,5 @@ class Monitor(Section):
 class Report(Section):
     notebooks: Names
     timeout_s: Count
+    language: Literal["en", "zh", "both"] = "en"  # churnlab.core.words.SETTINGS
+    currency: Literal["CNY", "EUR"] | None = None  # churnlab.core.words.CURRENCIES; None: by the language

@@ -1,5 +1,6 @@
 """The `base`, `data` and `simulate` sections: where the data come from."""
 
+import codecs
 from typing import Annotated, Any, Literal
 
 from annotated_types import MaxLen, MinLen
@@ -33,11 +34,21 @@ class Base(Section):
     horizon_months: Count
 
 
+def _codec(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise rule("must be a Python codec name (utf-8, gb18030, gbk, big5, cp1252, ...) or null") from None
+    return value
+
+
 class Read(Section):
     sep: str | None
-    encoding: str | None
+    encoding: Annotated[str | None, AfterValidator(_codec)]
     decimal: str | None
     thousands: str | None
+    units: dict[Name, Literal["万", "亿", "元"]]  # raw column -> the unit its plain numbers are in
 
 
 class Ledger(Section):
@@ -104,7 +115,8 @@ class Simulate(Section):
                                compared_to("n_months", "simulate.n_months", "<")]
     campaign_target_share: PartShare
     campaign_treat_share: Share
-    campaign_cost: NonNegative
+    offer_costs: dict[Literal["rate_match", "fee_waiver", "complaint_recovery", "digital_nudge",
+                              "relationship_manager_call"], NonNegative]  # simulator.offers.OFFERS
     oracle_paths: Count
     oracle_every_months: Count
     workers: Count

@@ -24,14 +24,15 @@ churn).
 import numpy as np
 
 from churnlab.contract.schema import CHANNELS, EDUCATION, OCCUPATIONS, REASONS
+from churnlab.data.simulator.offers import NO_OFFER, offer_multipliers
 
 REGIONS = ("capital", "north", "south", "east", "west")
 LEAVE_DELAYS = np.array([3, 4, 5])  # months from decision to churn month (inclusive), non-life reasons
 DORMANT_MONTHS = 6  # months without a transaction before the bank may close the account
 DORMANT_CLOSE_PROB = 0.25
-EFFECT_MONTHS = 6  # how long a retention offer lowers the price and competitor components
+EFFECT_MONTHS = 6  # how long a retention offer changes the hazard (simulator.offers)
 PRODUCTS = ("has_savings", "has_card", "has_loan", "has_invest", "has_insurance")  # besides the current account
-ANNOYED = 2  # response type: contact backfires (service component x1.8 while the offer runs)
+ANNOYED = 2  # response type: contact backfires (simulator.offers)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -104,6 +105,7 @@ def initial_state(rng: np.random.Generator, cust: dict[str, np.ndarray]) -> dict
         "dormant": np.zeros(n),  # consecutive months without a transaction
         "incident": np.zeros(n),  # months left of a service incident
         "treat_until": np.full(n, -1),  # last month index at which a retention offer is in force
+        "offer": np.full(n, NO_OFFER),  # index into offers.OFFERS of the last offer made
     }
     state["invest"] = np.where(state["has_invest"], income * cust["wealth"] * rng.lognormal(1.2, 0.7, n), 0.0)
     state["loan"] = np.where(state["has_loan"], income * rng.uniform(3, 25, n), 0.0)
@@ -194,9 +196,7 @@ def step(rng: np.random.Generator, cust: dict, state: dict, *, month: int, marke
 def hazard_components(cust: dict, state: dict, *, month: int, market: dict, base_hazard: float) -> dict:
     """Monthly decision-to-leave probability by latent reason, given the state at the end of `month`."""
     tenure = np.maximum(month - cust["open_month"], 0)
-    treated = state["treat_until"] >= month  # offer in force for this month's decision
-    relief = np.where(treated & (cust["response"] != ANNOYED), np.clip(1 - 1.5 * cust["price_sens"], 0, 1), 1.0)
-    annoy = np.where(treated & (cust["response"] == ANNOYED), 1.8, 1.0)
+    offer = offer_multipliers(cust, state, month=month, annoyed=ANNOYED)  # the offer in force this month
     log_m = (1.1 * np.exp(-tenure / 6.0) - 0.28 * (n_products(state) - 2) - 0.55 * state["payroll"]
              + 0.8 * state["decline"] + 0.12 * (market["unemployment"][month] - 6.0))
     scale = base_hazard * np.exp(log_m)
@@ -206,9 +206,9 @@ def hazard_components(cust: dict, state: dict, *, month: int, market: dict, base
     spread = max(market["competitor_spread"][month], 0.0)
     promo = market["promo_index"][month]
     return {
-        "price": scale * 0.35 * (1 + 2.5 * exposure * spread) * relief,
-        "service": scale * 0.3 * np.exp(0.6 * c3 + 0.06 * s3) * annoy,
-        "competitor_offer": scale * 0.6 * promo * (1 + 3 * cust["price_sens"]) * relief,
+        "price": scale * 0.35 * (1 + 2.5 * exposure * spread) * offer["price"],
+        "service": scale * 0.3 * np.exp(0.6 * c3 + 0.06 * s3) * offer["service"],
+        "competitor_offer": scale * 0.6 * promo * (1 + 3 * cust["price_sens"]) * offer["competitor_offer"],
         "life_event": np.full(len(tenure), base_hazard * 0.2) * (1 + (cust["age0"] > 70)),
     }
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from churnlab.contract.schema import REASONS
 from churnlab.data.simulator import bank
+from churnlab.data.simulator.offers import CONTROL, OFFERS, save_probability
 from churnlab.data.simulator.oracle import INVOLUNTARY, truth_curves
 from churnlab.data.simulator.tables import (
     ENTRY_HORIZONS,
@@ -75,13 +76,13 @@ class Block:
                    lam=np.zeros(n), parts={r: np.zeros(n) for r in REASONS},
                    deposits=[state["deposit"].copy()] * 4)
 
-    def curves(self, s: int, stream: int, idx: np.ndarray, months_ahead: int,
-               treat_until: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def curves(self, s: int, stream: int, idx: np.ndarray, months_ahead: int, treat_until: np.ndarray | None = None,
+               offer: np.ndarray | None = None, save: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The oracle's churn curves for customers `idx` at the end of month s (`oracle.truth_curves`)."""
         return truth_curves([*self.seed, s, stream], self.cust, self.state, idx, month=s, leaving=self.leaving,
                             churn_month=self.churn_month, churn_type=self.churn_type, horizon=months_ahead,
                             market=self.market, paths=self.oracle_paths, base_hazard=self.base_hazard,
-                            treat_until=treat_until)
+                            treat_until=treat_until, offer=offer, save=save)
 
 
 def start_month(rng: np.random.Generator, b: Block, s: int) -> np.ndarray:
@@ -124,23 +125,41 @@ def run_month(rng: np.random.Generator, b: Block, s: int) -> tuple[np.ndarray, n
 
 def run_campaign(rng: np.random.Generator, b: Block, s: int, alive: np.ndarray, *, ids: np.ndarray,
                  month: pd.Timestamp, horizon: int, target_share: float, treat_share: float,
-                 cost: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A randomised retention campaign at the end of month s: its rows, and each chosen customer's true effect.
+                 offer_costs: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A multi-arm randomised retention campaign at the end of month s: its rows, and each chosen customer's truth.
 
-    Both arms' churn risk over the horizon come from the oracle with common random numbers (stream 2), the
-    control arm with the customer's current offer, the treated arm with a new one.
+    Each customer the at-risk rule selects gets one of the `offers.OFFERS` with probability treat_share / 5 each,
+    or no contact (the control) with probability 1 - treat_share; the row logs that propensity. Every arm's churn
+    risk over the horizon comes from the oracle with common random numbers (stream 2): the control arm with the
+    customer's current offer (if one still runs), each offer arm with that offer from now. `true_effect` is the
+    mean effect of the offers (the effect of "an offer" in a treated-against-control comparison).
     """
     chosen = _campaign_selection(rng, b.cust, b.state, b.deposits[0], alive, month=s, market=b.market,
                                  target_share=target_share)
-    treated = rng.random(len(chosen)) < treat_share
+    n_offers = len(OFFERS)
+    shares = np.array([1 - treat_share, *[treat_share / n_offers] * n_offers])
+    arm = rng.choice(n_offers + 1, len(chosen), p=shares) - 1  # -1: control, else index into OFFERS
+    treated, u_save = arm >= 0, rng.random(len(chosen))
     offer_end = np.full(len(chosen), s + bank.EFFECT_MONTHS)
-    p_control = b.curves(s, 2, chosen, horizon, b.state["treat_until"][chosen])["any"][:, -1]
-    p_treated = b.curves(s, 2, chosen, horizon, offer_end)["any"][:, -1]
+    leaving = b.leaving[chosen]  # decided to leave, churn month still ahead: an offer may turn them round
+    p, save = {CONTROL: b.curves(s, 2, chosen, horizon)["any"][:, -1]}, {}
+    parts = {reason: part[chosen] for reason, part in b.parts.items()}  # the hazard's motives at the campaign
+    for code, name in enumerate(OFFERS):
+        save[code] = np.where(leaving, save_probability(b.cust, b.state, chosen, offer=code, parts=parts, month=s,
+                                                        annoyed=bank.ANNOYED), 0.0)
+        p[name] = b.curves(s, 2, chosen, horizon, offer_end, np.full(len(chosen), code), save[code])["any"][:, -1]
+    kept = chosen[treated & (u_save < np.choose(np.maximum(arm, 0), [save[c] for c in range(len(OFFERS))]))]
+    b.leaving[kept], b.churn_month[kept], b.churn_type[kept], b.reason[kept] = False, NEVER, -1, -1
     b.state["treat_until"][chosen[treated]] = s + bank.EFFECT_MONTHS
-    campaign = pd.DataFrame({"customer_id": ids[chosen], "month": month, "treated": treated, "offer": "rate_match",
-                             "cost": np.where(treated, cost, 0.0)})
-    effects = pd.DataFrame({"customer_id": ids[chosen], "month": month, "treated": treated, "p_control": p_control,
-                            "p_treated": p_treated, "true_effect": p_treated - p_control})
+    b.state["offer"][chosen[treated]] = arm[treated]
+    names = np.asarray((*OFFERS, CONTROL), dtype=object)[arm]  # index -1 is the control
+    costs = np.array([offer_costs[name] for name in OFFERS] + [0.0])[arm]
+    campaign = pd.DataFrame({"customer_id": ids[chosen], "month": month, "treated": treated, "offer": names,
+                             "cost": costs, "propensity": shares[arm + 1]})
+    received = np.stack([p[name] for name in (*OFFERS, CONTROL)])[arm, np.arange(len(chosen))]
+    effects = pd.DataFrame({"customer_id": ids[chosen], "month": month, "treated": treated, "arm": names,
+                            **{f"p_{name}": p[name] for name in (CONTROL, *OFFERS)}, "p_treated": received,
+                            "true_effect": np.mean([p[name] - p[CONTROL] for name in OFFERS], axis=0)})
     return campaign, effects
 
 
@@ -198,7 +217,7 @@ def customer_truth(b: Block, *, ids: np.ndarray, window_open: np.ndarray,
 def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_months: int, horizon: int,
                    existing_share: float, max_prior_tenure_months: int, base_monthly_hazard: float,
                    campaign_months: list[int], campaign_target_share: float, campaign_treat_share: float,
-                   campaign_cost: float, oracle_paths: int, oracle_every_months: int,
+                   offer_costs: dict[str, float], oracle_paths: int, oracle_every_months: int,
                    oracle_survival_months: int, burn_in_months: int) -> dict[str, pd.DataFrame]:
     """Simulate `n` customers of block `block` over `n_months`; return contract and oracle tables for them.
 
@@ -230,7 +249,7 @@ def simulate_block(block: int, n: int, *, seed: int, market: pd.DataFrame, n_mon
         if m in campaign_months:
             campaign, effect = run_campaign(rng, b, s, alive, ids=ids, month=months[s], horizon=horizon,
                                             target_share=campaign_target_share, treat_share=campaign_treat_share,
-                                            cost=campaign_cost)
+                                            offer_costs=offer_costs)
             campaigns.append(campaign)
             effects.append(effect)
         truth.append(monthly_truth(b, s, idx, alive, ids=ids, month=months[s], horizon=horizon,

@@ -16,7 +16,8 @@ oracle at t knows no coin flip that the data up to t could not show. Only covari
 Carlo, so a few dozen paths give a standard error far below the spread of risk across customers (simulate.json
 reports the split-half Monte Carlo error of the oracle AUC).
 
-Treatment effects use common random numbers: the same paths are run with and without the offer.
+Treatment effects use common random numbers: the same paths (the same uniform draws of every covariate) are run
+with no offer and with each offer, so the difference between arms is the offer's effect alone.
 """
 
 import numpy as np
@@ -41,19 +42,21 @@ def _tile(arrays: dict, idx: np.ndarray, paths: int) -> dict:
 
 def forward_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *, month: int, market: dict,
                    horizon: int, paths: int, base_hazard: float,
-                   treat_until: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                   treat_until: np.ndarray | None = None, offer: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """True cumulative churn probabilities by month+1 ... month+horizon for active (not leaving) customers `idx`.
 
     Returns arrays of shape (len(idx), horizon): `any` (any churn type) and `voluntary` (decisions to leave
     only, involuntary closures excluded), plus `any_split`, the `any` curve from the first half of the paths
-    (to measure Monte Carlo error). `treat_until` overrides the offer's last month for the selected
-    customers (the treated arm of a common-random-numbers comparison).
+    (to measure Monte Carlo error). `treat_until` and `offer` override the last month and the kind of the offer
+    in force for the selected customers (an arm of a common-random-numbers comparison).
     """
     rng = np.random.default_rng(seed)
     c = _tile(cust, idx, paths)
     s = _tile(state, idx, paths)
     if treat_until is not None:
         s["treat_until"] = np.repeat(treat_until, paths)
+    if offer is not None:
+        s["offer"] = np.repeat(offer, paths)
     size = len(idx) * paths
     alive = np.ones(size)
     closed, decided = np.zeros((horizon, size)), np.zeros((horizon, size))
@@ -82,20 +85,26 @@ def forward_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *,
 
 def truth_curves(seed: list[int], cust: dict, state: dict, idx: np.ndarray, *, month: int, leaving: np.ndarray,
                  churn_month: np.ndarray, churn_type: np.ndarray, horizon: int, treat_until: np.ndarray | None = None,
+                 offer: np.ndarray | None = None, save: np.ndarray | None = None,
                  **oracle_kw) -> dict[str, np.ndarray]:
     """True cumulative churn curves (any, voluntary, any_split) over `horizon` months for customers `idx`.
 
     Customers who already decided to leave have a known churn month, so their curve is a step; the others
-    come from the forward Monte Carlo of `oracle.forward_curves`.
+    come from the forward Monte Carlo of `oracle.forward_curves`. `save` is each customer's probability that a
+    new offer turns a decision to leave round (`offers.save_probability`): such a leaver's curve is the mix
+    (1 - save) x step + save x the forward curve of a customer who stays.
     """
     ahead = np.arange(1, horizon + 1)
     due = ((churn_month[idx] - month)[:, None] <= ahead[None, :]).astype(float)
     out = {"any": due, "voluntary": due * (churn_type[idx] != INVOLUNTARY)[:, None], "any_split": due.copy()}
     staying = ~leaving[idx]
-    if staying.any():
-        until = None if treat_until is None else treat_until[staying]
-        res = forward_curves(seed, cust, state, idx[staying], month=month, horizon=horizon, treat_until=until,
-                             **oracle_kw)
+    weight = staying.astype(float) if save is None else np.where(staying, 1.0, save)  # of the forward curve
+    forward = weight > 0
+    if forward.any():
+        until, kind = (None if x is None else x[forward] for x in (treat_until, offer))
+        res = forward_curves(seed, cust, state, idx[forward], month=month, horizon=horizon, treat_until=until,
+                             offer=kind, **oracle_kw)
+        w = weight[forward][:, None]
         for name, curve in res.items():
-            out[name][staying] = curve
+            out[name][forward] = (1 - w) * out[name][forward] + w * curve
     return out

@@ -19,6 +19,7 @@ from churnlab.contract.schema import (
     arrow_schema,
 )
 from churnlab.data.simulator import bank
+from churnlab.data.simulator.offers import CONTROL, OFFERS
 
 ENTRY_HORIZONS = (12, 24, 36)  # months ahead for which customer_truth gives the true churn risk at entry
 ORACLE_TYPES = {
@@ -30,8 +31,9 @@ ORACLE_TYPES = {
                        "true_income": "float64", "open_month_index": "int64",
                        **{f"p_{kind}_{k}m_at_entry": "float64"
                           for kind in ("voluntary", "churn") for k in ENTRY_HORIZONS}},
-    "campaign_effects": {"customer_id": "string", "month": "timestamp[ns]", "treated": "bool",
-                         "p_control": "float64", "p_treated": "float64", "true_effect": "float64"},
+    "campaign_effects": {"customer_id": "string", "month": "timestamp[ns]", "treated": "bool", "arm": "string",
+                         **{f"p_{arm}": "float64" for arm in (CONTROL, *OFFERS)}, "p_treated": "float64",
+                         "true_effect": "float64"},
     "survival_truth": {"customer_id": "string", "month": "timestamp[ns]", "months_ahead": "int64",
                        "survival_any": "float64", "survival_voluntary": "float64"},
 }
