@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from churnlab.score.actions import NO_ACTION, catalogue
-from churnlab.score.early_warning import build_early_warning, customer_clv
+from churnlab.score.early_warning import build_early_warning, customer_clv, in_words
 
 KEY = b"test-key"
 POINTS = {"pdo": 20.0, "base_points": 600.0, "base_odds": 50.0}
@@ -76,3 +76,32 @@ def test_early_warning_without_customer_values_ranks_by_risk_and_recommends_noth
         build_early_warning(scoring, [0.5] * 4, reasons, segments.iloc[1:], thresholds=[600.0],
                             grade_labels=["A", "B"], points_params=POINTS, actions=ACTIONS, clv_fallback_months=24,
                             key=KEY)
+
+
+def listed(**columns) -> pd.DataFrame:
+    """Two rows of an early-warning list (the columns `in_words` reads)."""
+    return pd.DataFrame({"grade": ["E", "A"], "segment": ["private", "own segment"],
+                         "lifecycle_stage": ["decline", None],
+                         "cluster_name": ["dormant savers", "digital investors (high deposits) 2"],
+                         "reason_1": ["Deposit balance now / its mean: down", None],
+                         "reason_1_feature": ["deposit_trend_3m", None], "reason_1_direction": ["down", None],
+                         "action": ["rate_match", NO_ACTION], "action_channel": ["phone", None], **columns})
+
+
+def test_the_list_in_english_adds_words_beside_each_code_and_keeps_the_reasons():
+    shown = in_words(listed(), "en")
+    assert shown["action"].tolist() == ["rate_match", NO_ACTION]  # codes stay for machines
+    assert shown["action_text"].tolist() == ["Rate match", "No action"]
+    assert shown["segment_text"].tolist() == ["private banking", "own segment"]  # a file's own segment: as is
+    assert shown["reason_1"].tolist() == ["Deposit balance now / its mean: down", None]
+    assert list(shown.columns).index("grade_text") == list(shown.columns).index("grade") + 1
+
+
+def test_the_list_in_chinese_reads_reasons_stages_clusters_and_actions_in_chinese():
+    shown = in_words(listed(), "zh")
+    assert shown["reason_1"].iloc[0].endswith("：下降") and shown["reason_1"].iloc[1] is None
+    assert shown["lifecycle_stage_text"].iloc[0] == "衰退期" and pd.isna(shown["lifecycle_stage_text"].iloc[1])
+    assert shown["action_text"].tolist() == ["利率匹配", "暂不采取措施"]
+    assert shown["grade_text"].tolist() == ["E（高风险）", "A（低风险）"]
+    assert shown["cluster_name"].tolist() == ["休眠储蓄型客户", "线上投资型客户（存款高） 2"]
+    assert shown["reason_1_feature"].tolist() == ["deposit_trend_3m", None]  # machine columns unchanged

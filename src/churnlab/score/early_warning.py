@@ -12,9 +12,13 @@ import pandas as pd
 
 from churnlab.core.checks import check_columns
 from churnlab.core.privacy import pseudonymise
+from churnlab.core.words import cluster_name, glossary, reason_text, term
 from churnlab.model.grades import assign_grades, points
 from churnlab.score.actions import Action, recommend
 
+# code column -> the words.yaml section of its words: each gets a `<code>_text` column beside it in the language
+CODE_WORDS = {"grade": "grades", "segment": "segments", "value_tier": "value_tiers", "lifecycle_stage": "lifecycle",
+              "action": "actions", "action_channel": "channels"}
 SEGMENT_COLUMNS = ["customer_id", "age_band", "income_band", "segment", "region", "behaviour_cluster",
                    "cluster_name", "lifecycle_stage", "value_tier", "clv", "monthly_margin"]
 
@@ -28,11 +32,41 @@ def customer_clv(segments: pd.DataFrame, *, fallback_months: float) -> tuple[pd.
     return clv.fillna(margin * fallback_months), int(fallback.sum())
 
 
+def _code_text(codes: pd.Series, section: str, language: str) -> pd.Series:
+    """The words of each code (a code words.yaml does not know, e.g. a snapshot file's own segment, stays itself)."""
+    known = glossary()[section]
+    return codes.map(lambda c: term(section, c, language) if str(c) in known else c, na_action="ignore")
+
+
+def in_words(warning: pd.DataFrame, language: str) -> pd.DataFrame:
+    """The list's text for readers in `language` (en | zh | both); machine columns and codes stay as they are.
+
+    Beside each code column of `CODE_WORDS` present, a `<code>_text` column holds its words; `cluster_name` and the
+    reasons follow the language (English keeps the reasons' catalogue wording, "Deposit balance now / its mean
+    over the previous 3 months: down"; Chinese reads the indicator's Chinese name, "近3个月存款余额趋势：下降").
+    """
+    out = warning.copy()
+    for code, section in CODE_WORDS.items():
+        if code in out:
+            out.insert(out.columns.get_loc(code) + 1, f"{code}_text", _code_text(out[code], section, language))
+    if "cluster_name" in out:
+        out["cluster_name"] = out["cluster_name"].map(lambda n: cluster_name(n, language), na_action="ignore")
+    if language != "en":
+        k = 1
+        while f"reason_{k}_feature" in out:
+            features, ways = out[f"reason_{k}_feature"], out[f"reason_{k}_direction"]
+            out[f"reason_{k}"] = [reason_text(f, w, language) if isinstance(f, str) else None
+                                  for f, w in zip(features, ways, strict=True)]
+            k += 1
+    return out
+
+
 def build_early_warning(scoring: pd.DataFrame, p, reasons: pd.DataFrame, segments: pd.DataFrame, *,
                         thresholds: list[float], grade_labels: list[str], points_params: dict, actions: list[Action],
-                        clv_fallback_months: float, key: bytes) -> pd.DataFrame:
+                        clv_fallback_months: float, key: bytes, language: str = "en") -> pd.DataFrame:
     """The early-warning list of the scoring snapshot rows `scoring` (with churn probabilities `p` and the
-    output of `reasons.top_reasons`), joined to their `segments` row; see the module docstring."""
+    output of `reasons.top_reasons`), joined to their `segments` row, its text in `language` (`in_words`); see the
+    module docstring."""
     check_columns(scoring, ["customer_id", "cutoff"], table="scoring snapshots")
     check_columns(segments, ["customer_id"], table="segments")
     rows = scoring[["customer_id", "cutoff"]].reset_index(drop=True)
@@ -58,4 +92,4 @@ def build_early_warning(scoring: pd.DataFrame, p, reasons: pd.DataFrame, segment
     warning = pd.concat([warning, action], axis=1).sort_values(["expected_loss", "p_churn"], ascending=False,
                                                                kind="stable", na_position="last")
     warning.insert(0, "rank", np.arange(1, len(warning) + 1))
-    return warning.reset_index(drop=True)
+    return in_words(warning.reset_index(drop=True), language)

@@ -184,11 +184,11 @@ def score_metrics(warning: pd.DataFrame, table: pd.DataFrame, *, champion_versio
 
 def run(snapshots: pd.DataFrame, segments: pd.DataFrame, indicators: pd.DataFrame, model: ChurnModel, *,
         split: TimeSplit | RandomSplit, champion_version: int, key: bytes, points: dict, grades: dict,
-        reasons: dict, actions: dict, clv_fallback_months: float) -> StageResult:
+        reasons: dict, actions: dict, clv_fallback_months: float, language: str = "en") -> StageResult:
     """Grades, migration and the early-warning list of the snapshot rows at the `cutoffs_to_score` (see the
     module docstring). `segments` are the segment rows at the scoring cutoff, `indicators` the catalogue (for the
     reasons' words), `model` the champion's ChurnModel; `key` pseudonymises the ids. The keywords after `key` are
-    params.yaml `score`."""
+    params.yaml `score`, and `language` the report language (params report.language) of the list's text columns."""
     scoring_cutoff, previous_cutoff = last_cutoffs(snapshots)
     parts = split.parts(snapshots)
     validation, test = parts["validation"], parts["test"]
@@ -210,7 +210,7 @@ def run(snapshots: pd.DataFrame, segments: pd.DataFrame, indicators: pd.DataFram
     entries, blind = action_catalogue(actions, model.features)
     warning = build_early_warning(scoring, p_now, why, segments, thresholds=thresholds, grade_labels=labels,
                                   points_params=points, actions=entries, clv_fallback_months=clv_fallback_months,
-                                  key=key)
+                                  key=key, language=language)
     metrics = score_metrics(warning, table, champion_version=champion_version, scoring_cutoff=scoring_cutoff,
                             test_cutoff=split.test, thresholds=thresholds, labels=labels, clv_fallback=clv_fallback,
                             blind=blind, skipped=skipped)
@@ -227,6 +227,7 @@ def synthetic_seed() -> int | None:
 def main() -> None:
     setup_logging()
     params, model_name = load_params("score"), load_params("register")["model_name"]
+    language = load_params("report")["language"]
     champion = tracking.load_champion(model_name)
     split = load_split(paths.SPLIT)
     cutoffs = pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff"])["cutoff"].unique()
@@ -236,8 +237,10 @@ def main() -> None:
     log.info("champion %s v%d; split %s; scoring cutoff %s", model_name, champion.version, split.as_dict(),
              scoring_cutoff.date())
     result = run(snapshots, segments, pd.read_csv(paths.INDICATORS), champion.model, split=split,
-                 champion_version=champion.version, key=pseudonym_key(synthetic_seed=synthetic_seed()), **params)
-    write_result("score", result, headline=HEADLINE, params={"score": params, "register": {"model_name": model_name}},
+                 champion_version=champion.version, key=pseudonym_key(synthetic_seed=synthetic_seed()),
+                 language=language, **params)
+    write_result("score", result, headline=HEADLINE,
+                 params={"score": params, "register": {"model_name": model_name}, "report": {"language": language}},
                  inputs=[paths.SNAPSHOTS, paths.SEGMENTS, paths.INDICATORS, paths.SPLIT],
                  tags={"champion": f"{model_name}/{champion.version}", "champion_version": str(champion.version),
                        "champion_run_id": champion.run_id, "grades": ",".join(result.metrics["grades"]["labels"])},
