@@ -164,3 +164,34 @@ def test_printed_chunks_are_joined_so_the_page_is_the_same_every_run():
     joined = coalesce_streams(chunks)
     assert [o.get("text") for o in joined] == ["a\nb\n", None, "c\n"]
     assert chunks[0]["text"] == "a\n"  # the executed notebook itself is left as it was
+
+
+def bilingual_notebook():
+    """A heading and a paragraph written in English and in Chinese (cells tagged lang-en, lang-zh) and a table."""
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_markdown_cell
+    notebook.cells = [cell("# 5.0 Monitoring", metadata={"tags": ["lang-en"]}),
+                      cell("# 5.0 模型监控", metadata={"tags": ["lang-zh"]}),
+                      nbformat.v4.new_code_cell("x", outputs=[stream("stdout", "0.125\n")]),
+                      cell("Drift *only*.", metadata={"tags": ["lang-en"]}),
+                      cell("仅看漂移。", metadata={"tags": ["lang-zh"]}),
+                      cell("Untagged note.")]
+    return notebook
+
+
+@pytest.mark.parametrize(("language", "lang", "shown", "hidden"), [
+    ("en", "en", ["5.0 Monitoring", "Drift", "Untagged note."], ["模型监控", "仅看漂移"]),
+    ("zh", "zh", ["5.0 模型监控", "仅看漂移。", "Untagged note."], ["5.0 Monitoring", "Drift"]),
+    ("both", "zh", ["5.0 Monitoring", "5.0 模型监控", "Drift", "仅看漂移。"], []),
+])
+def test_a_page_keeps_the_narrative_of_its_language_and_says_which_it_is(language, lang, shown, hidden):
+    page = to_html(bilingual_notebook(), name="5.0-monitoring.ipynb", language=language)
+    text = BeautifulSoup(page, "html.parser")
+    assert text.html["lang"] == lang and "0.125" in text.get_text()
+    assert all(words in text.get_text() for words in shown)
+    assert not [words for words in hidden if words in text.get_text()]
+    assert text.title.get_text() == ("5.0 模型监控" if language == "zh" else "5.0 Monitoring")
+
+
+def test_the_title_is_the_first_heading_of_the_language():
+    assert title(bilingual_notebook(), "zh") == "5.0 模型监控" and title(bilingual_notebook()) == "5.0 Monitoring"

@@ -50,3 +50,16 @@ def test_facts_name_the_source_the_champion_and_the_monitoring_verdict_without_a
     assert facts(snapshot)[0].startswith("Data source: snapshot (one row per customer")
     assert facts(snapshot)[2] == "Not monitored: one date."
     assert facts(CardInputs(champion=CHAMPION, params={}))[0].startswith("Data source: not recorded")
+
+
+def test_a_chinese_index_has_chinese_title_headings_and_sentences():
+    monitor = {"latest": {"month": "2024-06", "retrain": True}}
+    card = CardInputs(champion=CHAMPION, params={}, source=SIMULATOR, metrics={"monitor": monitor})
+    page = index_html(PAGES, card, card_page="model_card.html", card_title="模型卡", plots_page=None,
+                      offline_template=True, language="zh")
+    soup = BeautifulSoup(page, "html.parser")
+    assert soup.html["lang"] == "zh-CN" and soup.title.get_text() == "客户流失分析报告"
+    assert [h.get_text() for h in soup.find_all(["h1", "h2"])] == ["客户流失分析报告", "分析报告", "模型", "图表"]
+    assert "冠军模型：churnlab-churn 第3版" in page and "监控（最近月份2024-06）：建议重新训练模型。" in page
+    english = index_html({}, card, card_page="c.html", card_title="c", plots_page=None, offline_template=True)
+    assert '<html lang="en">' in english and "Monitoring, latest month 2024-06: retraining recommended." in english

@@ -10,6 +10,7 @@ English meaning, unit and look-back stay in `churnlab.contract.indicators`), uni
 directions, retention actions and channels, risk grades, segments, value tiers, behaviour-cluster words and the
 lifecycle stages (考察期, 成长期, 成熟期, 衰退期). `term` reads one of them, `reason_text` and `cluster_name` compose
 the reason codes and cluster names, `catalogue_words` gives the catalogue (reports/indicators.csv) in a language;
+`figure` gives the notebooks' figure labels;
 `glossary_markdown` writes them all as docs/glossary.md (`python -m churnlab.core.words` regenerates that file).
 The model card's sentences (`card`) and the Chinese data contract (`contract_doc`, `contract_fields`) live here too.
 
@@ -121,6 +122,15 @@ def readable(frame: pd.DataFrame, language: str = "en", *, digits: int = 3, curr
     return out
 
 
+def figure(name: str, language: str = "en", *, currency: str | None = None, **fields) -> str:
+    """A notebook figure's title, axis label or legend entry (words.yaml `figures`), its {fields} filled in."""
+    try:
+        entry = glossary()["figures"][name]
+    except KeyError:
+        raise KeyError(f"core/words.yaml has no figure word {name!r}: add it under `figures`") from None
+    return say(entry, language, currency=currency, **fields)
+
+
 @cache
 def indicators() -> dict[str, dict[str, str]]:
     """The catalogue's words by feature: {feature: {group, en, zh, zh_meaning}} (words.yaml keeps them by group)."""
@@ -224,7 +234,7 @@ def glossary_markdown() -> str:
         lines += ["", f"### {_both('indicator_groups', group)}", "",
                   _row(heading("name"), "English", "中文", "含义"), "|---|---|---|---|"]
         lines += [_row(f"`{f}`", e["en"], e["zh"], e["zh_meaning"]) for f, e in entries.items()]
-    for section in (*TERMS, "columns", "values"):
+    for section in (*TERMS, "columns", "values", "figures"):
         lines += ["", f"## {heading(section)}", "", _row(heading("name"), "English", "中文"), "|---|---|---|"]
         lines += [_row(f"`{name}`", e["en"], e["zh"]).replace("\n", " ") for name, e in words[section].items()]
     return "\n".join(lines) + "\n"

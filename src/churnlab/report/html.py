@@ -2,8 +2,8 @@
 
 A page is a report, not a notebook (`for_readers`): no code (the notebook files keep it), no stderr outputs
 (warnings, progress bars, log lines: the kernel also runs with warnings ignored, `kernel_environment`), and a title
-taken from the notebook's first Markdown heading. An error output is never hidden: papermill fails on it, and a
-cell allowed to raise (tag `raises-exception`) still fails the page.
+taken from the notebook's first Markdown heading in the report language. An error output is never hidden:
+papermill fails on it, and a cell allowed to raise (tag `raises-exception`) still fails the page.
 
 nbconvert's `lab` template already inlines its CSS and the figures (as base64), but its head loads
 require.js and MathJax from a CDN and its mermaid loader imports modules from one. `offline_html` strips
@@ -11,6 +11,10 @@ every script that names an external URL and every external stylesheet link, and 
 into plain text followed by the address, so no `src` or `href` points off the page and the file is the same
 on a laptop without network as on the build machine. What is lost: TeX in Markdown is shown as typed
 (MathJax is not shipped: it is ~60 MB unpacked) and mermaid diagrams as their source.
+
+The narrative is written once per language in the same notebook: a Markdown cell tagged `lang-en` is followed by its
+translation tagged `lang-zh`. A page keeps the cells of the report language (`both`: both, English first) and every
+untagged cell; its `<html lang>` says which language it is, so a browser picks a Chinese font for a zh page.
 """
 
 import copy
@@ -51,10 +55,24 @@ def external_references(html: str) -> list[str]:
     return found + [m.group(0) for m in REMOTE_IMPORT.finditer(html)]
 
 
-def title(notebook) -> str | None:
-    """The text of the notebook's first Markdown heading, without Markdown marks (None: no heading)."""
+LANGUAGE_TAGS = {"en": "lang-en", "zh": "lang-zh"}  # cell metadata tags: the narrative in each language
+HTML_LANG = {"en": "en", "zh": "zh-CN", "both": "zh-CN"}  # both: the Chinese needs a Chinese font; English reads too
+
+
+def in_language(cell, language: str) -> bool:
+    """Whether a page in `language` (en, zh or both) shows `cell`: untagged cells always, a `lang-*` cell when its
+    language is the page's."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    if not tags & set(LANGUAGE_TAGS.values()):
+        return True
+    return language == "both" or LANGUAGE_TAGS[language] in tags
+
+
+def title(notebook, language: str = "en") -> str | None:
+    """The text of the notebook's first Markdown heading in `language`, without Markdown marks (None: no heading)."""
     for cell in notebook.cells:
-        heading = HEADING.search(cell.source) if cell.cell_type == "markdown" else None
+        shown = cell.cell_type == "markdown" and in_language(cell, language)
+        heading = HEADING.search(cell.source) if shown else None
         if heading:
             text = heading.group(1)
             for pattern, replacement in INLINE:
@@ -77,9 +95,10 @@ def coalesce_streams(outputs: list) -> list:
     return joined
 
 
-def for_readers(notebook, *, name: str):
-    """A copy of the executed `notebook` as a report: stderr outputs dropped, code cells left without output removed,
-    the title (first heading, else `name`) in its metadata, where nbconvert's template reads it.
+def for_readers(notebook, *, name: str, language: str = "en"):
+    """A copy of the executed `notebook` as a report in `language`: the other language's cells and stderr outputs
+    dropped, code cells left without output removed, the title (first heading, else `name`) in its metadata, where
+    nbconvert's template reads it.
 
     Raises ValueError naming the notebook and the cell when a cell's output is an error: a report never ships one.
     """
@@ -96,19 +115,21 @@ def for_readers(notebook, *, name: str):
             cell.outputs = coalesce_streams(kept)
     if dropped:
         log.info("%s: %d stderr output(s) left out of the page", name, dropped)
-    page.cells = [cell for cell in page.cells if cell.cell_type != "code" or cell.outputs]
-    page.metadata["title"] = title(notebook) or name
+    page.cells = [cell for cell in page.cells
+                  if (cell.cell_type != "code" or cell.outputs) and in_language(cell, language)]
+    page.metadata["title"] = title(notebook, language) or name
     return page
 
 
-def to_html(notebook, *, name: str) -> str:
-    """An executed notebook as one self-contained report page: outputs and Markdown only (`for_readers`), lab
-    template, figures embedded, offline. `name` titles a notebook without a heading and names it in errors."""
+def to_html(notebook, *, name: str, language: str = "en") -> str:
+    """An executed notebook as one self-contained report page in `language`: outputs and Markdown only
+    (`for_readers`), lab template, figures embedded, offline. `name` titles a notebook without a heading and names it
+    in errors."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(for_readers(notebook, name=name))
+                            exclude_output_prompt=True, language_code=HTML_LANG[language][:2])  # ISO 639-1 only
+    body, _ = exporter.from_notebook_node(for_readers(notebook, name=name, language=language))
     return offline_html(body)
 
 
@@ -132,8 +153,8 @@ def execute(notebook: Path, output: Path, *, parameters: dict | None = None, tim
         os.environ.pop("MPLBACKEND", None)  # "Agg" (set for stages and tests) would stop figures reaching the page
         try:
             papermill.execute_notebook(str(notebook), str(output), parameters=parameters or {},
-                                       cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
-                                       execution_timeout=timeout_s, log_output=False)
+                                       cwd=str(notebook.parent), kernel_name="python3", language="python",
+                                       progress_bar=False, execution_timeout=timeout_s, log_output=False)
         finally:
             os.environ.clear()
             os.environ.update(saved)

@@ -69,16 +69,19 @@ class Page(NamedTuple):
     title: str
 
 
-def render_notebooks(patterns: list[str], *, folder: Path, timeout_s: int) -> dict[str, Page]:
+def render_notebooks(patterns: list[str], *, folder: Path, timeout_s: int, language: str = "en",
+                     currency: str | None = None) -> dict[str, Page]:
     """Execute the notebooks matching `patterns` in `folder` with papermill (they read the pipeline's outputs, so
-    this is the stage's reading of its inputs) and export each as one offline HTML page, by notebook file name."""
+    this is the stage's reading of its inputs), `language` and `currency` (report.language, report.currency) passed
+    as parameters, and export each as one offline HTML page in that language, by notebook file name."""
     pages = {}
     with tempfile.TemporaryDirectory(prefix="churnlab-report-") as scratch:
         for source in find_notebooks(patterns, folder=folder):
             started = time.perf_counter()
-            executed = execute(source, Path(scratch) / source.name, timeout_s=timeout_s)
-            pages[source.name] = Page(to_html(executed, name=source.name), round(time.perf_counter() - started, 1),
-                                      title(executed) or source.name)
+            executed = execute(source, Path(scratch) / source.name, timeout_s=timeout_s,
+                               parameters={"language": language, "currency": currency})
+            pages[source.name] = Page(to_html(executed, name=source.name, language=language),
+                                      round(time.perf_counter() - started, 1), title(executed, language) or source.name)
             log.info("%s rendered (%.0f s, %.1f MB)", source.name, pages[source.name].seconds,
                      len(pages[source.name].html.encode()) / 1e6)
     return pages
@@ -123,7 +126,8 @@ def run(pages: dict[str, Page], card: CardInputs, *, template: str | None, stati
                            version=version)
     index = index_html({Path(s["html"]).relative_to(paths.REPORTS).as_posix(): s["title"] for s in summary.values()},
                        card, card_page=MODEL_CARD.with_suffix(".html").name, card_title=card_title,
-                       plots_page=STATIC_PLOTS.name if static_plots else None, offline_template=template is not None)
+                       plots_page=STATIC_PLOTS.name if static_plots else None, offline_template=template is not None,
+                       language=language)
     if external_references(index):
         raise ValueError(f"{INDEX}: external references left in the HTML: {external_references(index)[:3]}")
     page = card_html(markdown, title=card_title, language=language)
@@ -140,10 +144,12 @@ def main() -> None:
     quoted = {"base": {"horizon_months": base["horizon_months"]}, "features": load_params("features"),  # by the card
               "train": {"calibration": load_params("train")["calibration"]},
               "data": {k: data[k] for k in ("target", "positive") if k in data}}  # a snapshot's churn flag
-    pages = render_notebooks(params["notebooks"], folder=NOTEBOOKS, timeout_s=params["timeout_s"])
+    language, currency = params.get("language", "en"), params.get("currency")  # absent: English, EUR
+    pages = render_notebooks(params["notebooks"], folder=NOTEBOOKS, timeout_s=params["timeout_s"], language=language,
+                             currency=currency)
     card = gather_inputs(quoted, model_name=model_name)
-    result = run(pages, card, template=plots_template(), static_plots=STATIC_PLOTS.exists(),
-                 language=params.get("language", "en"), currency=params.get("currency"))  # absent: English, EUR
+    result = run(pages, card, template=plots_template(), static_plots=STATIC_PLOTS.exists(), language=language,
+                 currency=currency)
     # MLflow gets the model card only: the notebook pages are megabytes each and the template ~1 MB.
     write_result("report", result, params={**quoted, "register": {"model_name": model_name}, "report": params},
                  inputs=[p for p in (paths.SOURCE, paths.SPLIT, paths.INDICATORS, paths.GRADE_TABLE) if p.exists()],
