@@ -3,13 +3,10 @@
 floats to 1e-9 (the engines may sum in a different order). Spark is one session for the whole test session."""
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import make_project, project_env
 from frames import random_tables
 
 from churnlab.contract.tables import connect
@@ -41,16 +38,6 @@ def spark():
     session.stop()
 
 
-@pytest.fixture(scope="session")
-def profile_raw(tmp_path_factory):
-    """data/raw of the test profile (tests/profile.yaml: 3,000 customers x 30 months), made by the data stage."""
-    project = make_project(tmp_path_factory.mktemp("engines"))
-    done = subprocess.run([sys.executable, "-m", "churnlab.data"], cwd=project, env=project_env(project),
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return project
-
-
 def features_on(sql, tables: dict, target, *, horizon_months: int = 6, churn: dict = CHURN, **features):
     """run() on `sql` over `tables`; the snapshots (read back), lifetimes, catalogue and metrics."""
     result = run(connect(tables, engine=sql), snapshots=target, horizon_months=horizon_months, churn=churn,
@@ -66,8 +53,8 @@ def assert_same(local, spark) -> None:
     assert local[3] == spark[3]  # counts, and rates of counts
 
 
-def test_both_engines_give_the_same_tables_on_the_test_profile(spark, profile_raw, tmp_path):
-    tables = {name: profile_raw / path for name, path in CONTRACT_TABLES.items()}
+def test_both_engines_give_the_same_tables_on_the_test_profile(spark, pipeline_dir, tmp_path):
+    tables = {name: pipeline_dir / path for name, path in CONTRACT_TABLES.items()}
     local = features_on(DuckDBSql(), tables, tmp_path / "local.parquet")
     on_spark = features_on(SparkSql(spark), tables, tmp_path / "spark.parquet")
     assert_same(local, on_spark)

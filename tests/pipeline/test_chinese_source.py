@@ -1,6 +1,7 @@
 """A Chinese bank's snapshot file end to end: Churn_Modelling.csv rewritten as GB18030 with Chinese column names,
 Chinese categories, balances in 万, and resident ID and mobile-number columns, run through the whole pipeline
-(`dvc repro` in a temporary copy); no name, ID number or phone number may reach any output, log or MLflow."""
+(`dvc repro` in a temporary copy); no name, ID number or phone number may reach any output, log or MLflow. This is
+the snapshot source's end-to-end test: a random split, survival approximate, monitoring and campaigns skipped."""
 
 import json
 import sys
@@ -77,7 +78,12 @@ def test_a_gb18030_snapshot_with_chinese_names_runs_end_to_end_and_leaks_no_pers
     assert set(data["dropped_columns"]) == {"行号", "姓名", "身份证号", "手机号"}
     assert data["dropped_columns"]["身份证号"] == "its values are resident ID numbers (身份证号)"
     assert {"信用分", "年龄", "地区", "deposit_balance"} <= set(data["features"])
-    assert evaluation["test"]["roc_auc"] > 0.80  # as the English file: 0.85-0.88
+    assert evaluation["rows"] == 2000 and evaluation["test"]["roc_auc"] > 0.80  # as the English file: 0.85-0.88
+    assert "oracle" not in evaluation and json.loads((project / paths.SPLIT).read_text())["kind"] == "random"
+    survival, monitor, retention, register = (json.loads((project / paths.METRICS / f"{stage}.json").read_text(
+        encoding="utf-8")) for stage in ("survival", "monitor", "retention", "register"))
+    assert survival["notes"] and "approximate" in survival["notes"][0] and "oracle_c_index" not in str(survival)
+    assert "skipped" in monitor and "skipped" in json.dumps(retention) and register["version"] >= 1
     snapshot = pd.read_parquet(project / "data" / "raw" / "snapshot.parquet")
     assert snapshot["deposit_balance"].max() == pytest.approx(250_898.09)  # Churn_Modelling's largest balance
     found = project_bytes(project) + f"{done.stdout}\n{done.stderr}".encode()  # the stages' logs

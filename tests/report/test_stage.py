@@ -4,11 +4,13 @@ a snapshot file (slow): offline HTML and the champion's model card."""
 import html
 import json
 import re
+import shutil
+import sys
 
 import mlflow
 import pytest
 from bs4 import BeautifulSoup
-from conftest import SNAPSHOT_STAGES, snapshot_project
+from conftest import run
 
 from churnlab.report import stage as report
 from churnlab.report.model_card import CardInputs, card_html
@@ -113,9 +115,11 @@ def test_monitoring_notebook_runs(pipeline_dir, run_notebook):
 
 
 @pytest.mark.slow
-def test_report_on_a_snapshot_renders_every_notebook_and_says_what_was_skipped(tmp_path):
-    project = snapshot_project(tmp_path / "snapshot", stages=(*SNAPSHOT_STAGES, "segment", "score", "retention",
-                                                              "monitor", "report"))
+def test_report_on_a_snapshot_renders_every_notebook_and_says_what_was_skipped(snapshot_pipeline_dir, tmp_path):
+    project = tmp_path / "snapshot"
+    shutil.copytree(snapshot_pipeline_dir, project, symlinks=True)  # data to register: the shared project's
+    for stage in ("segment", "score", "retention", "monitor", "report"):
+        run([sys.executable, "-m", f"churnlab.{stage}"], project)
     report = json.loads((project / "reports/metrics/report.json").read_text())
     assert [name.split("-")[0] for name in report["notebooks"]] == ["1.0", "2.0", "3.0", "4.0", "5.0"]
     monitor = json.loads((project / "reports/metrics/monitor.json").read_text())["skipped"]["monitor"]
@@ -160,10 +164,6 @@ def test_report_language_and_currency_are_checked_in_params(key, value, sentence
 @pytest.mark.slow
 def test_the_report_stage_on_a_chinese_setting_writes_a_chinese_card(snapshot_pipeline_dir, tmp_path):
     """`dvc exp run -S report.language=zh` in small: the report stage, run as DVC runs it, on params set to zh."""
-    import shutil
-    import sys
-
-    from conftest import run
     from ruamel.yaml import YAML
 
     project = tmp_path / "zh"
