@@ -1,5 +1,5 @@
-"""Report pages in Chinese (slow): the zh pages of all five notebooks have Chinese headings, 5.0 draws with the CJK
-font, and every page shows the same numbers as its English page, which are the pipeline's. One pipeline run (the
+"""Report pages in Chinese (slow): the zh pages of all five notebooks have Chinese headings, draw every glyph with the
+CJK font, and show the same numbers as the English pages, which are the pipeline's. One pipeline run (the
 session's `pipeline_dir`), its report stage rerun once in Chinese."""
 
 import json
@@ -70,7 +70,7 @@ def test_the_chinese_pages_show_the_pipeline_s_numbers_and_index(zh_project):
 
 @pytest.mark.slow
 def test_a_chinese_notebook_draws_every_glyph(pipeline_dir, tmp_path, monkeypatch):
-    """Warnings shown (the report's kernel ignores them): a Chinese title without the CJK font warns, 5.0 in zh not."""
+    """Warnings shown (the report's kernel ignores them): a Chinese title without the CJK font warns, no page in zh."""
     from conftest import project_env
 
     from churnlab.report import html
@@ -89,7 +89,8 @@ def test_a_chinese_notebook_draws_every_glyph(pipeline_dir, tmp_path, monkeypatc
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "import matplotlib.pyplot as plt\nplt.title('客户流失')\nplt.show()")]), bare)
     assert MISSING_GLYPH.search(stderr(html.execute(bare, tmp_path / "bare.out.ipynb", timeout_s=120)))
-    executed = html.execute(pipeline_dir / "notebooks/5.0-monitoring.ipynb", tmp_path / "5.0.ipynb",
-                            parameters={"language": "zh", "currency": None}, timeout_s=600)
-    assert not MISSING_GLYPH.search(stderr(executed))
-    assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
+    for name in PAGES:
+        executed = html.execute(pipeline_dir / f"notebooks/{name}.ipynb", tmp_path / f"{name}.ipynb",
+                                parameters={"language": "zh", "currency": None}, timeout_s=600)
+        assert not MISSING_GLYPH.search(stderr(executed)), name
+        assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", [])), name
