@@ -311,3 +311,39 @@ def test_gaps_are_found_vectorised_on_a_large_table():
     assert (count, missing) == (2, 3)
     assert examples.startswith("customer '*****07' has no row for 2021-06-30 .. 2021-07-31 (between data rows 341 "
                                "and 342)")
+
+
+BANK_FILES = {"customers": "bank/客户.csv", "monthly": "bank/月度.csv", "market": "bank/市场.csv",
+              "churn_events": "bank/流失.csv", "campaigns": "bank/营销.csv"}
+
+
+def test_a_chinese_error_names_the_file_the_column_and_the_problem(tables):
+    tables["monthly"].loc[4, "deposit_balance"] = -5.0
+    tables["churn_events"].loc[0, "customer_id"] = "C99945"
+    with pytest.raises(ContractError) as raised:
+        validate_all(tables, BANK_FILES, language="zh")
+    text = str(raised.value)
+    assert text.startswith("2张表不符合数据契约（已列出全部问题）：")
+    assert "bank/月度.csv：不符合'monthly'表的数据契约：" in text
+    assert "列'deposit_balance'未通过检查greater_than_or_equal_to(0)：1行，例如数据行[5]，取值[-5.0]" in text
+    assert "bank/流失.csv：不符合'churn_events'表的数据契约：" in text
+    assert "列'customer_id'中有1个客户号在customers (bank/客户.csv)中没有对应的行" in text and "****45" in text
+    assert "breaks" not in text and "row(s)" not in text  # no English left
+
+
+def test_both_languages_give_the_english_then_the_chinese(tables):
+    tables["market"] = tables["market"].drop(columns="promo_index")
+    with pytest.raises(ContractError) as raised:
+        validate(tables["market"], "market", source="bank/市场.csv", language="both")
+    assert str(raised.value).splitlines() == ["bank/市场.csv: breaks the 'market' contract:",
+                                              "  - missing column(s) ['promo_index']",
+                                              "bank/市场.csv：不符合'market'表的数据契约：",
+                                              "  - 缺少列['promo_index']"]
+
+
+def test_a_chinese_warning_names_the_file_and_rows(tables, caplog):
+    tables["monthly"] = tables["monthly"].drop(index=4)  # C20002 skips 2021-02
+    with caplog.at_level(logging.WARNING):
+        validate_all(tables, BANK_FILES, language="zh")
+    assert "bank/月度.csv：列'month'中有1位客户的月份不连续（共缺少1个月末）" in caplog.text
+    assert "客户'****02'缺少2021-02-28 .. 2021-02-28的行（位于数据行4与5之间）" in caplog.text

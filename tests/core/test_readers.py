@@ -325,3 +325,23 @@ def test_content_the_csv_module_cannot_split_is_an_error_naming_the_file(tmp_pat
     path.write_bytes(b'id,"' + b"x" * 200_000 + b"\n1,2\n")
     with pytest.raises(DataError, match=r"book.csv: not a delimited text file \(.*\); is it a binary file"):
         read_table(path)
+
+
+def test_errors_in_chinese_name_the_file_the_column_and_the_problem(tmp_path):
+    path = write(tmp_path / "客户.csv", "客户号,开户日期\n1001,2024年6月30日\n1001,不详\n")
+    with pytest.raises(DataError) as raised:
+        read_table(path, dates=["开户日期"], language="zh")
+    assert str(raised.value).startswith(f"{path}: column '开户日期'：有1个值不是ISO 8601或以下任一格式")
+    assert str(raised.value).endswith("例如['不详']；请声明该列的日期格式")
+    with pytest.raises(DataError, match=r"客户.csv：每位客户只应有一行的文件中，客户号列'客户号'有1个客户号重复出现，"
+                                        r"例如（掩码后的客户号：数据行）\{'\*\*\*\*': \[1, 2\]\}"):
+        read_table(path, unique="客户号", language="zh")
+    with pytest.raises(DataError, match="缺失.csv：找不到文件"):
+        read_table(tmp_path / "缺失.csv", language="zh")
+
+
+def test_both_languages_say_it_in_english_then_in_chinese(tmp_path):
+    with pytest.raises(DataError) as raised:
+        read_table(tmp_path / "missing.csv", language="both")
+    assert str(raised.value).splitlines() == [f"{tmp_path / 'missing.csv'}: file not found",
+                                              f"{tmp_path / 'missing.csv'}：找不到文件"]

@@ -124,6 +124,16 @@ def test_a_rename_of_a_column_the_file_lacks_is_named(tmp_path, monkeypatch):
     assert not paths.SNAPSHOT_SOURCE.exists()  # nothing half-written
 
 
+def test_the_data_stage_reports_a_bad_file_in_the_report_language(tmp_path, monkeypatch):
+    pd.DataFrame({"CustomerId": [11, 11], "Exited": [1, 0]}).to_csv(tmp_path / "churn.csv", index=False)
+    params = project(tmp_path, monkeypatch, source="snapshot", path=str(tmp_path / "churn.csv"), id="CustomerId",
+                     target="Exited")
+    params["report"]["language"] = "zh"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    with pytest.raises(DataError, match=r"churn.csv：每位客户只应有一行的文件中，客户号列'CustomerId'有1个客户号重复"):
+        data.main()
+
+
 @pytest.mark.slow
 def test_contract_source_writes_the_five_tables(tmp_path, monkeypatch):
     (tmp_path / "bank").mkdir()

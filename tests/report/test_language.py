@@ -1,5 +1,6 @@
-"""Report pages in Chinese (slow): the zh pages of 3.0 and 5.0 have Chinese headings, draw with the CJK font and
-show the same numbers as the English pages, which are the pipeline's."""
+"""Report pages in Chinese (slow): the zh pages of all five notebooks have Chinese headings, draw every glyph with the
+CJK font, and show the same numbers as the English pages, which are the pipeline's. One pipeline run (the
+session's `pipeline_dir`), its report stage rerun once in Chinese."""
 
 import json
 import re
@@ -11,6 +12,8 @@ import pytest
 from bs4 import BeautifulSoup
 
 ACRONYMS = re.compile(r"AUC|ROC|PR|PSI|CSI|KS|ECE|EMPC|SHAP|CLV|MLflow|DVC|XGBoost|Cox|AFT|Kaplan-Meier")
+PAGES = ["1.0-customer-overview", "2.0-survival-lifetimes", "3.0-churn-model-comparison",
+         "4.0-early-warning-and-retention", "5.0-monitoring"]
 NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 MISSING_GLYPH = re.compile(r"Glyph \d+ .*missing from font")
 
@@ -27,7 +30,7 @@ def table_numbers(page: BeautifulSoup) -> list[str]:
 
 @pytest.fixture(scope="module")
 def zh_project(pipeline_dir, tmp_path_factory):
-    """The pipeline copy with `report` rerun on report.language = zh for notebooks 3.0 and 5.0."""
+    """The pipeline copy with `report` rerun on report.language = zh (every notebook, as params.yaml lists them)."""
     from conftest import run
     from ruamel.yaml import YAML
 
@@ -35,14 +38,14 @@ def zh_project(pipeline_dir, tmp_path_factory):
     shutil.copytree(pipeline_dir, project, symlinks=True)
     yaml = YAML(typ="rt")
     params = yaml.load(project / "params.yaml")
-    params["report"].update(language="zh", notebooks=["3.0-*.ipynb", "5.0-*.ipynb"])
+    params["report"]["language"] = "zh"
     yaml.dump(params, project / "params.yaml")
     run([sys.executable, "-m", "churnlab.report"], project)
     return project
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["3.0-churn-model-comparison", "5.0-monitoring"])
+@pytest.mark.parametrize("name", PAGES)
 def test_a_chinese_page_has_chinese_headings_and_the_english_page_s_numbers(zh_project, pipeline_dir, name):
     zh, en = soup(zh_project / f"reports/notebooks/{name}.html"), soup(pipeline_dir / f"reports/notebooks/{name}.html")
     assert zh.html["lang"] == "zh" and en.html["lang"] == "en"
@@ -67,7 +70,7 @@ def test_the_chinese_pages_show_the_pipeline_s_numbers_and_index(zh_project):
 
 @pytest.mark.slow
 def test_a_chinese_notebook_draws_every_glyph(pipeline_dir, tmp_path, monkeypatch):
-    """Warnings shown (the report's kernel ignores them): a Chinese title without the CJK font warns, 5.0 in zh not."""
+    """Warnings shown (the report's kernel ignores them): a Chinese title without the CJK font warns, no page in zh."""
     from conftest import project_env
 
     from churnlab.report import html
@@ -86,7 +89,8 @@ def test_a_chinese_notebook_draws_every_glyph(pipeline_dir, tmp_path, monkeypatc
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "import matplotlib.pyplot as plt\nplt.title('客户流失')\nplt.show()")]), bare)
     assert MISSING_GLYPH.search(stderr(html.execute(bare, tmp_path / "bare.out.ipynb", timeout_s=120)))
-    executed = html.execute(pipeline_dir / "notebooks/5.0-monitoring.ipynb", tmp_path / "5.0.ipynb",
-                            parameters={"language": "zh", "currency": None}, timeout_s=600)
-    assert not MISSING_GLYPH.search(stderr(executed))
-    assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
+    for name in PAGES:
+        executed = html.execute(pipeline_dir / f"notebooks/{name}.ipynb", tmp_path / f"{name}.ipynb",
+                                parameters={"language": "zh", "currency": None}, timeout_s=600)
+        assert not MISSING_GLYPH.search(stderr(executed)), name
+        assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", [])), name

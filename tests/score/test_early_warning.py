@@ -105,3 +105,14 @@ def test_the_list_in_chinese_reads_reasons_stages_clusters_and_actions_in_chines
     assert shown["grade_text"].tolist() == ["E（高风险）", "A（低风险）"]
     assert shown["cluster_name"].tolist() == ["休眠储蓄型客户", "线上投资型客户（存款高） 2"]
     assert shown["reason_1_feature"].tolist() == ["deposit_trend_3m", None]  # machine columns unchanged
+
+
+def test_machine_column_names_are_the_same_in_every_language_and_only_text_columns_change():
+    shown = {language: in_words(listed(), language) for language in ("en", "zh", "both")}
+    assert list(shown["en"].columns) == list(shown["zh"].columns) == list(shown["both"].columns)
+    codes = ["grade", "segment", "lifecycle_stage", "action", "action_channel", "reason_1_feature",
+             "reason_1_direction"]
+    assert shown["zh"][codes].equals(shown["en"][codes])  # codes stay English, for machines
+    changed = [c for c in shown["en"] if not shown["en"][c].equals(shown["zh"][c])]
+    assert changed == ["grade_text", "segment_text", "lifecycle_stage_text", "cluster_name", "reason_1", "action_text",
+                       "action_channel_text"]

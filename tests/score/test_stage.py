@@ -129,6 +129,16 @@ def test_the_pseudonym_key_changes_the_ids_only(monthly):
     pd.testing.assert_frame_equal(a.drop(columns="customer_pseudonym"), b.drop(columns="customer_pseudonym"))
 
 
+def test_the_list_s_text_columns_follow_the_report_language_and_its_column_names_do_not(monthly):
+    rows, split, model = monthly
+    segments = segments_at(rows, rows["cutoff"].max())
+    en, zh = (run(rows, segments, indicators(), model, split=split, champion_version=1, key=b"k", language=language,
+                  **PARAMS).tables[paths.EARLY_WARNING.with_suffix(".csv")] for language in ("en", "zh"))
+    assert list(en.columns) == list(zh.columns) and en["grade"].equals(zh["grade"])
+    assert zh["grade_text"].str.contains("风险").all() and not en["grade_text"].str.contains("风险").any()
+    assert zh["reason_1"].dropna().str.contains("[\u4e00-\u9fff]").all()
+
+
 def test_a_misspelt_params_key_is_a_type_error(monthly):
     rows, split, model = monthly
     params = {**{k: v for k, v in PARAMS.items() if k != "clv_fallback_months"}, "clv_fallback_month": 24}

@@ -178,8 +178,9 @@ def _check_names(frame: pd.DataFrame, names: list[str], param: str, source: str)
 def build_snapshot(raw: pd.DataFrame, *, key: bytes, id_column: str, target: str, positive=1, negative=0,
                    tenure: str | None = None, tenure_unit: str = "years", drop: list[str] = (), keep: list[str] = (),
                    feature_types: dict[str, str] | None = None, max_code_levels: int = 5, max_levels: int = 50,
-                   source: str = "snapshot") -> pd.DataFrame:
-    """Model-ready rows from a one-row-per-customer file (see the module docstring for every rule)."""
+                   source: str = "snapshot", language: str = "en") -> pd.DataFrame:
+    """Model-ready rows from a one-row-per-customer file (see the module docstring for every rule); a missing or
+    repeated id is reported in `language` (the report language)."""
     feature_types = dict(feature_types or {})
     _check_names(raw, [id_column, target, *([tenure] if tenure else []), *drop, *keep, *feature_types],
                  "the snapshot params", source)
@@ -188,7 +189,7 @@ def build_snapshot(raw: pd.DataFrame, *, key: bytes, id_column: str, target: str
         raise DataError(f"{source}: feature_types {bad_kinds} must be one of {KINDS}")
     if tenure_unit not in TENURE_FACTOR:
         raise DataError(f"{source}: tenure_unit {tenure_unit!r} must be one of {tuple(TENURE_FACTOR)}")
-    check_unique(raw, id_column, source=source)
+    check_unique(raw, id_column, source=source, language=language)
     rows = pd.DataFrame({
         "customer_id": pseudonymise(raw[id_column].astype(str), key=key).to_numpy(),
         "label": encode_label(raw[target], positive=positive, negative=negative, source=source).array,

@@ -5,6 +5,11 @@ file, each naming the column, the rule and example rows (data rows counted from 
 characters). Rules that real banks' data break without harm (a gap in a customer's months, a customer without
 monthly rows, a campaign after churn) are warnings with a count instead. The list of rules is the data contract's
 text, in `churnlab.contract.schema`'s docstring and docs/data-contract.md.
+
+Messages are in the report language (params report.language: en, zh, or both, English then Chinese), their words
+from core/words.yaml `validation` (`churnlab.core.words.message`); column, table and file names stay as in the files.
+The checks take `language` en or zh; the `validate*` functions also take both and render the problems in Chinese too
+only when there are any.
 """
 
 import logging
@@ -15,6 +20,7 @@ import pandera.pandas as pa
 
 from churnlab.contract.schema import ID, TABLES, ContractError, schema
 from churnlab.core.readers import mask
+from churnlab.core.words import in_languages, message
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +42,12 @@ def _value(column: str, value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _show(frame: pd.DataFrame, positions, columns: list[str], limit: int = 3) -> str:
+def _show(frame: pd.DataFrame, positions, columns: list[str], language: str, limit: int = 3) -> str:
     """'data row 3 (customer_id '******23', month 2021-04-30), ...' for the first `limit` positions."""
     shown = []
     for position in list(positions)[:limit]:
         values = ", ".join(f"{c} {_value(c, frame[c].iloc[position])}" for c in columns if c in frame)
-        shown.append(f"data row {int(position) + 1} ({values})")
+        shown.append(message("data_row", language, row=int(position) + 1, values=values))
     return ", ".join(shown)
 
 
@@ -58,7 +64,7 @@ def _month_end(number) -> str:
 # --- one table ------------------------------------------------------------------------------------------
 
 
-def _duplicates(frame: pd.DataFrame, keys: list[str], limit: int = 3) -> list[str]:
+def _duplicates(frame: pd.DataFrame, keys: list[str], language: str, limit: int = 3) -> list[str]:
     """One problem for all repeated keys of a table: the key columns, how many keys repeat, and their rows."""
     if not set(keys) <= set(frame.columns):
         return []
@@ -71,12 +77,12 @@ def _duplicates(frame: pd.DataFrame, keys: list[str], limit: int = 3) -> list[st
     for g in pd.unique(group)[:limit]:
         rows = positions[group == g]
         key = ", ".join(f"{k} {_value(k, frame[k].iloc[rows[0]])}" for k in keys)
-        examples.append(f"data rows {(rows[:5] + 1).tolist()} ({key})")
-    return [f"duplicate key ({', '.join(keys)}): {len(pd.unique(group))} key(s) repeated in {len(positions)} "
-            f"row(s), e.g. {'; '.join(examples)}"]
+        examples.append(message("data_rows", language, rows=(rows[:5] + 1).tolist(), key=key))
+    return [message("duplicate_key", language, keys=", ".join(keys), count=len(pd.unique(group)), rows=len(positions),
+                    examples="; ".join(examples))]
 
 
-def _dtype_problem(frame: pd.DataFrame, column: str, check: str, found) -> list[str]:
+def _dtype_problem(frame: pd.DataFrame, column: str, check: str, found, language: str) -> list[str]:
     """A dtype failure; an int64 column read as floats is explained by its fractions (missing values are
     reported as missing, so they give no second problem here)."""
     values = frame[column]
@@ -84,41 +90,40 @@ def _dtype_problem(frame: pd.DataFrame, column: str, check: str, found) -> list[
         present = values.dropna()
         fractions = present[present % 1 != 0]  # inf % 1 is NaN, so inf counts too
         if len(fractions):
-            return [f"column {column!r} must hold whole numbers (int64): {len(fractions)} row(s) do not, e.g. "
-                    f"data rows {_rows(frame, fractions.index)} values {fractions.head(5).tolist()}"]
+            return [message("whole_numbers", language, column=column, count=len(fractions),
+                            rows=_rows(frame, fractions.index), values=fractions.head(5).tolist())]
         if len(present) < len(values):
             return []
-    return [f"column {column!r}: expected {check}, found {found}"]
+    return [message("dtype", language, column=column, expected=check, found=found)]
 
 
-def _describe_failures(failures: pd.DataFrame, frame: pd.DataFrame, keys: list[str], limit: int = 5) -> list[str]:
+def _describe_failures(failures: pd.DataFrame, frame: pd.DataFrame, keys: list[str], language: str,
+                       limit: int = 5) -> list[str]:
     """pandera's failure cases as problem lines, one per (column, rule), with 1-based data rows."""
     lines = []
     if failures["check"].eq("multiple_fields_uniqueness").any():
-        lines += _duplicates(frame, keys)
+        lines += _duplicates(frame, keys, language)
     failures = failures[failures["check"].ne("multiple_fields_uniqueness")]
     for (column, check), cases in failures.groupby(["column", "check"], dropna=False, sort=False):
         column = "(table)" if pd.isna(column) else column
         rows, count = _rows(frame, cases["index"], limit), len(cases)
         values = [mask(v) if column == ID.name else v for v in cases["failure_case"].head(limit).tolist()]
-        if check == "column_in_schema":
-            lines.append(f"unexpected extra column(s) {sorted(cases['failure_case'].astype(str))}")
-        elif check == "column_in_dataframe":
-            lines.append(f"missing column(s) {sorted(cases['failure_case'].astype(str))}")
+        found = {"column": column, "count": count, "rows": rows, "values": values}
+        if check in ("column_in_schema", "column_in_dataframe"):
+            lines.append(message("extra_columns" if check == "column_in_schema" else "missing_columns", language,
+                                 columns=sorted(cases["failure_case"].astype(str))))
         elif str(check).startswith("dtype("):
-            lines += _dtype_problem(frame, column, str(check), cases["failure_case"].iloc[0])
+            lines += _dtype_problem(frame, column, str(check), cases["failure_case"].iloc[0], language)
         elif check == "not_nullable":
-            what = "blank or missing" if column == ID.name else "missing"
-            lines.append(f"column {column!r} is {what} in {count} row(s), e.g. data rows {rows}")
+            lines.append(message("blank_id" if column == ID.name else "missing_values", language, **found))
         elif check == "finite":
-            lines.append(f"column {column!r} is not a finite number in {count} row(s), e.g. data rows {rows} "
-                         f"values {values}")
+            lines.append(message("not_finite", language, **found))
         else:
-            lines.append(f"column {column!r} fails {check}: {count} row(s), e.g. data rows {rows} values {values}")
+            lines.append(message("fails_check", language, check=check, **found))
     return lines
 
 
-def _table_rules(frame: pd.DataFrame, table: str) -> list[str]:
+def _table_rules(frame: pd.DataFrame, table: str, language: str) -> list[str]:
     """Rules on a whole table that column checks cannot say: the market's months are consecutive month-ends."""
     if table != "market" or not _is_dates(frame, "month") or frame["month"].isna().all():
         return []
@@ -126,34 +131,46 @@ def _table_rules(frame: pd.DataFrame, table: str) -> list[str]:
     missing = np.setdiff1d(np.arange(present[0], present[-1] + 1), present)
     if not len(missing):
         return []
-    return [f"column 'month' skips {len(missing)} month-end(s) between {_month_end(present[0])} and "
-            f"{_month_end(present[-1])}, e.g. {[_month_end(m) for m in missing[:5]]}: market months must be "
-            f"consecutive month-ends"]
+    return [message("market_gap", language, count=len(missing), first=_month_end(present[0]),
+                    last=_month_end(present[-1]), examples=[_month_end(m) for m in missing[:5]])]
 
 
-def table_problems(frame: pd.DataFrame, table: str) -> list[str]:
+def table_problems(frame: pd.DataFrame, table: str, language: str = "en") -> list[str]:
     """Every way `frame` breaks the contract of `table` on its own: columns, values, key, table rules."""
     try:
         schema(table).validate(frame, lazy=True)
         problems = []
     except pa.errors.SchemaErrors as err:
-        problems = _describe_failures(err.failure_cases, frame, TABLES[table][1])
-    return problems + _table_rules(frame, table)
+        problems = _describe_failures(err.failure_cases, frame, TABLES[table][1], language)
+    return problems + _table_rules(frame, table, language)
 
 
-def _report(problems: dict[str, list[str]], sources: dict[str, str]) -> str:
+def _report(problems: dict[str, list[str]], sources: dict[str, str], language: str) -> str:
     """One message for every problem: a block per table (named by its file, if known), a line per problem."""
-    blocks = [f"{sources.get(t) or t}: breaks the '{t}' contract:\n  - " + "\n  - ".join(lines)
+    blocks = [message("report_block", language, file=sources.get(t) or t, table=t) + "\n  - " + "\n  - ".join(lines)
               for t, lines in problems.items() if lines]
-    head = [f"{len(blocks)} tables break the data contract (every problem is listed):"] if len(blocks) > 1 else []
+    head = [message("report_head", language, count=len(blocks))] if len(blocks) > 1 else []
     return "\n".join(head + blocks)
 
 
-def validate(frame: pd.DataFrame, table: str, *, source: str | None = None) -> pd.DataFrame:
+def _check(find, language: str, sources: dict[str, str]) -> None:
+    """Run `find(language)` -> (errors by table, warnings) in each language of `language` (the next one only when
+    the first found something to say); log the warnings, raise one ContractError with the errors in every language."""
+    found = {}
+    for lang in in_languages(language):
+        found[lang] = find(lang)
+        if not any(found[lang][0].values()) and not found[lang][1]:
+            return
+    for _, warnings in found.values():
+        for warning in warnings:
+            log.warning("%s", warning)
+    if any(lines for errors, _ in found.values() for lines in errors.values()):
+        raise ContractError("\n".join(_report(errors, sources, lang) for lang, (errors, _) in found.items()))
+
+
+def validate(frame: pd.DataFrame, table: str, *, source: str | None = None, language: str = "en") -> pd.DataFrame:
     """Validate one table against the contract and return it; raise ContractError listing every problem."""
-    problems = table_problems(frame, table)
-    if problems:
-        raise ContractError(_report({table: problems}, {table: source}))
+    _check(lambda lang: ({table: table_problems(frame, table, lang)}, []), language, {table: source})
     return frame
 
 
@@ -180,7 +197,8 @@ def _unknown(ids: dict[str, pd.Series]) -> dict[str, np.ndarray]:
     return {t: (s.notna() & ~s.isin(known)).to_numpy() for t, s in ids.items() if t != "customers"}
 
 
-def _known_ids(tables: dict, ids: dict[str, pd.Series], where, errors: dict[str, list[str]]) -> dict[str, pd.Series]:
+def _known_ids(tables: dict, ids: dict[str, pd.Series], where, errors: dict[str, list[str]],
+               language: str) -> dict[str, pd.Series]:
     """Report ids with no row in customers, or, when ids match once a '.0' is dropped, that the files' id types
     differ. Returns the ids the other rules compare: without the '.0' in that case, so one mistake is one problem."""
     unknown = _unknown(ids)
@@ -193,13 +211,10 @@ def _known_ids(tables: dict, ids: dict[str, pd.Series], where, errors: dict[str,
         first = int(np.flatnonzero(matched[t])[0])
         example, common = ids[t].iloc[first], whole[t].iloc[first]
         twin = ids["customers"][whole["customers"].eq(common).to_numpy()].iloc[0]
-        here, there = ("decimals ending in '.0'", "whole numbers") if str(example) != common else \
-            ("whole numbers", "decimals ending in '.0'")
-        errors[t].append(
-            f"column 'customer_id': the id types differ between {where(t)} and {where('customers')}: "
-            f"{ids[t][matched[t]].nunique()} id(s) here are {here} (e.g. {mask(example)!r}) where customers has "
-            f"{there} (e.g. {mask(twin)!r}), so they do not join. Fix: write customer_id as whole numbers (or text) "
-            f"in both files (a float column, often one with a blank id, writes 1234 as 1234.0)")
+        here, there = ("id_decimals", "id_whole") if str(example) != common else ("id_whole", "id_decimals")
+        errors[t].append(message("id_types", language, file=where(t), customers=where("customers"),
+                                 count=ids[t][matched[t]].nunique(), here=message(here, language),
+                                 there=message(there, language), example=mask(example), twin=mask(twin)))
     if any(m.any() for m in matched.values()):
         ids, unknown = whole, _unknown(whole)
     for t, u in unknown.items():
@@ -207,13 +222,13 @@ def _known_ids(tables: dict, ids: dict[str, pd.Series], where, errors: dict[str,
             raw = tables[t]["customer_id"]
             shown = [f"{mask(v)!r}: {(np.flatnonzero(raw.eq(v).to_numpy())[:3] + 1).tolist()}"
                      for v in pd.unique(raw[u])[:3]]
-            errors[t].append(f"column 'customer_id' has {len(pd.unique(raw[u]))} id(s) with no row in "
-                             f"{where('customers', True)}, in {int(u.sum())} row(s), e.g. (masked id: data rows) "
-                             f"{{{', '.join(shown)}}}")
+            errors[t].append(message("unknown_ids", language, count=len(pd.unique(raw[u])),
+                                     customers=where("customers", True), rows=int(u.sum()),
+                                     examples=f"{{{', '.join(shown)}}}"))
     return ids
 
 
-def month_gaps(tables: dict, codes: np.ndarray, limit: int = 3) -> tuple[int, int, str]:
+def month_gaps(tables: dict, codes: np.ndarray, language: str = "en", limit: int = 3) -> tuple[int, int, str]:
     """Customers whose monthly rows skip a month: how many, the month-ends missing in all, and examples.
 
     `codes` number the monthly rows' customers (pd.factorize, -1 without an id). Sorting (customer, month)
@@ -231,14 +246,15 @@ def month_gaps(tables: dict, codes: np.ndarray, limit: int = 3) -> tuple[int, in
     for i in gaps[np.unique(customer[gaps], return_index=True)[1]][:limit]:
         before, after = (int(np.flatnonzero((codes == customer[i]) & (numbers == first + month[j]))[0])
                          for j in (i, i + 1))
-        examples.append(f"customer {_value(ID.name, tables['monthly'][ID.name].iloc[before])} has no row for "
-                        f"{_month_end(first + month[i] + 1)} .. {_month_end(first + month[i + 1] - 1)} (between data "
-                        f"rows {before + 1} and {after + 1})")
+        customer_id = _value(ID.name, tables["monthly"][ID.name].iloc[before])
+        examples.append(message("month_gap", language, customer=customer_id,
+                                first=_month_end(first + month[i] + 1), last=_month_end(first + month[i + 1] - 1),
+                                before=before + 1, after=after + 1))
     return len(np.unique(customer[gaps])), int((month[gaps + 1] - month[gaps] - 1).sum()), "; ".join(examples)
 
 
-def relation_problems(tables: dict[str, pd.DataFrame],
-                      sources: dict[str, str] | None = None) -> tuple[dict[str, list[str]], list[str]]:
+def relation_problems(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None,
+                      language: str = "en") -> tuple[dict[str, list[str]], list[str]]:
     """The cross-table rules (module docstring): errors by table, and warnings (each naming its file).
 
     A rule whose columns are absent or mistyped is skipped: the table's own problems already say why.
@@ -253,13 +269,13 @@ def relation_problems(tables: dict[str, pd.DataFrame],
 
     def error(table: str, bad: np.ndarray, rule: str, columns: list[str]) -> None:
         if bad.any():
-            errors[table].append(f"{rule} in {int(bad.sum())} row(s), e.g. "
-                                 f"{_show(tables[table], np.flatnonzero(bad), columns)}")
+            errors[table].append(message("rule_rows", language, rule=rule, count=int(bad.sum()),
+                                         examples=_show(tables[table], np.flatnonzero(bad), columns, language)))
 
     ids = {t: f["customer_id"] for t, f in tables.items() if t != "market" and "customer_id" in f}
     if "customers" not in ids:
         return errors, warnings
-    ids = _known_ids(tables, ids, where, errors)
+    ids = _known_ids(tables, ids, where, errors, language)
     customers, monthly = tables["customers"], tables.get("monthly")
     events, campaigns, market = tables.get("churn_events"), tables.get("campaigns"), tables.get("market")
     opened = _by_id(ids["customers"], customers["open_date"]) if _is_dates(customers, "open_date") else None
@@ -270,60 +286,57 @@ def relation_problems(tables: dict[str, pd.DataFrame],
         month, keys = monthly["month"], ["customer_id", "month"]
         if opened is not None:
             early = (month < ids["monthly"].map(opened) + pd.offsets.MonthEnd(0)).to_numpy()
-            error("monthly", early, f"column 'month' is before the customer's open_date in {where('customers', True)}"
-                  f" (dates out of order)", keys)
+            error("monthly", early, message("month_before_open", language, customers=where("customers", True)), keys)
         if churned is not None:
             late = (month > ids["monthly"].map(churned)).to_numpy()
-            error("monthly", late, f"column 'month' is after the customer's churn_month in "
-                  f"{where('churn_events', True)}", keys)
+            error("monthly", late, message("month_after_churn", language, events=where("churn_events", True)), keys)
         if _is_dates(market, "month") and market["month"].notna().any():
             first, last = market["month"].min(), market["month"].max()
-            error("monthly", ((month < first) | (month > last)).to_numpy(), f"column 'month' is outside the months "
-                  f"of {where('market', True)} ({first.date()} .. {last.date()})", keys)
-        customers_gapped, months_missing, examples = month_gaps(tables, codes)
+            error("monthly", ((month < first) | (month > last)).to_numpy(), message(
+                "month_outside_market", language, market=where("market", True), first=first.date(), last=last.date()),
+                keys)
+        customers_gapped, months_missing, examples = month_gaps(tables, codes, language)
         if customers_gapped:
-            warnings.append(f"{where('monthly')}: column 'month' skips months of {customers_gapped} customer(s) "
-                            f"({months_missing} month-end(s) missing in all), e.g. {examples}; kept (features read "
-                            f"a missing month as a month without data)")
+            warnings.append(message("month_gaps", language, file=where("monthly"), count=customers_gapped,
+                                    months=months_missing, examples=examples))
     if "monthly" in ids:
         alone = (ids["customers"].notna() & ~ids["customers"].isin(present)).to_numpy()
         if alone.any():
-            shown = _show(customers, np.flatnonzero(alone), ["customer_id"])
-            warnings.append(f"{where('customers')}: column 'customer_id': {int(alone.sum())} customer(s) have no row "
-                            f"in {where('monthly', True)}, e.g. {shown}; kept (such a customer is in no snapshot)")
+            warnings.append(message("no_monthly_rows", language, file=where("customers"), count=int(alone.sum()),
+                                    monthly=where("monthly", True),
+                                    examples=_show(customers, np.flatnonzero(alone), ["customer_id"], language)))
     if churned is not None and opened is not None:
         before = (events["churn_month"] < ids["churn_events"].map(opened) + pd.offsets.MonthEnd(0)).to_numpy()
-        error("churn_events", before, f"column 'churn_month' is before the customer's open_date in "
-              f"{where('customers', True)} (dates out of order)", ["customer_id", "churn_month"])
+        error("churn_events", before, message("churn_before_open", language, customers=where("customers", True)),
+              ["customer_id", "churn_month"])
     if churned is not None and "campaigns" in ids and _is_dates(campaigns, "month"):
         after = (campaigns["month"] > ids["campaigns"].map(churned)).to_numpy()
         if after.any():
-            warnings.append(f"{where('campaigns')}: column 'month' is after the customer's churn_month in "
-                            f"{where('churn_events', True)} in {int(after.sum())} row(s), e.g. "
-                            f"{_show(campaigns, np.flatnonzero(after), ['customer_id', 'month'])}; kept as given")
+            warnings.append(message("campaign_after_churn", language, file=where("campaigns"),
+                                    events=where("churn_events", True), count=int(after.sum()),
+                                    examples=_show(campaigns, np.flatnonzero(after), ["customer_id", "month"],
+                                                   language)))
     return errors, warnings
 
 
-def validate_relations(tables: dict[str, pd.DataFrame], *, sources: dict[str, str] | None = None) -> None:
+def validate_relations(tables: dict[str, pd.DataFrame], *, sources: dict[str, str] | None = None,
+                       language: str = "en") -> None:
     """The cross-table rules: log each warning; raise one ContractError listing every error."""
-    errors, warnings = relation_problems(tables, sources)
-    for warning in warnings:
-        log.warning("%s", warning)
-    if any(errors.values()):
-        raise ContractError(_report(errors, sources or {}))
+    _check(lambda lang: relation_problems(tables, sources, lang), language, sources or {})
 
 
-def validate_all(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+def all_problems(tables: dict[str, pd.DataFrame], sources: dict[str, str],
+                 language: str = "en") -> tuple[dict[str, list[str]], list[str]]:
+    """Every problem of every table and of the relations between them, by table; and the warnings."""
+    problems = {name: table_problems(frame, name, language) for name, frame in tables.items()}
+    errors, warnings = relation_problems(tables, sources, language)
+    return {name: problems[name] + errors[name] for name in tables}, warnings
+
+
+def validate_all(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None, *,
+                 language: str = "en") -> dict[str, pd.DataFrame]:
     """Validate every contract table and the relations between them; raise one ContractError listing every
-    problem of every table, grouped by table (or file). Warnings are logged."""
-    sources = sources or {}
+    problem of every table, grouped by table (or file), in `language` (en, zh or both). Warnings are logged."""
     checked = {name: tables[name] for name in TABLES}
-    problems = {name: table_problems(frame, name) for name, frame in checked.items()}
-    errors, warnings = relation_problems(checked, sources)
-    for warning in warnings:
-        log.warning("%s", warning)
-    for name, lines in errors.items():
-        problems[name] += lines
-    if any(problems.values()):
-        raise ContractError(_report(problems, sources))
+    _check(lambda lang: all_problems(checked, sources or {}, lang), language, sources or {})
     return checked

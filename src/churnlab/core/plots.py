@@ -118,7 +118,8 @@ def plot_rates(counts: pd.DataFrame, *, title: str, xlabel: str, ylabel: str = "
     return ax
 
 
-def plot_shares(values: pd.Series, *, title: str, missing_label: str = "missing", ax: Axes | None = None) -> Axes:
+def plot_shares(values: pd.Series, *, title: str, missing_label: str = "missing", ax: Axes | None = None,
+                xlabel: str = "share of customers (%)") -> Axes:
     """Horizontal bars: share (%) of rows per value of `values`, missing values as a bar of their own.
 
     A categorical keeps its category order (e.g. ordered age bands); other values are sorted.
@@ -137,5 +138,5 @@ def plot_shares(values: pd.Series, *, title: str, missing_label: str = "missing"
     ax.bar_label(bars, fmt="%.1f %%", padding=2, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, shares.max() * 1.2)
-    ax.set(title=title, xlabel="share of customers (%)")
+    ax.set(title=title, xlabel=xlabel)
     return ax

@@ -47,6 +47,7 @@ import pandas as pd
 from churnlab.core.checks import DataError, check_columns
 from churnlab.core.chinese_values import YEAR_FIRST, amount_columns
 from churnlab.core.encodings import decode
+from churnlab.core.words import in_languages, message, messages
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,12 @@ PARQUET_MAGIC = b"PAR1"
 def read_table(path: Path | str, *, sep: str | None = None, encoding: str | None = None,
                decimal: str | None = None, thousands: str | None = None, dates: dict | list | None = None,
                required: list[str] = (), unique: str | None = None, text: list[str] = (),
-               na_values: list[str] = (), units: dict[str, str] | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file as described in the module docstring; raise DataError on a bad file."""
+               na_values: list[str] = (), units: dict[str, str] | None = None, language: str = "en") -> pd.DataFrame:
+    """Read a CSV or Parquet file as described in the module docstring; raise DataError on a bad file (a missing
+    file, required column, date or id in `language`, the report language: en, zh or both)."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: file not found")
+        raise DataError(messages("file_not_found", language, file=path))
     dates = dict.fromkeys(dates) if isinstance(dates, list | tuple) else dict(dates or {})
     parquet = path.suffix.lower() in (".parquet", ".pq")
     if not parquet and _parquet_bytes(path):
@@ -82,16 +84,16 @@ def read_table(path: Path | str, *, sep: str | None = None, encoding: str | None
     frame = _read_parquet(path) if parquet else _read_text(path, sep=sep, encoding=encoding, na_values=na_values)
     check_columns(frame, [*required, *dates, *([unique] if unique else [])], table=str(path))
     for column, fmt in dates.items():
-        frame[column] = parse_dates(frame[column], fmt, source=f"{path}: column {column!r}")
+        frame[column] = parse_dates(frame[column], fmt, source=f"{path}: column {column!r}", language=language)
     if not parquet:  # Parquet columns carry their own types: text there is meant as text
         numeric = [c for c in frame.columns if c not in dates and c not in text]
         amounts = amount_columns(frame, numeric, units=units, source=str(path))
         frame = frame.assign(**amounts)
         frame = _parse_numbers(frame, [c for c in numeric if c not in amounts], decimal=decimal,
                                thousands=thousands, source=path)
-    frame = _drop_empty(frame, required, source=path)
+    frame = _drop_empty(frame, required, source=path, language=language)
     if unique:
-        check_unique(frame, unique, source=str(path))
+        check_unique(frame, unique, source=str(path), language=language)
     log.info("%s: read %d rows x %d columns", path.name, len(frame), frame.shape[1])
     return frame
 
@@ -164,7 +166,8 @@ def sniff_separator(content: str, *, source: str = "file") -> str:
     return consistent[0]
 
 
-def parse_dates(values: pd.Series, fmt: str | None = None, *, source: str = "column") -> pd.Series:
+def parse_dates(values: pd.Series, fmt: str | None = None, *, source: str = "column", language: str = "en"
+                ) -> pd.Series:
     """Parse `values` with `fmt`, else ISO 8601, else the first year-first or day-first format that parses every
     value."""
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -181,9 +184,11 @@ def parse_dates(values: pd.Series, fmt: str | None = None, *, source: str = "col
                                      column=values.name)
             return parsed.astype("datetime64[ns]")
         best = bad if best is None or len(bad) < len(best) else best
-    tried = f"format {fmt!r}" if fmt else f"ISO 8601 or any of the formats {[*YEAR_FIRST, *DAY_FIRST]}"
-    raise DataError(f"{source}: {len(best)} value(s) are not dates in {tried}, e.g. {best.unique()[:5].tolist()}; "
-                    f"declare the column's format")
+    tried = [message("dates_format", lang, format=fmt) if fmt else
+             message("dates_any", lang, formats=[*YEAR_FIRST, *DAY_FIRST]) for lang in in_languages(language)]
+    raise DataError("\n".join(message("not_dates", lang, source=source, count=len(best), tried=said,
+                                       examples=best.unique()[:5].tolist())
+                              for lang, said in zip(in_languages(language), tried, strict=True)))
 
 
 def _warn_if_month_first(strings: pd.Series, day_first: pd.Series, fmt: str, *, source: str, column) -> None:
@@ -239,11 +244,11 @@ def _parse_numbers(frame: pd.DataFrame, columns: list[str], *, decimal: str | No
     return frame
 
 
-def _drop_empty(frame: pd.DataFrame, required: list[str], *, source: Path) -> pd.DataFrame:
+def _drop_empty(frame: pd.DataFrame, required: list[str], *, source: Path, language: str = "en") -> pd.DataFrame:
     empty = [c for c in frame.columns if frame[c].isna().all()]
     essential = [c for c in empty if c in required]
     if essential:
-        raise DataError(f"{source}: required column(s) {essential} have no value in any of the {len(frame)} rows")
+        raise DataError(messages("required_empty", language, file=source, columns=essential, count=len(frame)))
     if empty:
         log.warning("%s: dropped column(s) %s: no value in any row", source, empty)
     return frame.drop(columns=empty)
@@ -255,16 +260,16 @@ def mask(value) -> str:
     return "*" * len(text) if len(text) <= 4 else "*" * (len(text) - 2) + text[-2:]
 
 
-def check_unique(frame: pd.DataFrame, column: str, *, source: str) -> None:
-    """Raise DataError when `column` (a one-row-per-customer id) is missing somewhere or repeats."""
+def check_unique(frame: pd.DataFrame, column: str, *, source: str, language: str = "en") -> None:
+    """Raise DataError (in `language`) when `column` (a one-row-per-customer id) is missing somewhere or repeats."""
     ids = frame[column].reset_index(drop=True)  # data row n (1-based) is position n - 1
     if ids.isna().any():
         rows = (np.flatnonzero(ids.isna())[:5] + 1).tolist()
-        raise DataError(f"{source}: id column {column!r} is missing in {int(ids.isna().sum())} row(s), e.g. data "
-                        f"rows {rows}")
+        raise DataError(messages("id_missing", language, source=source, column=column, count=int(ids.isna().sum()),
+                                 rows=rows))
     repeated = ids.duplicated(keep=False)
     if repeated.any():
         examples = ids[repeated].drop_duplicates().head(3)
         rows = {mask(v): (np.flatnonzero(ids == v)[:3] + 1).tolist() for v in examples}
-        raise DataError(f"{source}: id column {column!r} repeats {int(ids[repeated].nunique())} id(s) in a "
-                        f"one-row-per-customer file, e.g. (masked id: data rows) {rows}")
+        raise DataError(messages("id_repeated", language, source=source, column=column,
+                                 count=int(ids[repeated].nunique()), rows=rows))

@@ -10,7 +10,7 @@ English meaning, unit and look-back stay in `churnlab.contract.indicators`), uni
 directions, retention actions and channels, risk grades, segments, value tiers, behaviour-cluster words and the
 lifecycle stages (考察期, 成长期, 成熟期, 衰退期). `term` reads one of them, `reason_text` and `cluster_name` compose
 the reason codes and cluster names, `catalogue_words` gives the catalogue (reports/indicators.csv) in a language;
-`figure` gives the notebooks' figure labels;
+`figure` gives the notebooks' figure labels, `message` the data validation messages;
 `glossary_markdown` writes them all as docs/glossary.md (`python -m churnlab.core.words` regenerates that file).
 The model card's sentences (`card`) and the Chinese data contract (`contract_doc`, `contract_fields`) live here too.
 
@@ -129,6 +129,27 @@ def figure(name: str, language: str = "en", *, currency: str | None = None, **fi
     except KeyError:
         raise KeyError(f"core/words.yaml has no figure word {name!r}: add it under `figures`") from None
     return say(entry, language, currency=currency, **fields)
+
+
+def message(name: str, language: str = "en", **fields) -> str:
+    """A data validation message (words.yaml `validation`) in `language`, en or zh, its {fields} filled in. A check
+    that reports in both languages renders its problems once per language (`in_languages`)."""
+    try:
+        entry = glossary()["validation"][name]
+    except KeyError:
+        raise KeyError(f"core/words.yaml has no validation message {name!r}: add it under `validation`") from None
+    return say(entry, language, **fields)
+
+
+def messages(name: str, language: str = "en", **fields) -> str:
+    """`message` in each language of the setting `language` (both: the English, then the Chinese on the next line)."""
+    return "\n".join(message(name, lang, **fields) for lang in in_languages(language))
+
+
+def in_languages(language: str) -> tuple[str, ...]:
+    """The languages a message is written in for the setting `language`: both is English, then Chinese."""
+    _check(language)
+    return LANGUAGES if language == "both" else (language,)
 
 
 @cache

@@ -90,8 +90,9 @@ def to_contract_types(frame: pd.DataFrame, table: str, *, source: str) -> pd.Dat
 
 
 def read_contract(files: dict[str, Path | None], *, key: bytes, date_formats: dict[str, str] | None = None,
-                  **read_options) -> dict[str, pd.DataFrame]:
-    """The five contract tables from `files` (see `find_tables`), typed, validated, then pseudonymised."""
+                  language: str = "en", **read_options) -> dict[str, pd.DataFrame]:
+    """The five contract tables from `files` (see `find_tables`), typed, validated (errors in `language`, the report
+    language), then pseudonymised."""
     date_formats = dict(date_formats or {})
     tables, sources = {}, {}
     for table, path in files.items():
@@ -103,10 +104,12 @@ def read_contract(files: dict[str, Path | None], *, key: bytes, date_formats: di
             sources[table] = f"contract {table} (absent)"
             continue
         dates = {f.name: date_formats.get(f.name) for f in fields if f.dtype == "datetime64[ns]"}
-        raw = read_table(path, dates=dates, text=[f.name for f in fields if f.dtype == "str"], **read_options)
+        raw = read_table(path, dates=dates, text=[f.name for f in fields if f.dtype == "str"], language=language,
+                         **read_options)
         tables[table], sources[table] = to_contract_types(raw, table, source=str(path)), str(path)
         log.info("contract: %s from %s: %d rows", table, path.name, len(raw))
-    checked = validate_all(tables, sources=sources)  # on the bank's ids: no id is missing once this passes
+    # on the bank's ids: no id is missing once this passes
+    checked = validate_all(tables, sources=sources, language=language)
     for frame in checked.values():
         if "customer_id" in frame and len(frame):
             frame["customer_id"] = pseudonymise(frame["customer_id"].astype(str), key=key).to_numpy()

@@ -144,7 +144,8 @@ def last_emitted_month(trans: pd.DataFrame, *, extract_end: str | None, complete
 def ledger_tables(raw: dict[str, pd.DataFrame], *, key: bytes, czk_per_eur: float = 34.0,
                   segment_thresholds_czk: tuple[float, float] = (35_000, 70_000), profile_months: int = 3,
                   extract_end: str | None = None, complete_months_only: bool = True, policy_rate: float = 0.0,
-                  competitor_spread: float = 0.0, promo_index: float = 0.0) -> dict[str, pd.DataFrame]:
+                  competitor_spread: float = 0.0, promo_index: float = 0.0, language: str = "en"
+                  ) -> dict[str, pd.DataFrame]:
     """The five contract tables from the raw Berka tables, validated (conventions in the module docstring)."""
     accounts = raw["account"].assign(open_m=month_number(raw["account"]["date"]).astype("int64"))
     owned = owners(raw)
@@ -184,7 +185,7 @@ def ledger_tables(raw: dict[str, pd.DataFrame], *, key: bytes, czk_per_eur: floa
               "churn_events": empty_table("churn_events"), "campaigns": empty_table("campaigns")}
     log.info("ledger: %d customers, %d monthly rows, %d months (%s .. %s)", len(customers), len(monthly),
              len(market), market["month"].min().date(), market["month"].max().date())
-    return validate_all(tables, sources={name: f"ledger {name}" for name in tables})
+    return validate_all(tables, sources={name: f"ledger {name}" for name in tables}, language=language)
 
 
 def build_customers(owned: pd.DataFrame, accounts: pd.DataFrame, profile: pd.DataFrame, district: pd.DataFrame, *,

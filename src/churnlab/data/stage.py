@@ -89,29 +89,31 @@ def remove_stale(keep: set[Path]) -> None:
                 file.unlink()
 
 
-def snapshot_file(path: str, *, key: bytes, read: dict, rename: dict,
+def snapshot_file(path: str, *, key: bytes, read: dict, rename: dict, language: str = "en",
                   **columns) -> tuple[pd.DataFrame, dict[str, str]]:
     """The snapshot source's rows: the file read (`read` options), renamed, then `build_snapshot(**columns)`;
-    and {column: reason} of the columns the personal-data screen dropped (for data.json)."""
-    raw = read_table(path, **read)
+    and {column: reason} of the columns the personal-data screen dropped (for data.json). Errors in `language`."""
+    raw = read_table(path, language=language, **read)
     unknown = [c for c in rename if c not in raw]
     if unknown:
         raise DataError(f"{path}: data.rename names column(s) {unknown} not in the file ({list(raw.columns)})")
     raw = raw.rename(columns=rename)
-    rows = build_snapshot(raw, key=key, source=str(path), **columns)
+    rows = build_snapshot(raw, key=key, source=str(path), language=language, **columns)
     named = [columns["id_column"], columns["target"], *([columns["tenure"]] if columns.get("tenure") else []),
              *columns.get("drop", [])]
     return rows, screen(raw.drop(columns=named), keep=columns.get("keep", []))
 
 
 def source_tables(source: str, path: str, *, key: bytes, read: dict, tables: dict, date_formats: dict,
-                  ledger: dict) -> tuple[dict[str, pd.DataFrame], list[Path]]:
-    """The five contract tables of a ledger or contract source, validated, and the files they came from."""
+                  ledger: dict, language: str = "en") -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """The five contract tables of a ledger or contract source, validated (errors in `language`), and the files
+    they came from."""
     if source == "ledger":
         files = sorted(p for p in Path(path).iterdir() if p.is_file())
-        return ledger_tables(read_ledger(path), key=key, **ledger), files
+        return ledger_tables(read_ledger(path), key=key, language=language, **ledger), files
     files = find_tables(path, tables)
-    return read_contract(files, key=key, date_formats=date_formats, **read), [f for f in files.values() if f]
+    return (read_contract(files, key=key, date_formats=date_formats, language=language, **read),
+            [f for f in files.values() if f])
 
 
 def describe_source(source: str, summary: dict, *, inputs: dict[str, str]) -> dict:
@@ -152,24 +154,26 @@ def main() -> None:
     for left in remove_temporaries(paths.RAW, paths.ORACLE, paths.METRICS):
         log.warning("removed %s, left by an interrupted run", left)
     base, params = load_params("base"), load_params("data")
+    language = load_params("report")["language"]  # the language of the data's error messages
     source, path = params["source"], params["path"]
     check_source(source, path)
     read = {k: v for k, v in params["read"].items() if v}
-    logged = {"base": {k: base[k] for k in ("seed", "horizon_months")}, "data": params}
+    logged = {"base": {k: base[k] for k in ("seed", "horizon_months")}, "data": params,
+              "report": {"language": language}}
     frames, files, simulated, dropped = {}, [], None, None
     if source == "simulator":
         logged["simulate"] = load_params("simulate")
         simulated = write_simulation(seed=base["seed"], horizon=base["horizon_months"], params=logged["simulate"])
     elif source == "snapshot":
         frames["snapshot"], dropped = snapshot_file(
-            path, key=pseudonym_key(), read=read, rename=params["rename"], id_column=params["id"],
+            path, key=pseudonym_key(), read=read, rename=params["rename"], language=language, id_column=params["id"],
             target=params["target"], positive=params["positive"], negative=params["negative"],
             tenure=params["tenure"], tenure_unit=params["tenure_unit"], drop=params["drop"], keep=params["keep"],
             feature_types=params["feature_types"])
         files = [Path(path)]
     else:
         frames, files = source_tables(source, path, key=pseudonym_key(), read=read, tables=params["tables"],
-                                      date_formats=params["date_formats"], ledger=params["ledger"])
+                                      date_formats=params["date_formats"], ledger=params["ledger"], language=language)
     result = run(source, frames, inputs={str(f): file_hash(f) for f in files}, simulated=simulated, dropped=dropped)
     # the tables are DVC outputs, up to gigabytes: MLflow keeps the source descriptions and data.json only
     write_result("data", result, headline=HEADLINE, params=logged, inputs=files, artifacts=list(result.texts))
