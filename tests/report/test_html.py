@@ -149,8 +149,11 @@ def test_a_cell_that_raises_fails_the_report(tmp_path):
     write_notebook(tmp_path / "2.0-bad.ipynb", "import warnings\nwarnings.warn('ignored')\nraise KeyError('churn')")
     pages = render_notebooks(["1.0-*.ipynb"], folder=tmp_path, timeout_s=120)
     assert pages["1.0-ok.ipynb"].title == "Tiny report" and "fine" in pages["1.0-ok.ipynb"].html
-    with pytest.raises(Exception, match="KeyError"):  # papermill's PapermillExecutionError
-        render_notebooks(["*.ipynb"], folder=tmp_path, timeout_s=120)
+    with pytest.raises(Exception, match="KeyError"):  # papermill's PapermillExecutionError, from a worker process
+        render_notebooks(["*.ipynb"], folder=tmp_path, timeout_s=120, workers=2)
+    write_notebook(tmp_path / "2.0-bad.ipynb", "print('also fine')")
+    both = render_notebooks(["2.0-*.ipynb", "1.0-*.ipynb"], folder=tmp_path, timeout_s=120, workers=2)
+    assert list(both) == ["2.0-bad.ipynb", "1.0-ok.ipynb"] and "also fine" in both["2.0-bad.ipynb"].html  # in order
 
 
 def test_printed_chunks_are_joined_so_the_page_is_the_same_every_run():

@@ -19,8 +19,10 @@ Run with `python -m churnlab.report`.
 """
 
 import logging
+import multiprocessing
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -69,21 +71,32 @@ class Page(NamedTuple):
     title: str
 
 
+def render_page(source: Path, scratch: Path, *, timeout_s: int, language: str, currency: str | None) -> Page:
+    """Execute one notebook into `scratch` and export it as an offline HTML page in `language`."""
+    started = time.perf_counter()
+    executed = execute(source, scratch / source.name, timeout_s=timeout_s,
+                       parameters={"language": language, "currency": currency})
+    return Page(to_html(executed, name=source.name, language=language), round(time.perf_counter() - started, 1),
+                title(executed, language) or source.name)
+
+
 def render_notebooks(patterns: list[str], *, folder: Path, timeout_s: int, language: str = "en",
-                     currency: str | None = None) -> dict[str, Page]:
+                     currency: str | None = None, workers: int = 1) -> dict[str, Page]:
     """Execute the notebooks matching `patterns` in `folder` with papermill (they read the pipeline's outputs, so
     this is the stage's reading of its inputs), `language` and `currency` (report.language, report.currency) passed
-    as parameters, and export each as one offline HTML page in that language, by notebook file name."""
+    as parameters, and export each as one offline HTML page in that language, by notebook file name (in pattern
+    order). `workers` processes render pages side by side (each notebook runs in its own kernel, so the pages do
+    not depend on it); the first notebook that fails raises its error."""
+    sources = find_notebooks(patterns, folder=folder)
     pages = {}
-    with tempfile.TemporaryDirectory(prefix="churnlab-report-") as scratch:
-        for source in find_notebooks(patterns, folder=folder):
-            started = time.perf_counter()
-            executed = execute(source, Path(scratch) / source.name, timeout_s=timeout_s,
-                               parameters={"language": language, "currency": currency})
-            pages[source.name] = Page(to_html(executed, name=source.name, language=language),
-                                      round(time.perf_counter() - started, 1), title(executed, language) or source.name)
-            log.info("%s rendered (%.0f s, %.1f MB)", source.name, pages[source.name].seconds,
-                     len(pages[source.name].html.encode()) / 1e6)
+    with (tempfile.TemporaryDirectory(prefix="churnlab-report-") as scratch,
+          ProcessPoolExecutor(max_workers=max(1, min(workers, len(sources))),
+                              mp_context=multiprocessing.get_context("spawn")) as pool):
+        futures = {source.name: pool.submit(render_page, source, Path(scratch), timeout_s=timeout_s,
+                                            language=language, currency=currency) for source in sources}
+        for name, future in futures.items():
+            pages[name] = future.result()
+            log.info("%s rendered (%.0f s, %.1f MB)", name, pages[name].seconds, len(pages[name].html.encode()) / 1e6)
     return pages
 
 
@@ -146,7 +159,7 @@ def main() -> None:
               "data": {k: data[k] for k in ("target", "positive") if k in data}}  # a snapshot's churn flag
     language, currency = params.get("language", "en"), params.get("currency")  # absent: English, EUR
     pages = render_notebooks(params["notebooks"], folder=NOTEBOOKS, timeout_s=params["timeout_s"], language=language,
-                             currency=currency)
+                             currency=currency, workers=params.get("workers", 1))
     card = gather_inputs(quoted, model_name=model_name)
     result = run(pages, card, template=plots_template(), static_plots=STATIC_PLOTS.exists(), language=language,
                  currency=currency)

@@ -216,5 +216,6 @@ class Monitor(Section):
 class Report(Section):
     notebooks: Names
     timeout_s: Count
+    workers: Count = 1
     language: Literal["en", "zh", "both"] = "en"  # churnlab.core.words.SETTINGS
     currency: Literal["CNY", "EUR"] | None = None  # churnlab.core.words.CURRENCIES; None: by the language
