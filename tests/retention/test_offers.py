@@ -100,3 +100,25 @@ def test_final_features_name_categories_and_numbers_and_fail_clearly():
         learner({"match": ["segment"]}, n_estimators=5).fit(frame, arm, churned)
     with pytest.raises(Exception, match="fees_3m"):
         learner({"match": ["fees_3m"]}, n_estimators=5).fit(frame, arm, churned)
+
+
+def test_pseudo_outcomes_average_to_the_arms_difference_in_churn():
+    """On a randomised campaign the AIPW scores' mean under an arm is close to that arm's churn rate (the outcome
+    model's errors cancel in the correction term), and each customer's rows are scored by a model that never saw
+    them: two rows of one customer, fitted on the other fold, get the same scores when their features match."""
+    frame, arm, churned, _ = known_campaign(n=4000)
+    fitted = learner({"match": [], "nudge": []}, n_estimators=20)
+    fitted.offers_ = ["match", "nudge"]
+    propensity = arm.map(arm.value_counts(normalize=True)).to_numpy()
+    scores = fitted.pseudo_outcomes(frame, arm, churned, propensity, np.arange(len(frame)))
+    assert list(scores.columns) == [CONTROL, "match", "nudge"]
+    rates = churned.groupby(arm).mean()
+    for a in scores.columns:
+        assert scores[a].mean() == pytest.approx(rates[a], abs=0.01)
+    # the same customer twice (same features, same arm and outcome) in one group: one fold, the same scores
+    twice = pd.concat([frame, frame.iloc[:1]], ignore_index=True)
+    arms2 = pd.concat([arm, arm.iloc[:1]], ignore_index=True)
+    churned2 = pd.concat([churned, churned.iloc[:1]], ignore_index=True)
+    groups = np.r_[np.arange(len(frame)), 0]
+    scores2 = fitted.pseudo_outcomes(twice, arms2, churned2, np.r_[propensity, propensity[0]], groups)
+    np.testing.assert_allclose(scores2.iloc[0], scores2.iloc[-1])
