@@ -13,7 +13,8 @@ Learner: a DR-learner (Kennedy 2023, "Towards optimal doubly robust estimation o
    Gamma_a - Gamma_control, whose mean given x is tau_a(x) whichever of mu and e is right.
 3. Final stage, one ridge regression per offer on the pseudo-outcomes, with the offer's own few features
    (`final_features`: where that offer should work, e.g. deposits and segment for a rate match, complaints for
-   complaint recovery; an offer it does not name gets none, one relative cut for everyone), standardised and, with `scale_by_risk`, multiplied by the churn model's risk p:
+   complaint recovery; an offer it does not name gets none, one relative cut for everyone), standardised and,
+   with `scale_by_risk`, multiplied by the churn model's risk p:
    tau_a(x) = p (b_a + c_a f_a(x)). An offer can only change the churn of a customer who would churn, so its
    effect is a relative cut of the risk. A feature `column=value` is the indicator of that category; other
    features enter as sign(x) log(1 + |x|) (money and counts on a log scale), missing as 0.
