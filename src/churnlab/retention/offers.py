@@ -4,15 +4,26 @@ The campaign logs give each selected customer one arm: an offer or the control (
 propensity. The effect of offer a on customer x is tau_a(x) = P(churn within H months | x, a) - P(churn | x,
 control), a change in probability (negative: the offer keeps the customer).
 
-Learner: econml's DRLearner (Kennedy 2023, "Towards optimal doubly robust estimation of heterogeneous causal
-effects"; econml.dr), fitted once with every offer as a category of one discrete treatment, the control as the
-baseline. Its nuisance models are an XGBoost churn classifier on (x, arm) and the propensity: the campaign is
-randomised, so the propensity is the arm's share, which a prior-only classifier returns exactly. Its final stage
-regresses the doubly robust pseudo-outcomes on a few features per offer with a linear model, which on ~10,000
-noisy binary outcomes is less variable than a forest; with `scale_by_risk` the features enter multiplied by the
-churn model's risk p (tau_a(x) = p (b_a + c_a f(x))): an offer can only change the churn of a customer who would
-churn, so its effect is a relative reduction of the risk that varies with the customer. econml is kept and
-pinned in requirements.lock; causalml would need a second pin of scikit-learn and XGBoost.
+Learner: a DR-learner (Kennedy 2023, "Towards optimal doubly robust estimation of heterogeneous causal effects").
+
+1. Nuisance, cross-fitted over `folds` folds of customers (a customer logged in several waves sits in one fold):
+   an XGBoost churn classifier mu(x, a) on the customer's features and the arm, fitted on the other folds.
+   The propensity e_a is known: the logged one, else the arm's share (the campaign is randomised).
+2. Pseudo-outcomes (AIPW scores): Gamma_a = mu(x, a) + 1[arm = a] (churned - mu(x, a)) / e_a, and
+   Gamma_a - Gamma_control, whose mean given x is tau_a(x) whichever of mu and e is right.
+3. Final stage, one ridge regression per offer on the pseudo-outcomes, with the offer's own few features
+   (`final_features`: where that offer should work, e.g. deposits and segment for a rate match, complaints for
+   complaint recovery; an offer it does not name gets none, one relative cut for everyone), standardised and,
+   with `scale_by_risk`, multiplied by the churn model's risk p:
+   tau_a(x) = p (b_a + c_a f_a(x)). An offer can only change the churn of a customer who would churn, so its
+   effect is a relative cut of the risk. A feature `column=value` is the indicator of that category; other
+   features enter as sign(x) log(1 + |x|) (money and counts on a log scale), missing as 0.
+
+Why so few features per offer: on ~12,600 campaign rows the pseudo-outcomes' noise (a 1/6 propensity on a ~20 %
+churn rate) dwarfs the effects' spread, so every added feature mostly fits noise; one feature set shared by all
+offers learned less, and less steadily across splits of the campaign rows, than a few features chosen per offer
+(README, "Offers learned from the campaign"). The steps above are the DR-learner's, written out because econml's
+DRLearner fits every treatment on the same features.
 
 Expected net value of offer a for customer x, in EUR per customer:
 
@@ -26,7 +37,8 @@ import logging
 
 import numpy as np
 import pandas as pd
-from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GroupKFold
 from xgboost import XGBClassifier
 
 from churnlab.core.checks import check_columns
@@ -62,46 +74,89 @@ def arm_costs(campaigns: pd.DataFrame) -> pd.Series:
 
 
 class OfferEffects:
-    """econml DRLearner over the offers of a campaign; `effects` returns tau_a(x) per offer (columns)."""
+    """DR-learner of each offer's effect (module docstring); `effects` returns tau_a(x) per offer (columns)."""
 
-    def __init__(self, kinds: dict[str, list[str]], *, seed: int, n_jobs: int, final_features: list[str],
-                 scale_by_risk: bool, xgboost: dict):
+    def __init__(self, kinds: dict[str, list[str]], *, seed: int, n_jobs: int,
+                 final_features: dict[str, list[str]], scale_by_risk: bool, alpha: float, folds: int,
+                 xgboost: dict):
         self.kinds, self.seed, self.n_jobs, self.xgboost = kinds, seed, n_jobs, xgboost
-        self.final_features, self.scale_by_risk = final_features, scale_by_risk
+        self.final_features, self.scale_by_risk, self.alpha, self.folds = final_features, scale_by_risk, alpha, folds
 
-    def _final(self, frame: pd.DataFrame) -> np.ndarray:
-        """The final stage's features, sign(x) log(1 + |x|): money and counts on a log scale, missing as 0."""
-        check_columns(frame, self.final_features, table="campaign rows", needed_by="retention.offers.final_features")
-        try:
-            x = frame[self.final_features].astype(float).fillna(0.0).to_numpy()
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"retention.offers.final_features must name numeric columns: {err}") from None
-        x = np.sign(x) * np.log1p(np.abs(x))
-        if not self.scale_by_risk:
-            return x
-        risk = frame["risk"].to_numpy(float)[:, None]  # an offer changes the churn of those who would churn
-        return np.column_stack([risk, risk * x])
+    def _raw(self, frame: pd.DataFrame, offer: str) -> np.ndarray:
+        """The offer's final-stage features before standardising (rows x features)."""
+        names = self.final_features.get(offer, [])
+        columns = sorted({name.split("=")[0] for name in names} | ({"risk"} if self.scale_by_risk else set()))
+        check_columns(frame, columns, table="campaign rows", needed_by="retention.offers.final_features")
+        out = []
+        for name in names:
+            column, _, level = name.partition("=")
+            if level:
+                out.append((frame[column].astype(str) == level).to_numpy(float))
+                continue
+            try:
+                x = frame[column].astype(float).fillna(0.0).to_numpy()
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"retention.offers.final_features: {column!r} is not numeric ({err}); name a "
+                                 f"category as {column}=<value>") from None
+            out.append(np.sign(x) * np.log1p(np.abs(x)))
+        return np.column_stack(out) if out else np.empty((len(frame), 0))
 
-    def fit(self, frame: pd.DataFrame, arm: pd.Series, churned: pd.Series) -> "OfferEffects":
-        from econml.dr import DRLearner
+    def _final(self, frame: pd.DataFrame, offer: str) -> np.ndarray:
+        """The offer's final-stage design: [1, standardised features], times the risk with `scale_by_risk`."""
+        x = (self._raw(frame, offer) - self.centre_[offer]) / self.scale_[offer]
+        x = np.column_stack([np.ones(len(frame)), x])
+        return x * frame["risk"].to_numpy(float)[:, None] if self.scale_by_risk else x
 
+    def pseudo_outcomes(self, frame: pd.DataFrame, arm: pd.Series, churned: pd.Series, propensity: np.ndarray,
+                        groups: np.ndarray) -> pd.DataFrame:
+        """Cross-fitted AIPW scores Gamma_a of every row under every arm (rows x arms, churn probabilities)."""
+        arms = [CONTROL, *self.offers_]
+        arm, y = np.asarray(arm, object), np.asarray(churned, float)
+        kinds = self.kinds
+        scores = np.empty((len(frame), len(arms)))
+        for fit_rows, score_rows in GroupKFold(n_splits=self.folds).split(frame, groups=groups):
+            encoder = tree_encoder(kinds).fit(prepare(frame.iloc[fit_rows], kinds))
+            features = encoder.transform(prepare(frame, kinds))
+
+            def design(rows, arms_of_rows, features=features):
+                return np.column_stack([features[rows], *[(arms_of_rows == a).astype(float) for a in arms[1:]]])
+
+            outcome = XGBClassifier(random_state=self.seed, n_jobs=self.n_jobs, **self.xgboost)
+            outcome.fit(design(fit_rows, arm[fit_rows]), y[fit_rows])
+            for j, a in enumerate(arms):
+                mu = outcome.predict_proba(design(score_rows, np.full(len(score_rows), a, dtype=object)))[:, 1]
+                hit = arm[score_rows] == a
+                scores[score_rows, j] = mu + hit * (y[score_rows] - mu) / propensity[score_rows]
+        return pd.DataFrame(scores, index=frame.index, columns=arms)
+
+    def fit(self, frame: pd.DataFrame, arm: pd.Series, churned: pd.Series, *, propensity: pd.Series | None = None,
+            groups: pd.Series | None = None) -> "OfferEffects":
+        """Learn tau_a(x) from campaign rows. `propensity`: each row's probability of its arm (None: the arm's share
+        of the rows); `groups`: each row's customer, kept in one cross-fitting fold (None: every row its own)."""
+        arm = pd.Series(np.asarray(arm, object), index=frame.index)
         self.offers_ = sorted(set(arm) - {CONTROL})
         if CONTROL not in set(arm) or not self.offers_:
             raise ValueError("learning offer effects needs control rows and rows of at least one offer")
-        self.encoder_ = tree_encoder(self.kinds).fit(prepare(frame, self.kinds))
-        outcome = XGBClassifier(random_state=self.seed, n_jobs=self.n_jobs, **self.xgboost)
-        self.learner_ = DRLearner(model_propensity=DummyClassifier(strategy="prior"), model_regression=outcome,
-                                  discrete_outcome=True, categories=[CONTROL, *self.offers_], cv=2,
-                                  random_state=self.seed, allow_missing=True)  # XGBoost takes missing values
-        controls = self.encoder_.transform(prepare(frame, self.kinds))
-        self.learner_.fit(np.asarray(churned, int), np.asarray(arm, object), X=self._final(frame), W=controls,
-                          inference=None)
+        if propensity is None:
+            propensity = arm.map(arm.value_counts(normalize=True))
+        groups = np.arange(len(frame)) if groups is None else np.asarray(groups)
+        unknown = sorted(set(self.final_features) - set(self.offers_))
+        if unknown:
+            log.warning("retention.offers.final_features names offer(s) %s that the campaign does not log; "
+                        "ignored (offers it logs: %s)", unknown, self.offers_)
+        scores = self.pseudo_outcomes(frame, arm, churned, np.asarray(propensity, float), groups)
+        self.centre_, self.scale_, self.final_ = {}, {}, {}
+        for offer in self.offers_:
+            raw = self._raw(frame, offer)
+            self.centre_[offer], self.scale_[offer] = raw.mean(axis=0), raw.std(axis=0) + 1e-12
+            self.final_[offer] = Ridge(alpha=self.alpha, fit_intercept=False).fit(
+                self._final(frame, offer), scores[offer] - scores[CONTROL])
         return self
 
     def effects(self, frame: pd.DataFrame) -> pd.DataFrame:
         """tau_a(x): change in the H-month churn probability from each offer against no contact (rows x offers)."""
-        tau = self.learner_.const_marginal_effect(self._final(frame))
-        return pd.DataFrame(np.asarray(tau).reshape(len(frame), -1), index=frame.index, columns=self.offers_)
+        return pd.DataFrame({offer: self.final_[offer].predict(self._final(frame, offer)) for offer in self.offers_},
+                            index=frame.index)
 
 
 def net_values(effects: pd.DataFrame, value: pd.Series, costs: pd.Series) -> pd.DataFrame:

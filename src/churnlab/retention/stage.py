@@ -14,10 +14,11 @@
 4. Survival: Kaplan-Meier of treated against control from the campaign month, log-rank test, RMST gain.
 5. Churners (`churnlab.retention.churners`, `churnlab.retention.winback`): profiles before leaving, SHAP
    archetypes vs the latent reasons, and the win-back list (pseudonymous ids only).
-6. Offers (`churnlab.retention.targeting`): each offer's effect learned from the multi-arm campaign (econml DR
-   learner), the learned, random, risk, expected-loss and (simulated data) oracle policies at one budget valued
-   by IPW and DR with bootstrap intervals and by their true value, and the learned offer per customer of the
-   latest cutoff (reports/retention/offers.csv, pseudonymous ids, joined to the early-warning list by id).
+6. Offers (`churnlab.retention.targeting`): each offer's effect learned from the multi-arm campaign (a DR-learner,
+   `churnlab.retention.offers`), the learned, random, risk, expected-loss and (simulated data) oracle policies at
+   one budget valued by IPW and DR with bootstrap intervals and by their true value, and the learned offer per
+   customer of the latest cutoff (reports/retention/offers.csv, pseudonymous ids, joined to the early-warning list
+   by id).
 7. The next campaign (`churnlab.retention.next_campaign`): the last wave's realised uplift per offer, the power
    table and the allocation (learned offers, a randomised share, a persistent control group).
 

@@ -45,11 +45,14 @@ def prepare_rows(rows: pd.DataFrame, model, *, multiplier: float, margins: dict)
 
 
 def fit_effects(train: pd.DataFrame, *, seed: int, params: dict) -> OfferEffects:
-    """The DR learner of the offers' effects on the training customers."""
+    """The DR learner of the offers' effects on the training customers (their logged propensities, their
+    customers kept in one cross-fitting fold)."""
     kinds = feature_columns(train[list(FEATURES)])
-    return OfferEffects(kinds, seed=seed, n_jobs=params["n_jobs"], final_features=params["final_features"],
-                        scale_by_risk=params["scale_by_risk"], xgboost=params["xgboost"]).fit(train, train["arm"],
-                                                                                             train["churned"])
+    learner = OfferEffects(kinds, seed=seed, n_jobs=params["n_jobs"], final_features=params["final_features"],
+                           scale_by_risk=params["scale_by_risk"], alpha=params["alpha"], folds=params["folds"],
+                           xgboost=params["xgboost"])
+    return learner.fit(train, train["arm"], train["churned"], propensity=train["propensity"],
+                       groups=train["customer_id"])
 
 
 def chosen_net(net: pd.DataFrame, arms: pd.Series) -> float:

@@ -62,8 +62,10 @@ class Policies(Section):
 class Offers(Section):
     test_share: Share
     budget_share: PartShare
-    final_features: Annotated[list[Name], MinLen(1), AfterValidator(no_repeats)]
+    final_features: dict[Name, Annotated[list[Name], AfterValidator(no_repeats)]]  # offer -> its features
     scale_by_risk: bool
+    alpha: Positive
+    folds: Annotated[int, Ge(2)]
     draws: Count
     n_jobs: Count
     xgboost: XGBoostOptions
