@@ -13,6 +13,7 @@ from conftest import PROFILE, ROOT, deep_merge
 from matplotlib.figure import Figure
 
 from churnlab.core import paths
+from churnlab.core.engine import SparkSql
 from churnlab.survival import stage as survival
 from churnlab.survival.clv import CLV_COLUMNS
 from churnlab.survival.design import prepare_lifetimes
@@ -218,6 +219,31 @@ def test_stage_writes_every_output_and_logs_one_run(project):
     text = " ".join(p.read_text(errors="ignore") for p in (root / paths.REPORTS).rglob("*.csv"))
     text += (root / paths.METRICS / "survival.json").read_text() + " ".join(map(str, run.to_dict().values()))
     assert not any(i in text for i in ids)
+
+
+@pytest.mark.slow
+def test_engine_spark_sums_the_counts_on_spark_and_changes_no_number(project, spark, monkeypatch):
+    """params.yaml `engine` -> main() -> open_engine in one hop; on Spark the stage writes the same report."""
+    root, _ = project
+    survival.main()
+    local = {p: p.read_bytes() for p in [root / paths.METRICS / "survival.json",
+                                         *(root / paths.PLOTS).glob("*.csv"), *(root / survival.OUT).glob("*.csv")]}
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    engine = {"name": "spark", "spark": {"master": "local[2]", "remote": None, "conf": {"spark.ui.enabled": False}}}
+    (root / "params.yaml").write_text(yaml.safe_dump({**params, "engine": engine}), encoding="utf-8")
+    opened = []
+
+    def test_session(settings):
+        opened.append(settings)
+        return SparkSql(spark)  # the test session's Spark: close() leaves it running
+
+    monkeypatch.setattr(survival, "open_engine", test_session)
+    survival.main()
+    assert opened == [engine]
+    for path, before in local.items():
+        assert path.read_bytes() == before, path.name
+    runs = mlflow.search_runs(experiment_names=["churnlab"], filter_string="attributes.run_name = 'survival'")
+    assert runs.iloc[0]["params.engine.name"] == "spark"
 
 
 @pytest.mark.slow

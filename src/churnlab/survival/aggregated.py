@@ -84,9 +84,9 @@ def month_counts(sql: Sql, table: str, countings: dict[str, Counting]) -> pd.Dat
 
     Raises ValueError if a row of a grouping has a missing entry or exit, or exit <= entry (no time at risk).
     """
-    for name, c in countings.items():
-        bad = sql.row(f"SELECT COUNT(*) FROM {table} WHERE {c.level} IS NOT NULL AND ({c.entry} IS NULL OR "
-                      f"{c.exit} IS NULL OR {c.exit} <= {c.entry})")[0]
+    checks = ", ".join(f"CAST(SUM(CASE WHEN {c.level} IS NOT NULL AND ({c.entry} IS NULL OR {c.exit} IS NULL OR "
+                       f"{c.exit} <= {c.entry}) THEN 1 ELSE 0 END) AS BIGINT)" for c in countings.values())
+    for name, bad in zip(countings, sql.row(f"SELECT {checks} FROM {table}"), strict=True):
         if bad:
             raise ValueError(f"{table}: {bad} row(s) of grouping {name!r} without time at risk (exit <= entry, or "
                              "a missing entry or exit)")
