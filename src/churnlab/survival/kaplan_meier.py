@@ -4,6 +4,10 @@ Kaplan-Meier with delayed entry: S(t) = prod over event times s <= t of (1 - d_s
 n_s counts customers with entry < s <= duration. A customer who opened before the data window is in the
 risk set only from the tenure at which the window first sees them; counting them from tenure 0 would
 credit them with months nobody observed (survivor bias: customers who left earlier are never seen).
+
+`describe`, what the stage runs, has an engine (DuckDB or Spark) count customers per grouping, level and month and
+computes every table from those counts (`churnlab.survival.aggregated`). `fit_km`, `km_summary` and `km_curve` are
+lifelines' customer-level fit, used by the model comparison and as the reference in tests.
 """
 
 import logging
