@@ -150,12 +150,12 @@ def count_lifetimes(lifetimes: pd.DataFrame, groups: dict[str, str], *, since_en
     """
     table = pd.DataFrame({"entry_tenure": lifetimes["entry_tenure"], "duration": lifetimes["duration"],
                           "residual": lifetimes["residual"], "churned": lifetimes["churned"].astype("int32"),
-                          "cause": lifetimes["churn_type"].where(lifetimes["event"] == 1).astype(object)})
-    table["cause"] = table["cause"].where(table["cause"].notna(), None)
+                          "cause": lifetimes["churn_type"].where(lifetimes["event"] == 1).astype("string")})
     tenure = {"entry": '"entry_tenure"', "exit": '"duration"', "event": '"churned" = 1'}
     countings = {OVERALL: Counting(**tenure), CAUSE: Counting(**{**tenure, "event": "TRUE"}, level='"cause"')}
     for i, (name, column) in enumerate(groups.items()):
-        table[f"level_{i}"] = lifetimes[column].astype(str).where(lifetimes[column].notna(), None)
+        # text typed as text even where every value is missing (Spark cannot infer a type from no values)
+        table[f"level_{i}"] = lifetimes[column].astype(str).where(lifetimes[column].notna()).astype("string")
         scale = {"entry": "0", "exit": '"residual"'} if name in since_entry else {}
         countings[name] = Counting(**{**tenure, **scale}, level=f'"level_{i}"')
     engine = sql or DuckDBSql()
