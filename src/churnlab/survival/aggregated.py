@@ -50,29 +50,41 @@ class Counting:
 
 
 def count_sql(table: str, countings: dict[str, Counting]) -> str:
-    """DuckDB SQL for the counts (COUNT_COLUMNS) of every grouping in `countings`, in one query.
+    """DuckDB SQL for the counts (COUNT_COLUMNS) of every grouping in `countings`, in one query and one scan.
 
-    Each customer gives two moves, +1 entry at `entry` and one exit (event or censored) at `exit`; the moves are
-    summed by (grouping, level, month), and `at_risk` is the running sum of entries - exits over earlier months.
+    Each customer gives two moves per grouping, +1 entry at `entry` and one exit (event or censored) at `exit`:
+    the table is crossed with a small table of (grouping, side) pairs, read once (a Spark DataFrame made from
+    pandas is a plan-embedded local table, which every further scan would copy into the plan again). The moves
+    are summed by (grouping, level, month), and `at_risk` is the running sum of entries - exits over earlier months.
+    A last column, `invalid`, counts the customers without time at risk (exit <= entry, or either missing).
     """
-    moves = []
-    for name, c in countings.items():
-        label, level = "'" + name.replace("'", "''") + "'", f"CAST({c.level} AS VARCHAR)"
-        where = f"FROM {table} WHERE {c.level} IS NOT NULL"
-        moves.append(f"SELECT {label} AS grouping, {level} AS level, CAST({c.entry} AS DOUBLE) AS time, "
-                     f"1 AS entries, 0 AS events, 0 AS censored {where}")
-        moves.append(f"SELECT {label} AS grouping, {level} AS level, CAST({c.exit} AS DOUBLE) AS time, 0 AS entries, "
-                     f"CASE WHEN {c.event} THEN 1 ELSE 0 END AS events, "
-                     f"CASE WHEN {c.event} THEN 0 ELSE 1 END AS censored {where}")
-    union = "\nUNION ALL\n".join(moves)
+    items = list(countings.items())
+
+    def pick(field: str) -> str:
+        cases = " ".join(f"WHEN {k} THEN {getattr(c, field)}" for k, (_, c) in enumerate(items))
+        return f"CASE counting_k {cases} END"
+
+    sides = " UNION ALL ".join(f"SELECT {k} AS counting_k, {side} AS counting_side"
+                               for k in range(len(items)) for side in (0, 1))
+    names = " ".join(f"WHEN {k} THEN '" + name.replace("'", "''") + "'" for k, (name, _) in enumerate(items))
     return f"""
-WITH moves AS ({union}),
+WITH sides AS ({sides}),
+moves AS (
+  SELECT CASE counting_k {names} END AS grouping, CAST({pick("level")} AS VARCHAR) AS level,
+         CAST(CASE WHEN counting_side = 0 THEN {pick("entry")} ELSE {pick("exit")} END AS DOUBLE) AS time,
+         CASE WHEN counting_side = 0 THEN 1 ELSE 0 END AS entries,
+         CASE WHEN counting_side = 1 AND {pick("event")} THEN 1 ELSE 0 END AS events,
+         CASE WHEN counting_side = 0 THEN 0 WHEN {pick("event")} THEN 0 ELSE 1 END AS censored,
+         CASE WHEN counting_side = 0 AND ({pick("entry")} IS NULL OR {pick("exit")} IS NULL
+                                          OR {pick("exit")} <= {pick("entry")}) THEN 1 ELSE 0 END AS invalid
+  FROM {table} CROSS JOIN sides
+),
 counts AS (
   SELECT grouping, level, time, CAST(SUM(entries) AS BIGINT) AS entries, CAST(SUM(events) AS BIGINT) AS events,
-         CAST(SUM(censored) AS BIGINT) AS censored
-  FROM moves GROUP BY grouping, level, time
+         CAST(SUM(censored) AS BIGINT) AS censored, CAST(SUM(invalid) AS BIGINT) AS invalid
+  FROM moves WHERE level IS NOT NULL GROUP BY grouping, level, time
 )
-SELECT grouping, level, time, entries, events, censored,
+SELECT grouping, level, time, entries, events, censored, invalid,
        CAST(COALESCE(SUM(entries - events - censored) OVER (
          PARTITION BY grouping, level ORDER BY time ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT)
          AS at_risk
@@ -84,13 +96,12 @@ def month_counts(sql: Sql, table: str, countings: dict[str, Counting]) -> pd.Dat
 
     Raises ValueError if a row of a grouping has a missing entry or exit, or exit <= entry (no time at risk).
     """
-    checks = ", ".join(f"CAST(SUM(CASE WHEN {c.level} IS NOT NULL AND ({c.entry} IS NULL OR {c.exit} IS NULL OR "
-                       f"{c.exit} <= {c.entry}) THEN 1 ELSE 0 END) AS BIGINT)" for c in countings.values())
-    for name, bad in zip(countings, sql.row(f"SELECT {checks} FROM {table}"), strict=True):
+    counts = sql.query(count_sql(table, countings))
+    for name, bad in counts.groupby("grouping", sort=False)["invalid"].sum().items():
         if bad:
             raise ValueError(f"{table}: {bad} row(s) of grouping {name!r} without time at risk (exit <= entry, or "
                              "a missing entry or exit)")
-    return tidy(sql.query(count_sql(table, countings)))
+    return tidy(counts)
 
 
 def count_frame(lifetimes: pd.DataFrame, *, entry: str | None, exit: str, event: str,
