@@ -59,6 +59,15 @@ def test_duckdb_counts_equal_the_pandas_counts():
     assert set(counts.loc[counts["grouping"] == "by_level", "level"]) == {"a", "b", "c"}  # no level: left out
 
 
+def test_a_missing_event_flag_is_censored_on_every_engine():
+    frame = SIX.assign(event=pd.array([1, 1, None, 1, None, 1], dtype="Int8"))
+    sql = DuckDBSql()
+    sql.register("lifetimes", frame)
+    counts = month_counts(sql, "lifetimes", {"all": TENURE})
+    pd.testing.assert_frame_equal(counts, count_frame(frame, entry="entry", exit="exit", event="event"))
+    assert counts["censored"].tolist() == [0, 0, 1, 0, 0, 1, 0]
+
+
 @pytest.mark.parametrize("late", [False, True])
 def test_kaplan_meier_equals_lifelines_with_delayed_entry_and_ties(late):
     frame = customers(seed=1)

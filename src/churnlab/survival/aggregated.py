@@ -40,7 +40,7 @@ class Counting:
     """What to count for one grouping, as DuckDB-dialect SQL expressions over the lifetimes table.
 
     `entry` and `exit` are months (entry < exit on every row), `event` is true where the exit is the event and
-    false where it is censored, `level` names the customer's group (rows where it is NULL are left out).
+    false (or NULL) where it is censored, `level` names the customer's group (rows where it is NULL are left out).
     """
 
     entry: str
@@ -109,11 +109,11 @@ def count_frame(lifetimes: pd.DataFrame, *, entry: str | None, exit: str, event:
     """The counts of one grouping computed in pandas (the reference the engines are tested against).
 
     `entry` None means every customer is at risk from month 0; `level` None puts everyone in level 'all'.
-    Levels are the column's values as text; missing levels are left out.
+    Levels are the column's values as text; missing levels are left out; a missing event flag is censored.
     """
     frame = pd.DataFrame({"level": "all" if level is None else lifetimes[level],
                           "entry": 0.0 if entry is None else lifetimes[entry],
-                          "exit": lifetimes[exit], "event": lifetimes[event].astype(bool)})
+                          "exit": lifetimes[exit], "event": lifetimes[event].fillna(0).astype(bool)})
     frame = frame[frame["level"].notna()].astype({"level": str, "entry": float, "exit": float})
     if ((frame["exit"] <= frame["entry"]) | frame[["entry", "exit"]].isna().any(axis=1)).any():
         raise ValueError(f"lifetimes: row(s) without time at risk (exit <= entry) in grouping {grouping!r}")
