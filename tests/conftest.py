@@ -100,6 +100,25 @@ def run_notebook(tmp_path):
     return _run
 
 
+SPARK_TEST_CONF = {"spark.ui.enabled": False, "spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2,
+                   "spark.driver.memory": "1g"}
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The test session's one SparkSession on local[2] (skipped, with what to install, without pyspark or Java)."""
+    pytest.importorskip("pyspark", reason="engine.name: spark needs the spark extra: pip install -e '.[spark]'")
+    from churnlab.core.engine import EngineError, spark_session
+
+    try:
+        session = spark_session(master="local[2]", conf=SPARK_TEST_CONF, app_name="churnlab-tests")
+    except EngineError as err:
+        pytest.skip(str(err))
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (public bank data); tests using it skip with a reason where it is absent."""

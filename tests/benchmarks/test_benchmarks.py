@@ -15,7 +15,8 @@ PRINTS = {
     "bench_features.py": ["engine=local (DuckDB) features stage: 800 customers x 24 months", "exit 0", "wall_s=",
                           "peak_rss_gib=", "snapshots x 49"],
     "bench_survival.py": ["generate 3,000 lifetimes", "Kaplan-Meier (delayed entry)", "Cox PH (delayed entry, Efron)",
-                          "PH tests on 500 sampled", "Weibull AFT (delayed entry)", "total_wall_time_s="],
+                          "PH tests on 500 sampled", "Weibull AFT (delayed entry)", "per-month counts on local",
+                         "Cox PH from counts (payroll x segment)", "from counts - lifelines", "total_wall_time_s="],
     "bench_real.py": ["1,000 customers", "churnlab_tuned", "roc_auc_mean", "wall time"],
 }
 

@@ -1,6 +1,7 @@
 """One SQL text, two engines: the features stage gives the same snapshots, lifetimes, catalogue and metrics on DuckDB
 (`engine.name: local`) and on Spark (`spark`, local[2]). Exact for ids, integers, flags, categories and dates;
-floats to 1e-9 (the engines may sum in a different order). Spark is one session for the whole test session."""
+floats to 1e-9 (the engines may sum in a different order). Spark is one session for the whole test session
+(conftest.py's `spark`)."""
 
 import json
 
@@ -11,7 +12,7 @@ from frames import random_tables
 
 from churnlab.contract.tables import connect
 from churnlab.core import paths
-from churnlab.core.engine import DuckDBSql, EngineError, SparkSql, spark_session
+from churnlab.core.engine import DuckDBSql, SparkSql
 from churnlab.features import stage
 from churnlab.features.stage import CONTRACT_TABLES, run
 
@@ -21,23 +22,6 @@ FEATURES = {"first_cutoff_month": 12, "cutoff_every_months": 9, "catalogue": {"b
                                                                               "red_lift": 2.0}}
 CHURN = {"definition": "closure", "dormancy_months": 3, "value_drop_pct": 50.0, "value_window_months": 3,
          "partial_drop": 1}
-TEST_CONF = {"spark.ui.enabled": False, "spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2,
-             "spark.driver.memory": "1g"}
-
-
-@pytest.fixture(scope="session")
-def spark():
-    """The test session's one SparkSession on local[2] (skipped, with what to install, without pyspark or Java)."""
-    pytest.importorskip("pyspark", reason="engine.name: spark needs the spark extra: pip install -e '.[spark]'")
-    try:
-        session = spark_session(master="local[2]", conf=TEST_CONF, app_name="churnlab-tests")
-    except EngineError as err:
-        pytest.skip(str(err))
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 def features_on(sql, tables: dict, target, *, horizon_months: int = 6, churn: dict = CHURN, **features):
     """run() on `sql` over `tables`; the snapshots (read back), lifetimes, catalogue and metrics."""
     result = run(connect(tables, engine=sql), snapshots=target, horizon_months=horizon_months, churn=churn,

@@ -13,6 +13,8 @@ from conftest import PROFILE, ROOT, deep_merge
 from matplotlib.figure import Figure
 
 from churnlab.core import paths
+from churnlab.core.engine import SparkSql
+from churnlab.core.io import json_text
 from churnlab.survival import stage as survival
 from churnlab.survival.clv import CLV_COLUMNS
 from churnlab.survival.design import prepare_lifetimes
@@ -218,6 +220,35 @@ def test_stage_writes_every_output_and_logs_one_run(project):
     text = " ".join(p.read_text(errors="ignore") for p in (root / paths.REPORTS).rglob("*.csv"))
     text += (root / paths.METRICS / "survival.json").read_text() + " ".join(map(str, run.to_dict().values()))
     assert not any(i in text for i in ids)
+
+
+@pytest.mark.slow
+def test_engine_spark_sums_the_counts_on_spark_and_changes_no_number(project, spark, monkeypatch):
+    """params.yaml `engine` -> main() -> open_engine in one hop; on Spark the stage writes the Kaplan-Meier,
+    log-rank and incidence files and metrics of the local engine, to the byte."""
+    root, lifetimes = project
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    engine = {"name": "spark", "spark": {"master": "local[2]", "remote": None, "conf": {"spark.ui.enabled": False}}}
+    (root / "params.yaml").write_text(yaml.safe_dump({**params, "engine": engine}), encoding="utf-8")
+    opened = []
+
+    def test_session(settings):
+        opened.append(settings)
+        return SparkSql(spark)  # the test session's Spark: close() leaves it running
+
+    monkeypatch.setattr(survival, "open_engine", test_session)
+    survival.main()
+    assert opened == [engine]
+    km = params["survival"]["km"]
+    local = survival.survival_curves(prepare_lifetimes(lifetimes, **params["survival"]["event"]),
+                                     declared=list(km["groups"]), **km)  # DuckDB, in this process
+    report = json.loads((root / paths.METRICS / "survival.json").read_text())
+    assert {k: report[k] for k in ("km", "logrank_p")} == json.loads(json_text(local.metrics))
+    for path, table in local.tables.items():
+        assert (root / path).read_text() == table.to_csv(index=False), path.name
+    runs = mlflow.search_runs(experiment_names=["churnlab"], filter_string="attributes.run_name = 'survival'")
+    assert runs.iloc[0]["params.engine.name"] == "spark"
+    plt.close("all")
 
 
 @pytest.mark.slow

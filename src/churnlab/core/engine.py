@@ -25,6 +25,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from churnlab.core.params import load_params
+
 log = logging.getLogger(__name__)
 
 LOCAL = {"name": "local"}  # a params.yaml without an `engine` section runs here
@@ -274,6 +276,14 @@ def _is_connect(spark) -> bool:
 def as_sql(con: Sql | duckdb.DuckDBPyConnection) -> Sql:
     """An engine for `con`: itself, or a plain DuckDB connection wrapped as the local engine."""
     return DuckDBSql(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
+
+
+def engine_params() -> dict:
+    """params.yaml `engine`; the local engine when the file has no such section (written before it existed)."""
+    try:
+        return load_params("engine")
+    except KeyError:
+        return dict(LOCAL)
 
 
 def open_engine(engine: dict, *, memory_limit: str | None = None, temp_directory: Path | None = None) -> Sql:

@@ -40,7 +40,7 @@ from churnlab.contract.snapshots import snapshot_at
 from churnlab.contract.source import read_source
 from churnlab.contract.tables import connect, month_end, month_range
 from churnlab.core import paths
-from churnlab.core.engine import LOCAL, Sql, open_engine
+from churnlab.core.engine import Sql, engine_params, open_engine
 from churnlab.core.io import ParquetChunks
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
@@ -265,14 +265,6 @@ def run(con: Sql, *, snapshots: Path, horizon_months: int, first_cutoff_month: i
     indicators = indicator_catalogue(columns, labels, catalogue_params=catalogue)
     metrics = features_metrics(cutoffs, tally, lifetimes, definition=churn["definition"])
     return StageResult(metrics, tables={paths.LIFETIMES: lifetimes, paths.INDICATORS: indicators})
-
-
-def engine_params() -> dict:
-    """params.yaml `engine`; the local engine when the file has no such section (written before it existed)."""
-    try:
-        return load_params("engine")
-    except KeyError:
-        return dict(LOCAL)
 
 
 def main() -> None:

@@ -4,6 +4,10 @@ Kaplan-Meier with delayed entry: S(t) = prod over event times s <= t of (1 - d_s
 n_s counts customers with entry < s <= duration. A customer who opened before the data window is in the
 risk set only from the tenure at which the window first sees them; counting them from tenure 0 would
 credit them with months nobody observed (survivor bias: customers who left earlier are never seen).
+
+`describe`, what the stage runs, has an engine (DuckDB or Spark) count customers per grouping, level and month and
+computes every table from those counts (`churnlab.survival.aggregated`). `fit_km`, `km_summary` and `km_curve` are
+lifelines' customer-level fit, used by the model comparison and as the reference in tests.
 """
 
 import logging
@@ -12,11 +16,16 @@ import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
-from scipy import stats
+
+from churnlab.core.engine import DuckDBSql, Sql
+from churnlab.survival import aggregated
+from churnlab.survival.aggregated import Counting, count_frame, month_counts
 
 log = logging.getLogger(__name__)
 
 LOGRANK_COLUMNS = ["group", "levels", "test_statistic", "p_value", "degrees_of_freedom"]
+TABLE = "survival_lifetimes"  # the engine's name for the counted columns of the lifetimes
+OVERALL, CAUSE = ":all", ":cause"  # groupings of the counts beside survival.km.groups (no params name has a colon)
 
 
 def fit_km(durations, events, entry=None, *, label: str = "KM") -> KaplanMeierFitter:
@@ -52,22 +61,6 @@ def km_summary(kmf: KaplanMeierFitter, *, times: list[int]) -> dict:
     return out
 
 
-def km_by_group(lifetimes: pd.DataFrame, group: str, *, duration: str, entry: str | None, event: str,
-                times: list[int], grid: np.ndarray, min_size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """KM per level of `group`: a summary row per level and the curves on `grid` (wide: one column per level).
-
-    Levels with fewer than `min_size` customers are left out (their curve would be noise).
-    """
-    rows, curves = [], {"time": grid}
-    for level, part in lifetimes.groupby(group, observed=True, sort=True):
-        if len(part) < min_size:
-            continue
-        kmf = fit_km(part[duration], part[event], part[entry] if entry else None, label=str(level))
-        rows.append({"group": group, "level": str(level), **km_summary(kmf, times=times)})
-        curves[str(level)] = _step(kmf.survival_function_, grid)[:, 0]
-    return pd.DataFrame(rows), pd.DataFrame(curves)
-
-
 def km_curve(kmf: KaplanMeierFitter, grid: np.ndarray) -> pd.DataFrame:
     """One KM curve and its 95 % band on `grid` (columns time, survival, lower, upper)."""
     band = _step(kmf.confidence_interval_survival_function_, grid)
@@ -76,99 +69,100 @@ def km_curve(kmf: KaplanMeierFitter, grid: np.ndarray) -> pd.DataFrame:
 
 
 def logrank_test(durations, events, groups, entry=None) -> dict:
-    """Multivariate log-rank test of equal hazards across `groups`, with delayed entry.
-
-    At each event time t the risk set of group g is n_g(t) = #{entry < t <= duration}; O - E sums
-    d_g(t) - n_g(t) d(t) / n(t), and the hypergeometric covariance sums
-    d (n - d) / (n - 1) * (n_g / n) (1[g = h] - n_h / n). The statistic (O - E)' V^- (O - E) over all
-    but one group is chi-square with G - 1 degrees of freedom. Without `entry` it equals lifelines'
-    `multivariate_logrank_test` (tests/test_survival_km.py checks this); lifelines has no delayed entry.
-    """
-    durations = np.asarray(durations, dtype=float)
-    events = np.asarray(events).astype(bool)
-    entry = np.zeros_like(durations) if entry is None else np.asarray(entry, dtype=float)
-    levels, codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    times = np.unique(durations[events])
-    at_risk = np.empty((len(levels), len(times)))
-    deaths = np.empty_like(at_risk)
-    for g in range(len(levels)):
-        mine = codes == g
-        at_risk[g] = (np.searchsorted(np.sort(entry[mine]), times, side="left")
-                      - np.searchsorted(np.sort(durations[mine]), times, side="left"))
-        deaths[g] = np.bincount(np.searchsorted(times, durations[mine & events]), minlength=len(times))
-    n, d = at_risk.sum(axis=0), deaths.sum(axis=0)
-    observed_minus_expected = (deaths - at_risk * d / n).sum(axis=1)
-    scale = np.divide(d * (n - d), n - 1, out=np.zeros_like(n), where=n > 1) / n
-    share = at_risk / n
-    covariance = np.diag((scale * at_risk).sum(axis=1)) - (share * scale) @ at_risk.T
-    k = len(levels) - 1
-    if k < 1:
-        return {"test_statistic": 0.0, "p_value": 1.0, "degrees_of_freedom": 0}
-    statistic = float(observed_minus_expected[:k] @ np.linalg.pinv(covariance[:k, :k]) @ observed_minus_expected[:k])
-    return {"test_statistic": statistic, "p_value": float(stats.chi2.sf(statistic, k)), "degrees_of_freedom": k}
+    """Log-rank test of equal hazards across `groups`, with delayed entry (`aggregated.logrank` on the counts of
+    these customers; without `entry` it equals lifelines' `multivariate_logrank_test`)."""
+    frame = pd.DataFrame({"entry": 0.0 if entry is None else np.asarray(entry, dtype=float),
+                          "exit": np.asarray(durations, dtype=float), "event": np.asarray(events).astype(bool),
+                          "group": np.asarray(groups).astype(str)})
+    return aggregated.logrank(count_frame(frame, entry="entry", exit="exit", event="event", level="group"))
 
 
 def cumulative_incidence(durations, causes, entry=None, *, grid: np.ndarray) -> pd.DataFrame:
-    """Aalen-Johansen cumulative incidence of each competing cause, with delayed entry, on `grid`.
-
-    `causes` holds the cause name for events and missing for censored customers. With all-cause KM S,
-    CIF_c(t) = sum over event times s <= t of S(s-) d_c(s) / n(s). Tied times are handled exactly (no
-    jitter), which matters for month-level data; lifelines' AalenJohansenFitter jitters ties instead.
-    """
-    durations = np.asarray(durations, dtype=float)
-    causes = pd.Series(causes).astype("string").to_numpy(na_value=None)
-    entry = np.zeros_like(durations) if entry is None else np.asarray(entry, dtype=float)
-    event = np.array([c is not None for c in causes])
-    times = np.unique(durations[event])
-    n = (np.searchsorted(np.sort(entry), times, side="left")
-         - np.searchsorted(np.sort(durations), times, side="left")).astype(float)
-    names = sorted({c for c in causes if c is not None})
-    d = {c: np.bincount(np.searchsorted(times, durations[causes == c]), minlength=len(times)).astype(float)
-         for c in names}
-    total = sum(d.values())
-    surv_before = np.concatenate([[1.0], np.cumprod(1 - total / n)[:-1]])
-    out = {"time": grid}
-    for c in names:
-        cif = np.cumsum(surv_before * d[c] / n)
-        pos = np.searchsorted(times, grid, side="right") - 1
-        out[c] = np.where(pos >= 0, cif[np.clip(pos, 0, None)], 0.0)
-    return pd.DataFrame(out)
+    """Aalen-Johansen cumulative incidence of each competing cause on `grid`, with delayed entry
+    (`aggregated.cumulative_incidence`). `causes` holds the cause for events and missing for censored customers."""
+    frame = pd.DataFrame({"entry": 0.0 if entry is None else np.asarray(entry, dtype=float),
+                          "exit": np.asarray(durations, dtype=float),
+                          "cause": pd.Series(causes).astype("string").to_numpy(na_value=None)})
+    frame["event"] = frame["cause"].notna()
+    everyone = count_frame(frame, entry="entry", exit="exit", event="event")
+    by_cause = count_frame(frame, entry="entry", exit="exit", event="event", level="cause")
+    return aggregated.cumulative_incidence(everyone, by_cause, grid=grid)
 
 
 def describe(lifetimes: pd.DataFrame, *, groups: dict[str, str], since_entry: list[str], times: list[int],
-             grid_months: int, min_group_size: int) -> dict[str, pd.DataFrame]:
+             grid_months: int, min_group_size: int, sql: Sql | None = None) -> dict[str, pd.DataFrame]:
     """All descriptive tables: KM summaries, curves per grouping, log-rank tests and competing risks.
 
-    Curves are on the tenure scale with delayed entry, except for the groupings in `since_entry` (the
-    lifecycle stage at entry *is* a tenure range, so its curves run on the time since entry instead).
-    A grouping whose column is missing, or has fewer than two known levels (the Berka ledger records one
-    acquisition channel and no education), is skipped with a log line: it has nothing to compare.
+    The engine `sql` (DuckDB by default; Spark with engine.name spark) counts entries, events and exits per
+    grouping, level and month (`aggregated.month_counts`); the statistics come from those counts, and equal
+    lifelines' on the customers. Curves are on the tenure scale with delayed entry, except for the groupings in
+    `since_entry` (the lifecycle stage at entry *is* a tenure range, so its curves run on the time since entry
+    instead). A grouping whose column is missing, or has fewer than two known levels (the Berka ledger records
+    one acquisition channel and no education), is skipped with a log line: it has nothing to compare. Levels
+    with fewer than `min_group_size` customers get no curve (it would be noise) but count in the log-rank test.
     """
+    present = {name: column for name, column in groups.items() if column in lifetimes}
+    for name in (name for name in groups if name not in present):
+        log.warning("Kaplan-Meier grouping %r skipped: lifetimes have no column %r", name, groups[name])
+    counts = count_lifetimes(lifetimes, present, since_entry=since_entry, sql=sql)
     grid = np.arange(0, grid_months + 1)
-    overall = fit_km(lifetimes["duration"], lifetimes["churned"], lifetimes["entry_tenure"], label="all")
+    overall = counts[counts["grouping"] == OVERALL]
     summaries = [pd.DataFrame([{"group": "all", "level": "all", "time_scale": "tenure",
-                                **km_summary(overall, times=times)}])]
-    curves, tests = {"overall": km_curve(overall, grid)}, []
-    for name, column in groups.items():
-        if column not in lifetimes:
-            log.warning("Kaplan-Meier grouping %r skipped: lifetimes have no column %r", name, column)
+                                **aggregated.km_summary(overall, times=times)}])]
+    curves, tests = {"overall": aggregated.km_on_grid(overall, grid)}, []
+    for name, column in present.items():
+        mine = counts[counts["grouping"] == name]
+        parts = dict(tuple(mine.groupby("level", sort=False)))
+        if len(parts) < 2:
+            log.warning("Kaplan-Meier grouping %r skipped: column %r has %d known level(s)", name, column,
+                        len(parts))
             continue
-        levels = lifetimes[column].nunique()
-        if levels < 2:
-            log.warning("Kaplan-Meier grouping %r skipped: column %r has %d known level(s)", name, column, levels)
-            continue
-        residual = name in since_entry
-        duration, entry = ("residual", None) if residual else ("duration", "entry_tenure")
-        summary, curve = km_by_group(lifetimes, column, duration=duration, entry=entry, event="churned",
-                                     times=times, grid=grid, min_size=min_group_size)
-        summaries.append(summary.assign(group=name, time_scale="since entry" if residual else "tenure"))
-        curves[name] = curve
-        known = lifetimes[column].notna()
-        part = lifetimes[known]
-        test = logrank_test(part[duration], part["churned"], part[column].astype(str),
-                            None if residual else part["entry_tenure"])
-        tests.append({"group": name, "levels": int(part[column].nunique()), **test})
-    cif = cumulative_incidence(lifetimes["duration"], lifetimes["churn_type"].where(lifetimes["event"] == 1),
-                               lifetimes["entry_tenure"], grid=grid)
+        rows, curve = [], {"time": grid}
+        for level in level_order(lifetimes[column]):
+            part = parts.get(level)
+            if part is None or part["entries"].sum() < min_group_size:
+                continue
+            rows.append({"group": name, "level": level, **aggregated.km_summary(part, times=times)})
+            curve[level] = aggregated.step(aggregated.kaplan_meier(part), "survival", grid)
+        summaries.append(pd.DataFrame(rows).assign(time_scale="since entry" if name in since_entry else "tenure"))
+        curves[name] = pd.DataFrame(curve)
+        tests.append({"group": name, "levels": len(parts), **aggregated.logrank(mine)})
+    cif = aggregated.cumulative_incidence(overall, counts[counts["grouping"] == CAUSE], grid=grid)
     return {"km_summary": pd.concat(summaries, ignore_index=True),
             "logrank": pd.DataFrame(tests, columns=LOGRANK_COLUMNS), "curves": curves, "cif": cif}
+
+
+def level_order(column: pd.Series) -> list[str]:
+    """A grouping's levels as text, in the order tables show them: a category's order, else sorted values."""
+    categorical = isinstance(column.dtype, pd.CategoricalDtype)
+    values = column.cat.categories if categorical else sorted(column.dropna().unique())
+    return [str(v) for v in values]
+
+
+def count_lifetimes(lifetimes: pd.DataFrame, groups: dict[str, str], *, since_entry: list[str],
+                    sql: Sql | None = None) -> pd.DataFrame:
+    """Per-month counts (`aggregated.COUNT_COLUMNS`) of the overall curve (grouping OVERALL), of each grouping in
+    `groups` (on the time since entry for those in `since_entry`) and of the churn types (grouping CAUSE, whose
+    `events` count exits of each type), summed by the engine `sql` over the prepared lifetimes.
+
+    Only the columns counted go to the engine, groupings as text (pandas' spelling, so levels read alike on any
+    engine). The event is `churned`; the causes are `churn_type` where `event` is 1.
+    """
+    table = pd.DataFrame({"entry_tenure": lifetimes["entry_tenure"], "duration": lifetimes["duration"],
+                          "residual": lifetimes["residual"], "churned": lifetimes["churned"].astype("int32"),
+                          "cause": lifetimes["churn_type"].where(lifetimes["event"] == 1).astype("string")})
+    tenure = {"entry": '"entry_tenure"', "exit": '"duration"', "event": '"churned" = 1'}
+    countings = {OVERALL: Counting(**tenure), CAUSE: Counting(**{**tenure, "event": "TRUE"}, level='"cause"')}
+    for i, (name, column) in enumerate(groups.items()):
+        # text typed as text even where every value is missing (Spark cannot infer a type from no values)
+        table[f"level_{i}"] = lifetimes[column].astype(str).where(lifetimes[column].notna()).astype("string")
+        scale = {"entry": "0", "exit": '"residual"'} if name in since_entry else {}
+        countings[name] = Counting(**{**tenure, **scale}, level=f'"level_{i}"')
+    engine = sql or DuckDBSql()
+    engine.register(TABLE, table)
+    try:
+        return month_counts(engine, TABLE, countings)
+    finally:
+        engine.unregister(TABLE)
+        if sql is None:
+            engine.close()

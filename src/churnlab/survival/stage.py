@@ -6,7 +6,8 @@ axis and an oracle) and, on simulated data, the oracle in data/oracle. Voluntary
 (`churnlab.survival.design`). `run` does, one part per concept:
 
 1. `survival_curves`: Kaplan-Meier curves with delayed entry, overall and by group at entry; log-rank tests;
-   the cumulative incidence of each churn type (competing risks).
+   the cumulative incidence of each churn type (competing risks). All exact, from per-month counts that the
+   engine params.yaml `engine` names sums (DuckDB here, or Spark: `churnlab.survival.aggregated`).
 2. `model_comparison`: a seeded customer-level split; Cox PH, AFTs and XGBoost AFT fitted from the covariates at
    entry, the same held-out metrics for every model, and on simulated data the oracle C-index
    (`churnlab.survival.comparison`).
@@ -27,6 +28,7 @@ import pandas as pd
 
 from churnlab.contract.source import read_source
 from churnlab.core import paths
+from churnlab.core.engine import Sql, engine_params, open_engine
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -84,15 +86,17 @@ def skip(reason: str, declared: list[str]) -> StageResult:
 
 
 def survival_curves(lifetimes: pd.DataFrame, *, declared: list[str], groups: dict[str, str], times: list[int],
-                    since_entry: list[str], grid_months: int, min_group_size: int) -> StageResult:
-    """Kaplan-Meier curves, log-rank tests and cumulative incidence (`kaplan_meier.describe`), with their figures.
+                    since_entry: list[str], grid_months: int, min_group_size: int,
+                    sql: Sql | None = None) -> StageResult:
+    """Kaplan-Meier curves, log-rank tests and cumulative incidence (`kaplan_meier.describe`), with their figures;
+    the engine `sql` (DuckDB when None) sums the per-month counts they come from.
 
     The overall curve and the `declared` groupings (survival.km.groups) are DVC plots, reports/plots/km_<name>.csv,
     written on every source (empty where the grouping cannot be drawn); other groupings (a snapshot's) go to
     reports/survival/. KM survival at each of `times` beyond the longest follow-up is null.
     """
     tables = describe(lifetimes, groups=groups, times=times, since_entry=since_entry, grid_months=grid_months,
-                      min_group_size=min_group_size)
+                      min_group_size=min_group_size, sql=sql)
     summary, logrank = tables["km_summary"], tables["logrank"]
     files = {OUT / "km_summary.csv": summary, OUT / "logrank.csv": logrank, paths.PLOTS / "cif.csv": tables["cif"]}
     for name in dict.fromkeys([*declared, *tables["curves"]]):
@@ -134,12 +138,14 @@ def model_comparison(train: pd.DataFrame, test: pd.DataFrame, design: Design, *,
 
 
 def run(lifetimes: pd.DataFrame, *, time_axis: bool, seed: int, horizon: int, tenure_unit: str = "years",
-        oracle_customers: pd.DataFrame | None = None, survival_truth: pd.DataFrame | None = None, event: dict,
-        test_share: float, km: dict, covariates: dict, models: list[str], cox: dict, ph_test: dict, aft: dict,
-        xgboost: dict, evaluation: dict, clv: dict, max_duration_corr: float) -> StageResult:
-    """The survival stage on `lifetimes` (see the module docstring); keywords after `survival_truth` are the
-    sections of params.yaml's `survival`. Without a time axis (a snapshot file) the covariates and KM groupings
-    come from the snapshot's columns, and every covariate may stratify the Cox model. The oracle tables
+        oracle_customers: pd.DataFrame | None = None, survival_truth: pd.DataFrame | None = None,
+        sql: Sql | None = None, event: dict, test_share: float, km: dict, covariates: dict, models: list[str],
+        cox: dict, ph_test: dict, aft: dict, xgboost: dict, evaluation: dict, clv: dict,
+        max_duration_corr: float) -> StageResult:
+    """The survival stage on `lifetimes` (see the module docstring); keywords after `sql` (the engine that sums the
+    Kaplan-Meier counts; DuckDB when None) are the sections of params.yaml's `survival`. Without a time axis (a
+    snapshot file) the covariates and KM groupings come from the snapshot's columns, and every covariate may
+    stratify the Cox model. The oracle tables
     (`oracle_customers`, `survival_truth`) exist on simulated data only. Covariates that are almost a function of
     the duration (`survival.proxies`) are left out of the models and named in `left_out`. A snapshot's note says
     how its tenure (`tenure_unit`, params data.tenure_unit) became the duration."""
@@ -150,7 +156,7 @@ def run(lifetimes: pd.DataFrame, *, time_axis: bool, seed: int, horizon: int, te
     log.info("%d customers, %d voluntary churn events", len(lifetimes), int(lifetimes["churned"].sum()))
     kinds = covariates if time_axis else snapshot_covariates(lifetimes)
     groups = km["groups"] if time_axis else {c: f"entry_{c}" for c in [*kinds["categorical"], *kinds["flags"]]}
-    curves = survival_curves(lifetimes, declared=declared, **{**km, "groups": groups})
+    curves = survival_curves(lifetimes, declared=declared, sql=sql, **{**km, "groups": groups})
 
     train, test = split_customers(lifetimes, test_share=test_share, seed=seed)
     proxies = {} if time_axis else duration_proxies(train, [*kinds["numeric"], *kinds["log2"]],
@@ -178,12 +184,18 @@ def main() -> None:
     source = read_source()
     oracle = {"oracle_customers": paths.ORACLE_CUSTOMERS, "survival_truth": paths.ORACLE_SURVIVAL} if source.oracle \
         else {}
-    result = run(pd.read_parquet(paths.LIFETIMES), time_axis=source.time_axis, seed=base["seed"],
-                 horizon=base["horizon_months"], tenure_unit=load_params("data")["tenure_unit"],
-                 **{name: pd.read_parquet(p) for name, p in oracle.items()}, **params)
+    engine = engine_params()
+    sql = open_engine(engine)
+    try:
+        result = run(pd.read_parquet(paths.LIFETIMES), time_axis=source.time_axis, seed=base["seed"],
+                     horizon=base["horizon_months"], tenure_unit=load_params("data")["tenure_unit"],
+                     **{name: pd.read_parquet(p) for name, p in oracle.items()}, sql=sql, **params)
+    finally:
+        sql.close()
     best = result.metrics.get("best_model")
     # MLflow gets the files of reports/survival, not clv.parquet: customer ids stay in data/processed.
-    write_result("survival", result, headline=HEADLINE, params={"base": base, "survival": params},
+    write_result("survival", result, headline=HEADLINE, params={"base": base, "survival": params, "engine": engine},
                  inputs=[paths.SOURCE, paths.LIFETIMES, *oracle.values()], tags={"best_model": best} if best else {},
                  artifacts=[p for p in result.files() if OUT in p.parents])
-    log.info("best model %s; wrote %s and %s", best, paths.METRICS / "survival.json", paths.CLV)
+    log.info("engine %s; best model %s; wrote %s and %s", engine["name"], best, paths.METRICS / "survival.json",
+             paths.CLV)
