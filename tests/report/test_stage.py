@@ -2,6 +2,7 @@
 a snapshot file (slow): offline HTML and the champion's model card."""
 
 import html
+import io
 import json
 import re
 import shutil
@@ -46,6 +47,25 @@ def test_run_returns_the_pages_the_card_the_template_and_the_index_with_a_summar
     assert '<a href="model_card.html">Model card: churnlab-churn v3</a>' in index
     assert "python -m churnlab.report.offline_plots -o reports/plots.html" in index  # no static plots page yet
     assert '<a href="plots.html">' in report.run(pages, CARD, template="", static_plots=True).texts[report.INDEX]
+
+
+def test_the_indicator_catalogue_is_written_in_the_report_language_with_machine_names_kept():
+    import pandas as pd
+
+    indicators = pd.DataFrame({"feature": ["age", "branch_visits"], "group": ["customer", "snapshot"],
+                               "meaning": ["Age in years at t", "Visits (a file's own column)"],
+                               "unit": ["years", "count"], "lookback_months": [0, 3], "iv": [0.01, 0.2]})
+    card = CardInputs(champion=CARD.champion, params={}, indicators=indicators)
+    assert report.CATALOGUE not in report.run({}, CARD, template="").texts  # no catalogue read: none written
+    written = {language: pd.read_csv(io.StringIO(report.run({}, card, template="", language=language).texts[
+        report.CATALOGUE])) for language in ("en", "zh")}
+    zh = written["zh"].set_index("feature")
+    assert zh.loc["age", ["group", "indicator"]].tolist() == ["客户属性指标", "年龄"]
+    assert zh.loc["age", "meaning"].startswith("t月末的年龄") and zh.loc["age", "unit"] != "years"
+    own = zh.loc["branch_visits", ["indicator", "meaning"]].tolist()  # a column the glossary does not know
+    assert own == ["branch_visits", "Visits (a file's own column)"]
+    assert written["en"].loc[0, "group"] == "Customer attribute indicators"
+    assert list(written["en"].columns) == list(written["zh"].columns) and "iv" in written["zh"]
 
 
 def test_every_link_of_the_index_is_a_file_the_stage_writes_or_the_plots_page():

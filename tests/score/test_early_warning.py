@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.score.actions import NO_ACTION, catalogue
+from churnlab.score.actions import ASSUMED, NO_ACTION, catalogue
 from churnlab.score.early_warning import build_early_warning, customer_clv, in_words
 
 KEY = b"test-key"
@@ -85,7 +85,8 @@ def listed(**columns) -> pd.DataFrame:
                          "cluster_name": ["dormant savers", "digital investors (high deposits) 2"],
                          "reason_1": ["Deposit balance now / its mean: down", None],
                          "reason_1_feature": ["deposit_trend_3m", None], "reason_1_direction": ["down", None],
-                         "action": ["rate_match", NO_ACTION], "action_channel": ["phone", None], **columns})
+                         "action": ["rate_match", NO_ACTION], "action_channel": ["phone", None],
+                         "action_basis": [ASSUMED, ""], **columns})
 
 
 def test_the_list_in_english_adds_words_beside_each_code_and_keeps_the_reasons():
@@ -104,15 +105,16 @@ def test_the_list_in_chinese_reads_reasons_stages_clusters_and_actions_in_chines
     assert shown["action_text"].tolist() == ["利率匹配", "暂不采取措施"]
     assert shown["grade_text"].tolist() == ["E（高风险）", "A（低风险）"]
     assert shown["cluster_name"].tolist() == ["休眠储蓄型客户", "线上投资型客户（存款高） 2"]
+    assert shown["action_basis_text"].iloc[0].startswith("响应率为假设值") and shown["action_basis_text"].iloc[1] == ""
     assert shown["reason_1_feature"].tolist() == ["deposit_trend_3m", None]  # machine columns unchanged
 
 
 def test_machine_column_names_are_the_same_in_every_language_and_only_text_columns_change():
     shown = {language: in_words(listed(), language) for language in ("en", "zh", "both")}
     assert list(shown["en"].columns) == list(shown["zh"].columns) == list(shown["both"].columns)
-    codes = ["grade", "segment", "lifecycle_stage", "action", "action_channel", "reason_1_feature",
+    codes = ["grade", "segment", "lifecycle_stage", "action", "action_channel", "action_basis", "reason_1_feature",
              "reason_1_direction"]
     assert shown["zh"][codes].equals(shown["en"][codes])  # codes stay English, for machines
     changed = [c for c in shown["en"] if not shown["en"][c].equals(shown["zh"][c])]
     assert changed == ["grade_text", "segment_text", "lifecycle_stage_text", "cluster_name", "reason_1", "action_text",
-                       "action_channel_text"]
+                       "action_channel_text", "action_basis_text"]

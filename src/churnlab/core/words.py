@@ -32,8 +32,9 @@ CURRENCIES = ("CNY", "EUR")  # report.currency
 P_VALUES = {"p", "p_value", "ks_pvalue"}  # columns holding p-values
 SMALLEST_P = 0.001  # p-values below this print as "< 0.001": more digits claim a precision no test has
 GLOSSARY = Path("docs/glossary.md")  # glossary_markdown's output, committed
-TERMS = ("indicator_groups", "units", "currency", "directions", "actions", "channels", "grades", "segments",
-         "value_tiers", "cluster_nouns", "cluster_adjectives", "cluster_descriptors", "lifecycle")  # term sections
+TERMS = (  # the sections `term` reads
+         "indicator_groups", "units", "currency", "directions", "actions", "channels", "action_basis", "grades",
+         "segments", "value_tiers", "cluster_nouns", "cluster_adjectives", "cluster_descriptors", "lifecycle")
 
 
 @cache

@@ -30,6 +30,7 @@ from churnlab.core import paths
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
+from churnlab.core.words import catalogue_words
 from churnlab.report.html import execute, external_references, title, to_html
 from churnlab.report.index import index_html
 from churnlab.report.model_card import CardInputs, card_html, card_text, gather_inputs, render_card
@@ -42,6 +43,7 @@ HTML_DIR = paths.REPORTS / "notebooks"
 MODEL_CARD = paths.REPORTS / "model_card.md"
 PLOTS_TEMPLATE = paths.REPORTS / "dvc_plots_template.html"
 INDEX = paths.REPORTS / "index.html"
+CATALOGUE = paths.REPORTS / "indicator_catalogue.csv"  # the early-warning indicators in the report language
 STATIC_PLOTS = paths.REPORTS / "plots.html"  # `python -m churnlab.report.offline_plots -o reports/plots.html`
 NO_VL_CONVERT = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>DVC plots</title>{refresh_tag}</head><body>
@@ -130,8 +132,10 @@ def run(pages: dict[str, Page], card: CardInputs, *, template: str | None, stati
         language: str = "en", currency: str | None = None) -> StageResult:
     """The report's files: the notebook pages, the champion's model card (Markdown and HTML, in `language` with money
     labelled in `currency`: params.yaml `report`), the DVC plots template (a placeholder saying how to get
-    vl-convert-python when `template` is None) and the index linking them all (and reports/plots.html when
-    `static_plots`: it exists)."""
+    vl-convert-python when `template` is None), the index linking them all (and reports/plots.html when
+    `static_plots`: it exists) and, with the card's indicator catalogue (reports/indicators.csv), that catalogue for
+    readers: each indicator's group, name, meaning and unit in `language` (`catalogue_words`; `feature` keeps the
+    machine name)."""
     texts, summary = notebook_pages(pages)
     markdown = render_card(card, language=language, currency=currency)
     version = card.champion["version"]
@@ -146,6 +150,9 @@ def run(pages: dict[str, Page], card: CardInputs, *, template: str | None, stati
     page = card_html(markdown, title=card_title, language=language)
     texts |= {MODEL_CARD: markdown, MODEL_CARD.with_suffix(".html"): page,
               PLOTS_TEMPLATE: NO_VL_CONVERT if template is None else template, INDEX: index}
+    if card.indicators is not None:
+        catalogue = catalogue_words(card.indicators, language, currency=currency)
+        texts[CATALOGUE] = catalogue.assign(feature=card.indicators["feature"].to_numpy()).to_csv(index=False)
     metrics = {"notebooks": summary, "model_card_version": version, "offline_plots_template": template is not None}
     return StageResult(metrics, texts=texts)
 

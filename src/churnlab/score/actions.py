@@ -18,7 +18,8 @@ For a customer with churn probability p, customer lifetime value CLV and respons
 
 and the recommendation is the eligible action with the highest net benefit if that is positive, else "no action".
 
-The response rates are assumptions (params), not measurements: every row says so in `action_basis`. Where the data
+The response rates are assumptions (params), not measurements: every row with an action says so in `action_basis`
+(the code "assumed"; the early-warning list adds its words, `action_basis_text`). Where the data
 hold a randomised multi-arm campaign, the retention stage (which runs after score) learns each offer's effect from it
 and writes the measured choice per customer to reports/retention/offers.csv, keyed by the same pseudonymous id.
 """
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 NO_ACTION = "no action"
-ASSUMED = "assumed response rates (params score.actions); measured offers: reports/retention/offers.csv"
+ASSUMED = "assumed"  # action_basis: the response rates are params, not measured (words.yaml action_basis)
 
 
 @dataclass(frozen=True)

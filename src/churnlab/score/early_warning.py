@@ -18,7 +18,7 @@ from churnlab.score.actions import Action, recommend
 
 # code column -> the words.yaml section of its words: each gets a `<code>_text` column beside it in the language
 CODE_WORDS = {"grade": "grades", "segment": "segments", "value_tier": "value_tiers", "lifecycle_stage": "lifecycle",
-              "action": "actions", "action_channel": "channels"}
+              "action": "actions", "action_channel": "channels", "action_basis": "action_basis"}
 SEGMENT_COLUMNS = ["customer_id", "age_band", "income_band", "segment", "region", "behaviour_cluster",
                    "cluster_name", "lifecycle_stage", "value_tier", "clv", "monthly_margin"]
 
