@@ -12,7 +12,7 @@ and prints `identical=True` or what differs. The printed figures go into docs/be
 
     .venv/bin/python benchmarks/bench_features.py --customers 1000000 --months 36
     .venv/bin/python benchmarks/bench_features.py --customers 100000 --engine local spark   # both, side by side
-    .venv/bin/python benchmarks/bench_features.py --tiny --workdir /tmp/bf   # smoke run (the test suite's)
+    .venv/bin/python benchmarks/bench_features.py --tiny --workdir "$(mktemp -d)"   # smoke run (the test suite's)
 """
 
 import argparse

@@ -23,7 +23,7 @@ and EMPC (`evaluate.profit`, EUR per customer), with `churnlab.model.metrics.sco
 to fit and score all five folds. The table is also written to reports/benchmarks/bench_real.csv.
 
     .venv/bin/python benchmarks/bench_real.py        # or: make bench-real (about 9 minutes on 2 cores)
-    .venv/bin/python benchmarks/bench_real.py --tiny --output /tmp/bench_real.csv   # a smoke run (~1 min)
+    .venv/bin/python benchmarks/bench_real.py --tiny --output "$(mktemp -d)/bench_real.csv"   # a smoke run (~1 min)
 
 `--tiny` (the test suite's smoke run) keeps 1,000 of the rows, 2 outer folds, 2 Optuna trials of at most 50
 rounds and a 2-second FLAML budget: it checks that the benchmark runs, and its figures mean nothing.
