@@ -6,12 +6,12 @@ import pytest
 from lifelines import AalenJohansenFitter
 from lifelines.statistics import multivariate_logrank_test
 
+from churnlab.survival.aggregated import count_frame, km_on_grid
 from churnlab.survival.design import entry_stage, prepare_lifetimes
 from churnlab.survival.kaplan_meier import (
     cumulative_incidence,
     describe,
     fit_km,
-    km_curve,
     km_summary,
     logrank_test,
 )
@@ -167,6 +167,7 @@ def test_no_events_is_a_clear_error():
 
 def test_a_curve_is_unknown_beyond_the_longest_follow_up():
     """The six customers are followed for at most 8 months: the curve on a 10-month grid stops there."""
-    curve = km_curve(fit_km(DURATION, EVENT), np.arange(0, 11))
+    counts = count_frame(pd.DataFrame({"exit": DURATION, "event": EVENT}), entry=None, exit="exit", event="event")
+    curve = km_on_grid(counts, np.arange(0, 11))  # the stage's curves (kaplan_meier.describe)
     assert curve["survival"].iloc[8] == 0.0 and curve["survival"].iloc[9:].isna().all()
     assert curve["survival"].iloc[:9].notna().all() and curve["lower"].iloc[9:].isna().all()

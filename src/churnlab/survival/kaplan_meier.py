@@ -6,7 +6,7 @@ risk set only from the tenure at which the window first sees them; counting them
 credit them with months nobody observed (survivor bias: customers who left earlier are never seen).
 
 `describe`, what the stage runs, has an engine (DuckDB or Spark) count customers per grouping, level and month and
-computes every table from those counts (`churnlab.survival.aggregated`). `fit_km`, `km_summary` and `km_curve` are
+computes every table from those counts (`churnlab.survival.aggregated`). `fit_km` and `km_summary` are
 lifelines' customer-level fit, used by the model comparison and as the reference in tests.
 """
 
@@ -59,13 +59,6 @@ def km_summary(kmf: KaplanMeierFitter, *, times: list[int]) -> dict:
     for t, s, (lo, hi) in zip(times, surv, band, strict=True):
         out |= {f"survival_{t}m": float(s), f"survival_{t}m_lower": float(lo), f"survival_{t}m_upper": float(hi)}
     return out
-
-
-def km_curve(kmf: KaplanMeierFitter, grid: np.ndarray) -> pd.DataFrame:
-    """One KM curve and its 95 % band on `grid` (columns time, survival, lower, upper)."""
-    band = _step(kmf.confidence_interval_survival_function_, grid)
-    return pd.DataFrame({"time": grid, "survival": _step(kmf.survival_function_, grid)[:, 0],
-                         "lower": band[:, 0], "upper": band[:, 1]})
 
 
 def logrank_test(durations, events, groups, entry=None) -> dict:
