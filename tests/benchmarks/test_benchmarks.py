@@ -18,6 +18,8 @@ PRINTS = {
                           "PH tests on 500 sampled", "Weibull AFT (delayed entry)", "per-month counts on local",
                          "Cox PH from counts (payroll x segment)", "from counts - lifelines", "total_wall_time_s="],
     "bench_real.py": ["1,000 customers", "churnlab_tuned", "roc_auc_mean", "wall time"],
+    "bench_retention.py": [": retention ", "share_of_oracle=", "dr_coverage=", "mean_share_of_oracle=",
+                           "seeds_with_at_least_4_of_5=", "wall_time_s="],
 }
 
 
@@ -56,6 +58,13 @@ def test_bench_features_simulates_then_runs_the_features_stage(tmp_path):
 @pytest.mark.slow
 def test_bench_survival_fits_every_step_at_a_tiny_size():
     check_prints("bench_survival.py", bench("bench_survival.py"))
+
+
+@pytest.mark.slow
+def test_bench_retention_runs_every_stage_up_to_retention_for_one_tiny_bank(tmp_path):
+    out = bench("bench_retention.py", "--workdir", str(tmp_path))
+    check_prints("bench_retention.py", out)
+    assert len(list(tmp_path.glob("seed-*/reports/metrics/retention.json"))) == 1
 
 
 @pytest.mark.slow
