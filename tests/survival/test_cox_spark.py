@@ -117,3 +117,10 @@ def test_a_duration_not_after_its_entry_is_the_same_error_on_both(spark):
     with (cached_customers(spark, data[COLUMNS], stop=data["stop"], event=data["event"], entry=data["entry"]) as cached,
           pytest.raises(ValueError, match="every duration must exceed its entry time")):
         SparkSums(cached, COLUMNS)
+
+
+def test_a_covariate_named_like_an_added_column_is_refused_before_spark_starts():
+    data = customers(10)
+    with pytest.raises(ValueError, match=r"\['event'\] would clash"), cached_customers(
+            None, data[["age", "event"]], stop=data["stop"], event=data["event"], entry=data["entry"]):
+        pass

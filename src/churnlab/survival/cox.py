@@ -163,10 +163,11 @@ class DelayedEntryCox:
         self.columns_, self.mean_, self.std_, self.strata_ = source.columns, source.mean, source.std, source.strata
         self.n_times_ = source.n_times
         n, ridge = source.n, source.n * self.penalizer
-        latest = {}
+        latest, self.evaluations_ = {}, 0  # evaluations: passes over the customers (Newton steps and halvings)
 
         def objective(beta):
             latest["sums"] = source.at(beta)
+            self.evaluations_ += 1
             total = [0.0, np.zeros(len(beta)), np.zeros((len(beta), len(beta)))]
             for sums in latest["sums"]:
                 for k, part in enumerate(_efron(sums, beta)):

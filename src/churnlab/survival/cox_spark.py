@@ -98,7 +98,8 @@ class SparkSums:
             (F.col(f"`{stratum}`").cast("string") if stratum else F.lit(NO_STRATUM)).alias(STRATUM))
         self._names = names
         found = self._frame.agg(F.count(F.lit(1)), F.sum((F.col(STOP) <= F.col(ENTRY)).cast("long")), F.max(STOP),
-                                *[F.avg(n) for n in names], *[F.stddev_samp(n) for n in names]).first()
+                                *[F.avg(n) for n in names], *[F.stddev_samp(n) for n in names],
+                                F.collect_set(STRATUM)).first()
         self.n, too_short, longest = int(found[0]), found[1] or 0, found[2]
         if self.n == 0:
             raise ValueError("no customers to fit the Cox model on")
@@ -106,11 +107,11 @@ class SparkSums:
             raise ValueError(ENTRY_ERROR)
         d = len(names)
         self.mean = np.array(found[3:3 + d], dtype=float)
-        spread = np.array([np.nan if s is None else s for s in found[3 + d:]], dtype=float) if self.n > 1 \
+        spread = np.array([np.nan if s is None else s for s in found[3 + d:3 + 2 * d]], dtype=float) if self.n > 1 \
             else np.ones(d)
         self.std = np.where(spread > 0, spread, 1.0)  # ddof=1 and 1 for a constant column, as cox.standardise
         self.n_times = int(longest) + 1
-        keys = sorted(r[0] for r in self._frame.select(STRATUM).distinct().collect())
+        keys = sorted(found[-1])
         self.strata = None if stratum is None else keys
         self._keys = keys
 
@@ -119,9 +120,9 @@ class SparkSums:
         step = partial_sums(self._names, beta=np.asarray(beta, dtype=float), mean=self.mean, std=self.std,
                             n_times=self.n_times)
         parts: dict[str, list[StratumSums]] = {key: [] for key in self._keys}
-        for row in self._frame.mapInPandas(step, PARTIAL_SCHEMA).collect():
-            parts[row["stratum"]].append(from_bytes(bytes(row["sums"]), row["top"], n_times=self.n_times,
-                                                    d=len(self._names)))
+        rows = self._frame.mapInPandas(step, PARTIAL_SCHEMA).toPandas()  # Arrow: the bytes travel as they are
+        for key, top, blob in zip(rows["stratum"], rows["top"], rows["sums"], strict=True):
+            parts[key].append(from_bytes(bytes(blob), top, n_times=self.n_times, d=len(self._names)))
         return [combine(parts[key]) for key in self._keys]
 
 
@@ -130,6 +131,9 @@ def cached_customers(spark, x: pd.DataFrame, *, stop, event, entry, strata: pd.S
     """The customers of an in-memory fit as a cached Spark DataFrame (covariates under their own names, then stop,
     entry, event, stratum), unpersisted on exit. A pandas frame handed to Spark is a table embedded in the query
     plan, copied by every scan that reads it (docs/scale.md): cached, the Newton steps read Spark's copy instead."""
+    taken = sorted({STOP, ENTRY, EVENT, STRATUM} & set(x.columns))
+    if taken:
+        raise ValueError(f"covariate(s) {taken} would clash with the columns the Cox fit adds for Spark: rename them")
     customers = x.reset_index(drop=True).astype(float).assign(**{
         STOP: np.asarray(stop).astype(np.int64), ENTRY: np.asarray(entry).astype(np.int64),
         EVENT: np.asarray(event).astype(bool),
