@@ -130,7 +130,11 @@ class SparkSums:
 def cached_customers(spark, x: pd.DataFrame, *, stop, event, entry, strata: pd.Series | None = None):
     """The customers of an in-memory fit as a cached Spark DataFrame (covariates under their own names, then stop,
     entry, event, stratum), unpersisted on exit. A pandas frame handed to Spark is a table embedded in the query
-    plan, copied by every scan that reads it (docs/scale.md): cached, the Newton steps read Spark's copy instead."""
+    plan, copied by every scan that reads it (docs/scale.md): cached, the Newton steps read Spark's copy instead.
+
+    The frame is cut into as many partitions as Spark has cores (`defaultParallelism`; left as Spark made it on
+    Spark Connect, which does not say): every partition returns full T x d^2 arrays each step, so one slice per
+    core costs least. Pandas handed to Spark arrive in slices of 10,000 rows (20 partitions at 200,000)."""
     taken = sorted({STOP, ENTRY, EVENT, STRATUM} & set(x.columns))
     if taken:
         raise ValueError(f"covariate(s) {taken} would clash with the columns the Cox fit adds for Spark: rename them")
@@ -138,9 +142,19 @@ def cached_customers(spark, x: pd.DataFrame, *, stop, event, entry, strata: pd.S
         STOP: np.asarray(stop).astype(np.int64), ENTRY: np.asarray(entry).astype(np.int64),
         EVENT: np.asarray(event).astype(bool),
         STRATUM: NO_STRATUM if strata is None else np.asarray(strata).astype(str)})
-    frame = spark.createDataFrame(customers).cache()
+    frame = spark.createDataFrame(customers)
+    cores = _cores(spark)
+    frame = (frame.coalesce(cores) if cores else frame).cache()
     try:
-        log.info("Cox on Spark: %d customers cached", frame.count())
+        log.info("Cox on Spark: %d customers cached in %s partitions", frame.count(), cores or "Spark's")
         yield frame
     finally:
         frame.unpersist()
+
+
+def _cores(spark) -> int | None:
+    """The cores Spark offers (`defaultParallelism`), or None where the session does not say (Spark Connect)."""
+    try:
+        return int(spark.sparkContext.defaultParallelism)
+    except Exception:  # noqa: BLE001 - Connect raises its own error classes for the missing SparkContext
+        return None
