@@ -20,6 +20,8 @@ PRINTS = {
     "bench_real.py": ["1,000 customers", "churnlab_tuned", "roc_auc_mean", "wall time"],
     "bench_retention.py": [": retention ", "share_of_oracle=", "dr_coverage=", "mean_share_of_oracle=",
                            "seeds_with_at_least_4_of_5=", "wall_time_s="],
+    "bench_cox_spark.py": ["generate 2,000 lifetimes", "covariates=35", "Cox in memory (numpy)",
+                           "Cox from Spark's sums (local[2])", "passes over the customers", "max |coef spark - numpy|"],
 }
 
 
@@ -65,6 +67,13 @@ def test_bench_retention_runs_every_stage_up_to_retention_for_one_tiny_bank(tmp_
     out = bench("bench_retention.py", "--workdir", str(tmp_path))
     check_prints("bench_retention.py", out)
     assert len(list(tmp_path.glob("seed-*/reports/metrics/retention.json"))) == 1
+
+
+@pytest.mark.slow
+def test_bench_cox_spark_fits_both_ways_at_a_tiny_size():
+    """Spark local[2] for about a minute (its own session, in a child process); skipped without the spark extra."""
+    pytest.importorskip("pyspark", reason="bench_cox_spark.py needs the spark extra: pip install -e '.[spark]'")
+    check_prints("bench_cox_spark.py", bench("bench_cox_spark.py"))
 
 
 @pytest.mark.slow
