@@ -20,6 +20,7 @@ PRINTS = {
     "bench_real.py": ["1,000 customers", "churnlab_tuned", "roc_auc_mean", "wall time"],
     "bench_retention.py": [": retention ", "share_of_oracle=", "dr_coverage=", "mean_share_of_oracle=",
                            "seeds_with_at_least_4_of_5=", "wall_time_s="],
+    "bench_score.py": ["rows=2,000 features=", "local: predict 2,000 rows:", "mean_p_churn="],
 }
 
 
@@ -75,3 +76,10 @@ def test_bench_real_compares_every_model_at_a_tiny_size(tmp_path):
     out = bench("bench_real.py", "--output", str(tmp_path / "bench_real.csv"))
     check_prints("bench_real.py", out)
     assert (tmp_path / "bench_real.csv").exists()
+
+
+@pytest.mark.slow
+def test_bench_score_scores_with_the_local_pyfunc_at_a_tiny_size():
+    """The local engine only, as for bench_features: the spark_udf path is checked by tests/model/test_spark_scoring.py
+    and tests/score/test_spark_udf.py."""
+    check_prints("bench_score.py", bench("bench_score.py", "--engine", "local"))

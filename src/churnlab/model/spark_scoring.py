@@ -8,10 +8,12 @@ boundaries do not matter (bit for bit for the trees; the logistic model's matrix
 differently with the batch's shape, ~3e-16). `env_manager="local"` means the executors' Python must hold the
 packages of the model's `pip_requirements` (this venv, on a local master).
 
-How the columns reach the wrapper. The signature types the categorical columns `Any`, which MLflow 3 turns into
-Spark's VARIANT when it *infers* a UDF's types, and which its schema check passes through untouched; so the rows are
-handed to the UDF as one struct of the feature columns, cast to the types the model was trained on: categorical
-columns as text (a missing value is null, None in pandas), flags boolean, numbers double (null, NaN in pandas).
+How the columns reach the wrapper. The signature types the categorical columns `Any`: MLflow 3.17's schema check
+passes such a column through untouched (`_enforce_schema`; Spark's VARIANT appears only when an `Any` *output* sets
+the UDF's result type, and `result_type="double"` is given), while a pandas `category` column would be refused under
+a `string` type (mlflow/mlflow#12910, open) and has no Arrow type Spark reads. So the rows are handed to the UDF as
+one struct of the feature columns, cast to the types the model was trained on: categorical columns as text (a
+missing value is null, None in pandas), flags boolean, numbers double (null, NaN in pandas).
 Inside the UDF the struct arrives as a pandas frame with those names, and the wrapper's own preprocessing
 (`churn.prepare`) turns the text into the categories its encoders learnt, as it does for JSON sent to the REST
 server. Snapshot categories are text in churnlab; a category column of numbers would be compared as text.
@@ -111,7 +113,11 @@ class SparkScorer:
         frame = self.spark.createDataFrame(plain)
         if partitions:
             frame = frame.repartition(partitions)
-        scored = self.score(frame).select(ROW, OUTPUT).toPandas()
+        frame = frame.cache()  # read twice (the category check, the scores): converted from Arrow once
+        try:
+            scored = self.score(frame).select(ROW, OUTPUT).toPandas()
+        finally:
+            frame.unpersist()
         if len(scored) != len(rows) or not np.array_equal(np.sort(scored[ROW].to_numpy()), np.arange(len(rows))):
             raise RuntimeError(f"Spark returned {len(scored)} scores for {len(rows)} rows, not one a row")
         p = np.empty(len(rows), dtype=float)
