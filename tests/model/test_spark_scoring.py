@@ -163,3 +163,13 @@ def test_a_missing_feature_column_is_named(scorer, frame, spark):
         scorer(without)
     with pytest.raises(ColumnError, match=r"missing 1 column\(s\) needed by the champion: 'region'"):
         scorer.score(spark.createDataFrame(frame.drop(columns=["region"]).astype({"segment": "object"})))
+
+
+def test_a_categorical_column_without_any_value_is_scored_as_locally(mlflow, scorer, frame):
+    """All missing (no type for Spark to infer from the text): null text, scored with no category, as in pandas."""
+    rows = frame.head(30).assign(region=pd.Categorical([np.nan] * 30, categories=REGIONS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownCategoryWarning)
+        on_spark = scorer(rows)
+    np.testing.assert_allclose(on_spark, mlflow.pyfunc.load_model(scorer.model_uri).predict(rows)["p_churn"], rtol=0,
+                               atol=TOLERANCE)

@@ -80,7 +80,7 @@ class SparkScorer:
             return
         unknown = [
             functions.when(functions.col(f"`{c}`").isNotNull()
-                           & ~functions.col(f"`{c}`").cast("string").isin(sorted(v)) if v
+                           & ~functions.col(f"`{c}`").cast("string").isin(sorted(map(str, v))) if v
                            else functions.col(f"`{c}`").isNotNull(),
                            functions.struct(functions.lit(c).alias("column"),
                                             functions.col(f"`{c}`").cast("string").alias("value")))
