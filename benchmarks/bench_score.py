@@ -129,6 +129,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-score-") as store:  # the store and artifacts: removed at exit
         os.chdir(store)  # the artifacts land beside the store, not in the repository
         mlflow.set_tracking_uri(f"sqlite:///{store}/mlflow.db")
+        mlflow.set_experiment("bench-score")  # not an experiment id inherited from the environment (another store's)
         answers = score_both(mlflow, model, train, rows, kinds, engines=args.engine)
         os.chdir(Path(__file__).parent)
     print(f"mean_p_churn={np.mean(next(iter(answers.values()))):.4f}")

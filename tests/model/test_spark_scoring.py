@@ -44,6 +44,7 @@ def mlflow(tmp_path_factory):
     store = tmp_path_factory.mktemp("mlflow")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment sets it: gone again after the module
         patch.chdir(store)
         yield tracking.start()
 

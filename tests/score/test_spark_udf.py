@@ -64,6 +64,7 @@ def test_run_with_spark_udf_probabilities_gives_the_local_list_tables_and_metric
                                                                                  spark):
     rows, split, model, train = monthly
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment sets it: gone again after the test
     monkeypatch.chdir(tmp_path)
     scorer = SparkScorer(spark, register(tracking.start(), model, train))
     called = []
@@ -92,6 +93,7 @@ def project(tmp_path, monkeypatch, monthly):
     rows, split, model, train = monthly
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.setenv("CHURNLAB_PSEUDONYM_KEY", "test-key")
     for folder in ("mlruns", "data/processed", "data/raw", "reports", "models"):
         (tmp_path / folder).mkdir(parents=True)
