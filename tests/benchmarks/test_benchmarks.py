@@ -22,6 +22,7 @@ PRINTS = {
                            "seeds_with_at_least_4_of_5=", "wall_time_s="],
     "bench_cox_spark.py": ["generate 2,000 lifetimes", "covariates=35", "Cox in memory (numpy)",
                            "Cox from Spark's sums (local[2])", "passes over the customers", "max |coef spark - numpy|"],
+    "bench_score.py": ["rows=2,000 features=", "local: predict 2,000 rows:", "mean_p_churn="],
 }
 
 
@@ -84,3 +85,10 @@ def test_bench_real_compares_every_model_at_a_tiny_size(tmp_path):
     out = bench("bench_real.py", "--output", str(tmp_path / "bench_real.csv"))
     check_prints("bench_real.py", out)
     assert (tmp_path / "bench_real.csv").exists()
+
+
+@pytest.mark.slow
+def test_bench_score_scores_with_the_local_pyfunc_at_a_tiny_size():
+    """The local engine only, as for bench_features: the spark_udf path is checked by tests/model/test_spark_scoring.py
+    and tests/score/test_spark_udf.py."""
+    check_prints("bench_score.py", bench("bench_score.py", "--engine", "local"))

@@ -214,11 +214,8 @@ class SparkSql:
         self.frame(select).createOrReplaceTempView(name)
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
-        # Arrow has no Spark type for pandas categories: hand them over as their values
-        plain = frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), None)
-                                for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
         self._drop(name)
-        self.spark.createDataFrame(plain).createOrReplaceTempView(name)
+        self.spark.createDataFrame(plain_categories(frame)).createOrReplaceTempView(name)
 
     def unregister(self, name: str) -> None:
         self._drop(name)
@@ -254,6 +251,13 @@ class SparkSql:
 
 
 Sql = DuckDBSql | SparkSql
+
+
+def plain_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each pandas `category` column as its values (object; missing as None): Arrow has no Spark type
+    for pandas categories."""
+    return frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), None)
+                           for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
 
 
 def nanosecond_columns(path: Path | str) -> list[str]:

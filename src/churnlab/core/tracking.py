@@ -105,6 +105,11 @@ class Champion:
         return f"models:/{self.name}@champion"
 
     @property
+    def version_uri(self) -> str:
+        """This version's URI: what was loaded, even if the alias moves to another version meanwhile."""
+        return f"models:/{self.name}/{self.version}"
+
+    @property
     def model(self):
         """The ChurnModel inside the pyfunc wrapper (for SHAP and direct scoring)."""
         return self.pyfunc.unwrap_python_model().model

@@ -102,6 +102,17 @@ def describe_unknown(found: dict[str, tuple[list, int]], known: dict[str, set]) 
                      for column, (values, rows) in found.items())
 
 
+def act_on_unknown(found: dict[str, tuple[list, int]], known: dict[str, set], *, policy: str) -> None:
+    """Nothing if nothing was `found` (`unknown_categories`); else, as `policy` says, an `UnknownCategoryWarning`
+    ("warn": the rows are scored) or an `UnknownCategoryError` ("refuse"), the message from `describe_unknown`."""
+    if not found:
+        return
+    message = describe_unknown(found, known)
+    if policy == "refuse":
+        raise UnknownCategoryError(f"refused: {message}")
+    warnings.warn(f"{message}; scored with no category for that column", UnknownCategoryWarning, stacklevel=3)
+
+
 class ChurnPyfunc(PythonModel):
     """MLflow pyfunc: raw snapshot rows in, a `p_churn` column of calibrated probabilities out.
 
@@ -124,13 +135,8 @@ class ChurnPyfunc(PythonModel):
 
     def check_categories(self, rows: pd.DataFrame) -> None:
         """Warn about or refuse (as `unknown_category` says) categories the fitted encoders never saw."""
-        found = unknown_categories(rows, self.known_categories)
-        if not found:
-            return
-        message = describe_unknown(found, self.known_categories)
-        if self.unknown_category == "refuse":
-            raise UnknownCategoryError(f"refused: {message}")
-        warnings.warn(f"{message}; scored with no category for that column", UnknownCategoryWarning, stacklevel=2)
+        act_on_unknown(unknown_categories(rows, self.known_categories), self.known_categories,
+                       policy=self.unknown_category)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         self.check_categories(model_input)

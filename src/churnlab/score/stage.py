@@ -13,6 +13,13 @@ The champion (`models:/<register.model_name>@champion`) scores the snapshots of
   directions against the medians of the validation and test cutoffs), the segment columns, CLV and expected loss
   (`value_skips`), and the recommended action (`churnlab.score.actions`). Sorted by expected loss, largest first.
 
+Where the probabilities come from: params.yaml `engine`. With `local` (the default), `churn_probability` calls the
+champion's ChurnModel in pandas. With `spark`, every probability of the stage (validation, test, previous and scoring
+rows) comes from the registered champion version applied by Spark with `mlflow.pyfunc.spark_udf`
+(`churnlab.model.spark_scoring.SparkScorer`): the same numbers to 1e-12, in the rows' order. Everything after the
+probability stays local, in pandas, on either engine: grades and their boundaries, the migration, the reasons
+(TreeSHAP on the driver's copy of the model), values, actions and the early-warning list.
+
 Customers without a CLV from the survival stage get monthly margin x `clv_fallback_months` (logged). The
 segment columns are those the segment stage could form (a snapshot file has no lifecycle stage, maybe no
 value tier). Without any CLV or margin (a snapshot without balances) there is no expected loss: the list is
@@ -24,6 +31,7 @@ ids, so the early-warning list is no artifact). Run with `python -m churnlab.sco
 """
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -32,6 +40,7 @@ from churnlab.contract.migration import EXIT, migration_matrix
 from churnlab.contract.source import read_source
 from churnlab.core import paths, tracking
 from churnlab.core.checks import check_columns
+from churnlab.core.engine import engine_params, open_engine
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -40,6 +49,7 @@ from churnlab.model.churn import ChurnModel
 from churnlab.model.grades import assign_grades, choose_boundaries, grade_table, is_monotone
 from churnlab.model.grades import points as to_points
 from churnlab.model.reasons import contributions, reason_labels, reference_values, top_reasons
+from churnlab.model.spark_scoring import SparkScorer
 from churnlab.model.split import RandomSplit, TimeSplit, load_split, read_snapshots
 from churnlab.score.actions import NO_ACTION, Action, actions_without_reasons, catalogue
 from churnlab.score.early_warning import build_early_warning, customer_clv
@@ -184,26 +194,32 @@ def score_metrics(warning: pd.DataFrame, table: pd.DataFrame, *, champion_versio
 
 def run(snapshots: pd.DataFrame, segments: pd.DataFrame, indicators: pd.DataFrame, model: ChurnModel, *,
         split: TimeSplit | RandomSplit, champion_version: int, key: bytes, points: dict, grades: dict,
-        reasons: dict, actions: dict, clv_fallback_months: float, language: str = "en") -> StageResult:
+        reasons: dict, actions: dict, clv_fallback_months: float, language: str = "en",
+        probability: Callable[[pd.DataFrame], np.ndarray] | None = None) -> StageResult:
     """Grades, migration and the early-warning list of the snapshot rows at the `cutoffs_to_score` (see the
     module docstring). `segments` are the segment rows at the scoring cutoff, `indicators` the catalogue (for the
     reasons' words), `model` the champion's ChurnModel; `key` pseudonymises the ids. The keywords after `key` are
-    params.yaml `score`, and `language` the report language (params report.language) of the list's text columns."""
+    params.yaml `score`, and `language` the report language (params report.language) of the list's text columns.
+    `probability` gives the churn probability of each row of a snapshot frame, in its order: None is
+    `churn_probability` with `model` (pandas); the Spark engine passes a `SparkScorer` of the same champion."""
+    if probability is None:
+        def probability(rows: pd.DataFrame) -> np.ndarray:
+            return churn_probability(rows, model)
     scoring_cutoff, previous_cutoff = last_cutoffs(snapshots)
     parts = split.parts(snapshots)
     validation, test = parts["validation"], parts["test"]
-    thresholds, labels = grade_boundaries(validation, churn_probability(validation, model), points_params=points,
+    thresholds, labels = grade_boundaries(validation, probability(validation), points_params=points,
                                           **grades)
     grading = {"thresholds": thresholds, "labels": labels, "points_params": points}
-    table = grade_table_on(test, churn_probability(test, model), **grading)
+    table = grade_table_on(test, probability(test), **grading)
     scoring = scoring_rows(snapshots, scoring_cutoff, one_cutoff=previous_cutoff is None)
-    p_now = churn_probability(scoring, model)
+    p_now = probability(scoring)
     skipped: dict[str, str] = {}
     if previous_cutoff is None:
         skipped["grade_migration"], migration = NO_MIGRATION, no_migration(labels)
     else:
         previous = snapshots[snapshots["cutoff"] == previous_cutoff]
-        migration = grade_migration(previous, churn_probability(previous, model), scoring, p_now, **grading)
+        migration = grade_migration(previous, probability(previous), scoring, p_now, **grading)
     why = customer_reasons(scoring, pd.concat([validation, test]), indicators, model, top=reasons["top"])
     clv_fallback, value_skipped = value_skips(segments, clv_fallback_months=clv_fallback_months)
     skipped |= value_skipped
@@ -236,11 +252,19 @@ def main() -> None:
     segments = pd.read_parquet(paths.SEGMENTS, filters=[("cutoff", "==", scoring_cutoff)])
     log.info("champion %s v%d; split %s; scoring cutoff %s", model_name, champion.version, split.as_dict(),
              scoring_cutoff.date())
-    result = run(snapshots, segments, pd.read_csv(paths.INDICATORS), champion.model, split=split,
-                 champion_version=champion.version, key=pseudonym_key(synthetic_seed=synthetic_seed()),
-                 language=language, **params)
+    engine = engine_params()
+    sql = open_engine(engine) if engine["name"] == "spark" else None  # the local engine scores in pandas: no DuckDB
+    try:
+        probability = SparkScorer(sql.spark, champion.version_uri) if sql else None
+        result = run(snapshots, segments, pd.read_csv(paths.INDICATORS), champion.model, split=split,
+                     champion_version=champion.version, key=pseudonym_key(synthetic_seed=synthetic_seed()),
+                     language=language, probability=probability, **params)
+    finally:
+        if sql:
+            sql.close()
     write_result("score", result, headline=HEADLINE,
-                 params={"score": params, "register": {"model_name": model_name}, "report": {"language": language}},
+                 params={"score": params, "register": {"model_name": model_name}, "report": {"language": language},
+                         "engine": engine},
                  inputs=[paths.SNAPSHOTS, paths.SEGMENTS, paths.INDICATORS, paths.SPLIT],
                  tags={"champion": f"{model_name}/{champion.version}", "champion_version": str(champion.version),
                        "champion_run_id": champion.run_id, "grades": ",".join(result.metrics["grades"]["labels"])},

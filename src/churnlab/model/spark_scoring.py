@@ -1,0 +1,126 @@
+"""Churn probabilities on Spark: a registered champion applied with `mlflow.pyfunc.spark_udf` (issue #14).
+
+`SparkScorer(spark, model_uri)` wraps `mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local",
+result_type="double")`: each Spark task loads the same pyfunc (`churnlab.model.serving.ChurnPyfunc`) and scores
+its Arrow batches of rows with it, so a probability is the calibrated churn probability within the horizon that
+`ChurnModel.predict_proba` gives for the same row, to 1e-12: every step of the model is row by row, so the batch
+boundaries do not matter (bit for bit for the trees; the logistic model's matrix product may round the last bit
+differently with the batch's shape, ~3e-16). `env_manager="local"` means the executors' Python must hold the
+packages of the model's `pip_requirements` (this venv, on a local master).
+
+How the columns reach the wrapper. The signature types the categorical columns `Any`: MLflow 3.17's schema check
+passes such a column through untouched (`_enforce_schema`; Spark's VARIANT appears only when an `Any` *output* sets
+the UDF's result type, and `result_type="double"` is given), while a pandas `category` column would be refused under
+a `string` type (mlflow/mlflow#12910, open) and has no Arrow type Spark reads. So the rows are handed to the UDF as
+one struct of the feature columns, cast to the types the model was trained on: categorical columns as text (a
+missing value is null, None in pandas), flags boolean, numbers double (null, NaN in pandas).
+Inside the UDF the struct arrives as a pandas frame with those names, and the wrapper's own preprocessing
+(`churn.prepare`) turns the text into the categories its encoders learnt, as it does for JSON sent to the REST
+server. Snapshot categories are text in churnlab; a category column of numbers would be compared as text.
+
+Unknown categories and missing columns are checked on the driver, before any row is scored, because a warning
+raised inside a Spark task stays in that task's Python worker (its stderr): a missing feature column raises
+`ColumnError` naming it; a category the fitted encoders never saw warns (`UnknownCategoryWarning`) or is refused
+(`UnknownCategoryError`), as the registered wrapper's `unknown_category` says, with the message the local wrapper
+gives for the same rows (one Spark aggregation finds the unknown values and counts their rows). With "warn", each
+task's wrapper warns again in its worker's stderr; the driver's warning is the one a caller can catch.
+"""
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from churnlab.core.checks import check_columns
+from churnlab.core.engine import plain_categories
+from churnlab.model.serving import OUTPUT, act_on_unknown
+
+log = logging.getLogger(__name__)
+
+ROW = "_churnlab_row"  # the row's position in a pandas frame handed to Spark: results are sorted back by it
+TABLE = "scoring snapshots"  # the names churn_probability's column check uses, so both engines say the same
+
+
+class SparkScorer:
+    """The pyfunc at `model_uri` as a Spark UDF on `spark` (see the module docstring).
+
+    Call it with a pandas frame of snapshot rows: the churn probability of each row, in the frame's order (an array).
+    `score(rows)` takes a Spark DataFrame and returns it with a `p_churn` column, lazily.
+    """
+
+    def __init__(self, spark, model_uri: str):
+        import mlflow
+
+        self.spark = spark
+        self.model_uri = model_uri
+        # the driver's copy: the feature columns, their kinds, the known categories and the unknown-category policy
+        self.wrapper = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+        self.udf = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local", result_type="double")
+
+    @property
+    def features(self) -> list[str]:
+        return self.wrapper.model.features
+
+    def _typed(self):
+        """The struct of the feature columns, each cast to the type the wrapper expects (module docstring)."""
+        from pyspark.sql import functions
+
+        kinds = self.wrapper.model.kinds
+        types = {**dict.fromkeys(kinds["categorical"], "string"), **dict.fromkeys(kinds["flag"], "boolean"),
+                 **dict.fromkeys(kinds["numeric"], "double")}
+        return functions.struct(*[functions.col(f"`{c}`").cast(types[c]).alias(c) for c in self.features])
+
+    def check_categories(self, rows) -> None:
+        """Warn about or refuse the categories of Spark `rows` that the fitted encoders never saw, as the wrapper's
+        `unknown_category` says, with the local wrapper's message (one Spark job, a row per unknown value)."""
+        from pyspark.sql import functions
+
+        known = {c: v for c, v in self.wrapper.known_categories.items() if c in rows.columns}
+        if not known:
+            return
+        unknown = [
+            functions.when(functions.col(f"`{c}`").isNotNull()
+                           & ~functions.col(f"`{c}`").cast("string").isin(sorted(map(str, v))) if v
+                           else functions.col(f"`{c}`").isNotNull(),
+                           functions.struct(functions.lit(c).alias("column"),
+                                            functions.col(f"`{c}`").cast("string").alias("value")))
+            for c, v in known.items()]
+        counted = (rows.select(functions.explode(functions.array(*unknown)).alias("unknown"))
+                   .where(functions.col("unknown").isNotNull()).groupBy("unknown.column", "unknown.value").count()
+                   .collect())
+        found: dict[str, tuple[list, int]] = {}
+        for column in known:  # in the wrapper's column order, as its message lists them
+            values = {r["value"]: r["count"] for r in counted if r["column"] == column}
+            if values:
+                found[column] = (sorted(values, key=str), int(sum(values.values())))
+        act_on_unknown(found, self.wrapper.known_categories, policy=self.wrapper.unknown_category)
+
+    def score(self, rows):
+        """Spark `rows` with a `p_churn` column (double): the calibrated churn probability within the horizon.
+        Checks the columns and categories first (ColumnError, UnknownCategoryWarning or UnknownCategoryError)."""
+        check_columns(rows, self.features, table=TABLE, needed_by="the champion")
+        self.check_categories(rows)
+        return rows.withColumn(OUTPUT, self.udf(self._typed()))
+
+    def __call__(self, rows: pd.DataFrame, *, partitions: int | None = None) -> np.ndarray:
+        """The churn probability of each row of the pandas frame `rows`, in its order. The rows travel through
+        Spark with their position (`ROW`) and are put back in order by it, whatever order Spark returns them in;
+        `partitions` repartitions them first (tests; None: as Spark splits them)."""
+        check_columns(rows, self.features, table=TABLE, needed_by="the champion")
+        if rows.empty:  # Spark cannot infer the types of an empty frame's text columns
+            return np.empty(0, dtype=float)
+        plain = plain_categories(rows[self.features].reset_index(drop=True)).assign(**{ROW: np.arange(len(rows))})
+        frame = self.spark.createDataFrame(plain)
+        if partitions:
+            frame = frame.repartition(partitions)
+        frame = frame.cache()  # read twice (the category check, the scores): converted from Arrow once
+        try:
+            scored = self.score(frame).select(ROW, OUTPUT).toPandas()
+        finally:
+            frame.unpersist()
+        if len(scored) != len(rows) or not np.array_equal(np.sort(scored[ROW].to_numpy()), np.arange(len(rows))):
+            raise RuntimeError(f"Spark returned {len(scored)} scores for {len(rows)} rows, not one a row")
+        p = np.empty(len(rows), dtype=float)
+        p[scored[ROW].to_numpy()] = scored[OUTPUT].to_numpy(dtype=float)
+        log.info("scored %d rows on Spark with %s", len(rows), self.model_uri)
+        return p
