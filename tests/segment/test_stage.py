@@ -12,6 +12,7 @@ from snapshot_frames import snapshots
 from churnlab.contract.lifecycle import lifecycle_reason
 from churnlab.contract.source import Source
 from churnlab.core import paths
+from churnlab.core.engine import SparkSql
 from churnlab.segment.clusters import BehaviourClusters, cluster_columns
 from churnlab.segment.profiles import profile_table
 from churnlab.segment.stage import (
@@ -126,6 +127,22 @@ def test_run_forms_every_segmentation_on_monthly_snapshots():
     counts = now["value_tier"].value_counts()
     assert set(counts.index) == {"low", "medium", "high"} and counts.max() - counts.min() <= 1  # equal-count
     assert len(result.tables[paths.LIFECYCLE_TRANSITIONS]) >= 2 and result.files()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::churnlab.segment.value.ValueBasisWarning")  # no CLV: tiers on the margin
+def test_clusters_assigned_on_spark_change_no_output(spark):
+    """Monthly snapshots, and a bank file clustered on its own numeric and flag columns: the same tables and metrics
+    when Spark assigns the clusters."""
+    rows = snapshots(120)
+    cases = [(rows, MONTHLY), (bank_file(), SNAPSHOT)]
+    for frame, source in cases:
+        local = run(frame, None, source=source, seed=0, margins=MARGINS, **PARAMS)
+        on_spark = run(frame, None, source=source, seed=0, margins=MARGINS, sql=SparkSql(spark), **PARAMS)
+        assert "behaviour_cluster" in local.tables[paths.SEGMENTS], source.name
+        assert on_spark.metrics == local.metrics and on_spark.skipped == local.skipped
+        for path, table in local.tables.items():
+            pd.testing.assert_frame_equal(on_spark.tables[path], table, check_exact=True, obj=str(path))
 
 
 def bank_file(n: int = 240, *, seed: int = 0) -> pd.DataFrame:
