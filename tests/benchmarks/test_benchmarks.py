@@ -18,6 +18,8 @@ PRINTS = {
                           "PH tests on 500 sampled", "Weibull AFT (delayed entry)", "per-month counts on local",
                          "Cox PH from counts (payroll x segment)", "from counts - lifelines", "total_wall_time_s="],
     "bench_real.py": ["1,000 customers", "churnlab_tuned", "roc_auc_mean", "wall time"],
+    "bench_monitor.py": ["rows=5,000 columns=40", "numpy: Binning.counts", "DuckDB: from Parquet, run 2",
+                         "DuckDB: from the pandas frame", "identical=True"],
 }
 
 
@@ -56,6 +58,11 @@ def test_bench_features_simulates_then_runs_the_features_stage(tmp_path):
 @pytest.mark.slow
 def test_bench_survival_fits_every_step_at_a_tiny_size():
     check_prints("bench_survival.py", bench("bench_survival.py"))
+
+
+@pytest.mark.slow
+def test_bench_monitor_counts_the_bins_at_a_tiny_size():
+    check_prints("bench_monitor.py", bench("bench_monitor.py"))
 
 
 @pytest.mark.slow
