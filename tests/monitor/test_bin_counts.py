@@ -14,6 +14,10 @@ from churnlab.monitor.drift import Binning, fit_binning, psi_from_counts
 EDGES = Binning(edges=(1.5, 2.5))
 VALUES = pd.Series([1.0, 1.5, 1.5, 2.0, 2.5, 3.0, np.nan, -np.inf, np.inf, 2.5000000000000004])
 
+# Quotes and backslashes in levels (Spark reads a backslash in a literal as an escape); an infinite edge
+AWKWARD = pd.DataFrame({"t": ["it's", "a\\b", "x", None], "x": [1.0, np.inf, 2.0, -np.inf]})
+ODD = {"t": Binning(levels=("a\\b", "it's")), "x": Binning(edges=(1.0, np.inf))}
+
 
 def monitored(n: int, seed: int) -> pd.DataFrame:
     """Columns of every kind the monitor bins: a skewed amount, a score, a column of three values (its deciles
@@ -106,6 +110,12 @@ def test_the_sql_compares_values_and_edges_as_the_same_doubles():
     assert counts["x"].tolist() == Binning(edges=(0.1, 1e20)).counts(frame["x"]).tolist() == [2, 2, 1, 0]
 
 
+def test_levels_with_quotes_and_backslashes_and_an_infinite_edge():
+    counts = frame_bin_counts(DuckDBSql(), AWKWARD, ODD)
+    assert counts["t"].tolist() == [1, 1, 1, 1] and counts["x"].tolist() == [2, 2, 0, 0]
+    assert_same_counts(counts, numpy_counts(AWKWARD, ODD))
+
+
 def test_errors_name_the_column():
     sql = DuckDBSql()
     sql.register("rows", pd.DataFrame({"amount": [1.0, 2.0], "region": ["north", "south"]}))
@@ -133,6 +143,7 @@ def test_spark_counts_equal_duckdb_and_numpy_counts_for_any_partitioning(spark):
     assert worked["x"].tolist() == [4, 2, 3, 1]
     empty = frame_bin_counts(on_spark, pd.DataFrame({"payroll": [None] * 3}), {"payroll": binnings["payroll"]})
     assert empty["payroll"].tolist() == [0, 0, 0, 3]
+    assert_same_counts(frame_bin_counts(on_spark, AWKWARD, ODD), numpy_counts(AWKWARD, ODD))
 
 
 @pytest.mark.slow
