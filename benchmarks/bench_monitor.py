@@ -5,9 +5,10 @@ few distinct values, 5 % missing in a third of them), 6 categorical and 4 boolea
 are fixed on a 200,000-row reference on the driver (`fit_binning`, as the stage does); then the month is counted:
 
 - numpy: `Binning.counts`, one column at a time (the local engine's path);
-- DuckDB and Spark: `monitor.bin_counts`, one aggregation over every column, reading the month from a Parquet file
-  (where a month would lie), and once more from the pandas frame handed to the engine (the stage's path today:
-  the month's snapshot is made by DuckDB and scored in pandas).
+- DuckDB and Spark: `monitor.bin_counts`, aggregations of `--columns-per-query` columns each (8, the stage's; 40:
+  one aggregation of every column), reading the month from a Parquet file (where a month would lie), and once more
+  from the pandas frame handed to the engine (the stage's path today: the month's snapshot is made by DuckDB and
+  scored in pandas).
 
 Each engine counts twice (the first run pays Spark's planning and code generation); the counts must be identical.
 
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.core.engine import DuckDBSql, SparkSql, spark_session
-from churnlab.monitor.bin_counts import bin_counts, frame_bin_counts
+from churnlab.monitor.bin_counts import COLUMNS_PER_QUERY, bin_counts, frame_bin_counts
 from churnlab.monitor.drift import fit_binning
 
 # params.yaml's engine.spark.conf (the 1 GB default heap cannot take a million rows from pandas), no progress bars
@@ -61,7 +62,7 @@ def timed(label: str, step, times: dict):
     start = time.perf_counter()
     out = step()
     times[label] = time.perf_counter() - start
-    print(f"{label:<44} {times[label]:8.2f} s", flush=True)
+    print(f"{label:<58} {times[label]:8.2f} s", flush=True)
     return out
 
 
@@ -69,12 +70,15 @@ def same(a: dict, b: dict) -> bool:
     return list(a) == list(b) and all(np.array_equal(a[c], b[c]) for c in a)
 
 
-def count_on(sql, name: str, month: pd.DataFrame, path: Path, binnings: dict, times: dict) -> list[dict]:
+def count_on(sql, name: str, month: pd.DataFrame, path: Path, binnings: dict, times: dict, *,
+             per_query: int) -> list[dict]:
     """The month counted twice from the Parquet file, then once from the pandas frame, by the engine `sql`."""
     sql.read_parquet("month", path)
-    counts = [timed(f"{name}: from Parquet, run {run}", lambda: bin_counts(sql, "month", binnings), times)
+    counts = [timed(f"{name}: from Parquet, run {run}",
+                    lambda: bin_counts(sql, "month", binnings, columns_per_query=per_query), times)
               for run in (1, 2)]
-    counts.append(timed(f"{name}: from the pandas frame", lambda: frame_bin_counts(sql, month, binnings), times))
+    counts.append(timed(f"{name}: from the pandas frame",
+                        lambda: frame_bin_counts(sql, month, binnings, columns_per_query=per_query), times))
     return counts
 
 
@@ -84,12 +88,15 @@ def main() -> None:
     parser.add_argument("--reference-rows", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=20261206)
     parser.add_argument("--engine", nargs="+", choices=["local", "spark"], default=["local", "spark"])
+    parser.add_argument("--columns-per-query", type=int, nargs="+", default=[COLUMNS_PER_QUERY, 40],
+                        help="columns per aggregation; each value is measured")
     parser.add_argument("--tiny", action="store_true", help=f"smoke run at {TINY}, local engine only")
     args = parser.parse_args()
     if args.tiny:
         args.rows, args.reference_rows, args.engine = TINY["rows"], TINY["reference_rows"], ["local"]
     print(f"rows={args.rows:,} columns=40 reference_rows={args.reference_rows:,} engines={args.engine} "
-          f"load_average={os.getloadavg()[0]:.1f} cpus={os.cpu_count()}", flush=True)
+          f"columns_per_query={args.columns_per_query} load_average={os.getloadavg()[0]:.1f} cpus={os.cpu_count()}",
+          flush=True)
     times: dict[str, float] = {}
     reference = timed("draw the reference", lambda: month_rows(args.reference_rows, seed=args.seed), times)
     month = timed("draw the month", lambda: month_rows(args.rows, seed=args.seed + 1), times)
@@ -105,14 +112,18 @@ def main() -> None:
         path = Path(scratch) / "month.parquet"
         timed("write the month to Parquet", lambda: month.to_parquet(path, index=False), times)
         if "local" in args.engine:
-            counted["DuckDB"] = count_on(DuckDBSql(), "DuckDB", month, path, binnings, times)
+            for per_query in args.columns_per_query:
+                name = f"DuckDB, {per_query} columns a query"
+                counted[name] = count_on(DuckDBSql(), name, month, path, binnings, times, per_query=per_query)
         if "spark" in args.engine:
             session = timed("start Spark local[2]", lambda: spark_session(master="local[2]", conf=SPARK_CONF),
                             times)
             session.sparkContext.setLogLevel("ERROR")
             sql = SparkSql(session, owns_session=True)
             try:
-                counted["Spark local[2]"] = count_on(sql, "Spark local[2]", month, path, binnings, times)
+                for per_query in args.columns_per_query:
+                    name = f"Spark local[2], {per_query} columns a query"
+                    counted[name] = count_on(sql, name, month, path, binnings, times, per_query=per_query)
             finally:
                 sql.close()
     identical = all(same(counts, expected) for runs in counted.values() for counts in runs)

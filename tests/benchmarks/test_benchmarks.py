@@ -18,8 +18,8 @@ PRINTS = {
                           "PH tests on 500 sampled", "Weibull AFT (delayed entry)", "per-month counts on local",
                          "Cox PH from counts (payroll x segment)", "from counts - lifelines", "total_wall_time_s="],
     "bench_real.py": ["1,000 customers", "churnlab_tuned", "roc_auc_mean", "wall time"],
-    "bench_monitor.py": ["rows=5,000 columns=40", "numpy: Binning.counts", "DuckDB: from Parquet, run 2",
-                         "DuckDB: from the pandas frame", "identical=True"],
+    "bench_monitor.py": ["rows=5,000 columns=40", "numpy: Binning.counts", "DuckDB, 8 columns a query: from Parquet",
+                         "DuckDB, 40 columns a query: from the pandas frame", "identical=True"],
 }
 
 

@@ -73,6 +73,8 @@ def test_duckdb_counts_equal_numpy_counts_on_every_kind_of_column():
         assert_same_counts(frame_bin_counts(sql, frame, binnings), numpy_counts(frame, binnings))
     counts = frame_bin_counts(sql, current, binnings)
     assert counts["segment"][3] == 5  # levels affluent, mass, private, then unseen
+    for per_query in (1, 4):  # the columns counted a few at a time: the same counts
+        assert_same_counts(frame_bin_counts(sql, current, binnings, columns_per_query=per_query), counts)
     reference_counts = numpy_counts(reference, binnings)
     for column in binnings:
         assert psi_from_counts(reference_counts[column], counts[column]) == \
@@ -125,6 +127,8 @@ def test_errors_name_the_column():
         bin_counts(sql, "rows", {"amount": Binning(levels=("1.0", "2.0"))})
     with pytest.raises(ValueError, match="region: binned by numeric edges but of type VARCHAR"):
         bin_counts(sql, "rows", {"region": EDGES})
+    with pytest.raises(ValueError, match="columns_per_query must be at least 1, got 0"):
+        bin_counts(sql, "rows", {"amount": EDGES}, columns_per_query=0)
 
 
 @pytest.mark.slow
@@ -136,9 +140,9 @@ def test_spark_counts_equal_duckdb_and_numpy_counts_for_any_partitioning(spark):
     on_spark = SparkSql(spark)
     assert_same_counts(frame_bin_counts(on_spark, current, binnings), expected)
     on_spark.register("current", current)
-    for partitions in (1, 5):
+    for partitions, per_query in ((1, 8), (5, 2)):
         spark.table("current").repartition(partitions).createOrReplaceTempView("split_rows")
-        assert_same_counts(bin_counts(on_spark, "split_rows", binnings), expected)
+        assert_same_counts(bin_counts(on_spark, "split_rows", binnings, columns_per_query=per_query), expected)
     worked = frame_bin_counts(on_spark, pd.DataFrame({"x": VALUES}), {"x": EDGES})
     assert worked["x"].tolist() == [4, 2, 3, 1]
     empty = frame_bin_counts(on_spark, pd.DataFrame({"payroll": [None] * 3}), {"payroll": binnings["payroll"]})

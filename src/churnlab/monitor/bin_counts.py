@@ -1,7 +1,7 @@
-"""Rows per PSI / CSI bin of many columns in one SQL aggregation, on either engine (DuckDB or Spark).
+"""Rows per PSI / CSI bin of many columns in SQL aggregations, on either engine (DuckDB or Spark).
 
 `Binning.counts` (`churnlab.monitor.drift`) counts one column of a pandas frame in numpy. Here the same counts are
-one pass of one SELECT over a table, so a month of any size is counted where it lies, by DuckDB or by Spark (the
+SELECTs of sums over a table, so a month of any size is counted where it lies, by DuckDB or by Spark (the
 text is DuckDB's dialect, transpiled for Spark by `SparkSql`, as the features SQL is). The bins are those numpy
 uses, fixed on the reference on the driver by `fit_binning`:
 
@@ -15,6 +15,10 @@ uses, fixed on the reference on the driver by `fit_binning`:
   Python and SQL (1.0 against 1), so a numeric column binned by levels is an error.
 
 The counts are integers, so they are the same on DuckDB, on Spark for any partitioning, and in numpy.
+
+The columns are counted `COLUMNS_PER_QUERY` at a time, one aggregation each. A single aggregation of 40 columns
+(~400 sums) was 2-4 times slower on Spark local[2] than five of 8 columns each (1,000,000 rows, read from Parquet
+or handed over from pandas: `benchmarks/bench_monitor.py`); Spark reads only the columns each query names.
 """
 
 import numpy as np
@@ -27,6 +31,7 @@ TABLE = "monitored_rows"
 TEXT_TYPES = ("VARCHAR", "ENUM")  # DuckDB's names (SparkSql.columns translates Spark's); ENUM: a pandas category
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
 NO_TYPE = '"NULL"'  # the type of a column of missing values only (an all-None pandas column; Spark's void)
+COLUMNS_PER_QUERY = 8  # Spark compiles ~80 sums into code the JVM runs fast; ~400 in one query ran 2-4x slower
 
 
 def _quoted(column: str) -> str:
@@ -77,16 +82,27 @@ def bin_count_sql(table: str, binnings: dict[str, Binning], kinds: dict[str, str
     return "SELECT " + ",\n       ".join(terms) + f"\nFROM {table}"
 
 
-def bin_counts(sql: Sql, table: str, binnings: dict[str, Binning]) -> dict[str, np.ndarray]:
-    """Rows per bin of each column of `binnings` in `table`, counted by the engine `sql`: for each column the
-    int64 array `Binning.counts` gives (bins in its order: the numeric bins or the levels and unseen, then
-    missing). KeyError names a column `table` lacks."""
+def bin_counts(sql: Sql, table: str, binnings: dict[str, Binning], *,
+               columns_per_query: int = COLUMNS_PER_QUERY) -> dict[str, np.ndarray]:
+    """Rows per bin of each column of `binnings` in `table`, counted by the engine `sql`, `columns_per_query`
+    columns an aggregation: for each column the int64 array `Binning.counts` gives (bins in its order: the numeric
+    bins or the levels and unseen, then missing). KeyError names a column `table` lacks."""
     kinds = sql.columns(table)
     if absent := [c for c in binnings if c not in kinds]:
         raise KeyError(f"{table} has no column(s) {absent} to count")
-    if not binnings:
-        return {}
-    row = sql.query(bin_count_sql(table, binnings, kinds)).iloc[0]
+    if columns_per_query < 1:
+        raise ValueError(f"columns_per_query must be at least 1, got {columns_per_query}")
+    items = list(binnings.items())
+    counts = {}
+    for start in range(0, len(items), columns_per_query):
+        part = dict(items[start:start + columns_per_query])
+        counts |= _read_counts(sql.query(bin_count_sql(table, part, kinds)).iloc[0], part)
+    return counts
+
+
+def _read_counts(row: pd.Series, binnings: dict[str, Binning]) -> dict[str, np.ndarray]:
+    """The bins of each column from the one row of `bin_count_sql` (cumulative counts below each edge, matches of
+    each level, missing)."""
     rows = int(row["n_rows"])
     counts = {}
     for index, (column, binning) in enumerate(binnings.items()):
@@ -100,13 +116,13 @@ def bin_counts(sql: Sql, table: str, binnings: dict[str, Binning]) -> dict[str, 
     return counts
 
 
-def frame_bin_counts(sql: Sql, frame: pd.DataFrame, binnings: dict[str, Binning], *,
-                     table: str = TABLE) -> dict[str, np.ndarray]:
+def frame_bin_counts(sql: Sql, frame: pd.DataFrame, binnings: dict[str, Binning], *, table: str = TABLE,
+                     columns_per_query: int = COLUMNS_PER_QUERY) -> dict[str, np.ndarray]:
     """`bin_counts` of the pandas frame `frame`, handed to the engine as `table` (only the binned columns) for the
     count and dropped after it."""
     sql.register(table, frame[list(binnings)])
     try:
-        return bin_counts(sql, table, binnings)
+        return bin_counts(sql, table, binnings, columns_per_query=columns_per_query)
     finally:
         sql.unregister(table)
 
