@@ -23,6 +23,8 @@ PRINTS = {
     "bench_cox_spark.py": ["generate 2,000 lifetimes", "covariates=35", "Cox in memory (numpy)",
                            "Cox from Spark's sums (local[2])", "passes over the customers", "max |coef spark - numpy|"],
     "bench_score.py": ["rows=2,000 features=", "local: predict 2,000 rows:", "mean_p_churn="],
+    "bench_monitor.py": ["rows=5,000 columns=40", "numpy: Binning.counts", "DuckDB, 8 columns a query: from Parquet",
+                         "DuckDB, 40 columns a query: from the pandas frame", "identical=True"],
 }
 
 
@@ -75,6 +77,11 @@ def test_bench_cox_spark_fits_both_ways_at_a_tiny_size():
     """Spark local[2] for about a minute (its own session, in a child process); skipped without the spark extra."""
     pytest.importorskip("pyspark", reason="bench_cox_spark.py needs the spark extra: pip install -e '.[spark]'")
     check_prints("bench_cox_spark.py", bench("bench_cox_spark.py"))
+
+
+@pytest.mark.slow
+def test_bench_monitor_counts_the_bins_at_a_tiny_size():
+    check_prints("bench_monitor.py", bench("bench_monitor.py"))
 
 
 @pytest.mark.slow

@@ -96,3 +96,13 @@ def test_far_tail_threshold_matches_a_long_simulation():
     short = psi_threshold(sparse, n_current=200, alpha=0.0005, draws=2000, rng=rng)
     long_run = psi_threshold(sparse, n_current=200, alpha=0.0005, draws=200_000, rng=rng)
     assert short == pytest.approx(long_run, rel=0.05)
+
+
+def test_a_boolean_feature_falls_in_its_levels_not_in_unseen():
+    """fit_binning makes a flag's levels its text ("False", "True"); its values must be counted there."""
+    reference = pd.Series([True, True, False, True])
+    current = pd.Series([True, False, False, None], dtype=object)
+    binning = fit_binning(reference, bins=10)
+    assert binning.levels == ("False", "True")
+    assert list(binning.counts(reference)) == [1, 3, 0, 0]
+    assert list(binning.counts(current)) == [2, 1, 0, 1]

@@ -12,6 +12,7 @@ from frames import customer, month, months, tables
 
 from churnlab.contract.source import Source
 from churnlab.core import paths
+from churnlab.core.engine import DuckDBSql, SparkSql
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.model.split import RandomSplit, TimeSplit
 from churnlab.monitor import stage as monitor
@@ -101,6 +102,18 @@ def test_without_the_simulator_the_alarm_rates_are_skipped_and_the_tables_unchan
     assert without.metrics["source"] == "ledger"
     for path, table in with_shock.tables.items():  # seeded: the same draws give the same tables
         pd.testing.assert_frame_equal(table, without.tables[path])
+
+
+@pytest.mark.slow
+def test_bins_counted_on_spark_or_duckdb_change_no_output(bank, reference, champion, settings, spark):
+    """The engine only counts the rows per bin (integers): every table and metric is the numpy path's, exactly."""
+    local = run_bank(bank, reference, champion, settings)
+    assert (local.tables[OUTPUTS["stability"]]["statistic"] > 0).any()  # something to compare: the shock drifts
+    for engine in (DuckDBSql(), SparkSql(spark)):
+        counted = run_bank(bank, reference, champion, settings, sql=engine)
+        assert counted.metrics == local.metrics, engine.name
+        for path, table in local.tables.items():
+            pd.testing.assert_frame_equal(counted.tables[path], table, check_exact=True, obj=f"{engine.name} {path}")
 
 
 # ---- the parts of run() -------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from snapshot_frames import snapshots
 from churnlab.contract.lifecycle import lifecycle_reason
 from churnlab.contract.source import Source
 from churnlab.core import paths
+from churnlab.core.engine import SparkSql
 from churnlab.segment.clusters import BehaviourClusters, cluster_columns
 from churnlab.segment.profiles import profile_table
 from churnlab.segment.stage import (
@@ -128,6 +129,22 @@ def test_run_forms_every_segmentation_on_monthly_snapshots():
     assert len(result.tables[paths.LIFECYCLE_TRANSITIONS]) >= 2 and result.files()
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::churnlab.segment.value.ValueBasisWarning")  # no CLV: tiers on the margin
+def test_clusters_assigned_on_spark_change_no_output(spark):
+    """Monthly snapshots, and a bank file clustered on its own numeric and flag columns: the same tables and metrics
+    when Spark assigns the clusters."""
+    rows = snapshots(120)
+    cases = [(rows, MONTHLY), (bank_file(), SNAPSHOT)]
+    for frame, source in cases:
+        local = run(frame, None, source=source, seed=0, margins=MARGINS, **PARAMS)
+        on_spark = run(frame, None, source=source, seed=0, margins=MARGINS, sql=SparkSql(spark), **PARAMS)
+        assert "behaviour_cluster" in local.tables[paths.SEGMENTS], source.name
+        assert on_spark.metrics == local.metrics and on_spark.skipped == local.skipped
+        for path, table in local.tables.items():
+            pd.testing.assert_frame_equal(on_spark.tables[path], table, check_exact=True, obj=str(path))
+
+
 def bank_file(n: int = 240, *, seed: int = 0) -> pd.DataFrame:
     """A one-cutoff snapshot like a bank's customer file: none of the configured behaviour columns, no lifecycle
     columns, no balances; its own numeric, flag and categorical columns (Churn_Modelling-like names)."""
@@ -185,26 +202,35 @@ def test_a_misspelt_params_key_is_a_type_error():
             **{**{k: v for k, v in PARAMS.items() if k != "value_tiers"}, "value_tier": ["a", "b"]})
 
 
+def snapshot_project(folder: Path, monkeypatch, *, engine: dict | None = None) -> dict:
+    """`folder` as the project root of a one-cutoff file with an empty clv.parquet, data/raw/source.json saying
+    there is no time axis, MLflow inside it and params.yaml (with `engine` when given); returns the params."""
+    import yaml
+
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["segment"]["clusters"] |= {"k_min": 2, "k_max": 3, "silhouette_rows": 200}
+    (folder / "params.yaml").write_text(yaml.safe_dump({**params, **({"engine": engine} if engine else {})}),
+                                        encoding="utf-8")
+    for sub in ("data/processed", "data/raw"):
+        (folder / sub).mkdir(parents=True)
+    (folder / "data/raw/source.json").write_text(json.dumps(
+        {"source": "snapshot", "time_axis": False, "campaigns": False, "oracle": False}), encoding="utf-8")
+    bank_file().to_parquet(folder / "data/processed/snapshots.parquet", index=False)
+    pd.DataFrame({"customer_id": pd.Series(dtype="string"), "clv": pd.Series(dtype=float)}).to_parquet(
+        folder / "data/processed/clv.parquet", index=False)
+    return params
+
+
 def test_segment_stage_on_a_snapshot_skips_what_needs_a_time_axis(tmp_path, monkeypatch):
     """`main()` end to end on a one-cutoff file with an empty clv.parquet and data/raw/source.json saying there is
     no time axis: every output written, skips named, and one MLflow run with the reports but no ids."""
     import mlflow
-    import yaml
 
     from churnlab.segment import stage as segment
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["segment"]["clusters"] |= {"k_min": 2, "k_max": 3, "silhouette_rows": 200}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    for folder in ("data/processed", "data/raw"):
-        (tmp_path / folder).mkdir(parents=True)
-    (tmp_path / "data/raw/source.json").write_text(json.dumps(
-        {"source": "snapshot", "time_axis": False, "campaigns": False, "oracle": False}), encoding="utf-8")
-    bank_file().to_parquet("data/processed/snapshots.parquet", index=False)
-    pd.DataFrame({"customer_id": pd.Series(dtype="string"), "clv": pd.Series(dtype=float)}).to_parquet(
-        "data/processed/clv.parquet", index=False)
+    params = snapshot_project(tmp_path, monkeypatch)
     segment.main()
     metrics = json.loads((tmp_path / "reports/metrics/segment.json").read_text())
     assert set(metrics["skipped"]) == {"lifecycle", "value_tier"} and metrics["value_basis"] is None
@@ -227,3 +253,33 @@ def test_segment_stage_on_a_snapshot_skips_what_needs_a_time_axis(tmp_path, monk
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_.info.run_id, "segment")}
     assert artifacts == {"segment/segments.csv", "segment/clusters.csv", "segment/lifecycle_transitions.csv",
                          "segment/segment.json"}  # not segments.parquet: it holds raw customer ids
+
+
+@pytest.mark.slow
+def test_engine_spark_assigns_the_clusters_on_spark_and_changes_no_output(tmp_path, monkeypatch, spark):
+    """params.yaml `engine` -> main() -> open_engine in one hop; the files are the local engine's, to the byte."""
+    import mlflow
+
+    from churnlab.segment import stage as segment
+
+    written = {}
+    engine = {"name": "spark", "spark": {"master": "local[2]", "remote": None, "conf": {"spark.ui.enabled": False}}}
+    opened = []
+
+    def test_session(settings):
+        opened.append(settings)
+        return SparkSql(spark)  # the test session's Spark: close() leaves it running
+
+    monkeypatch.setattr(segment, "open_engine", test_session)
+    for name, chosen in (("local", None), ("spark", engine)):
+        (tmp_path / name).mkdir()
+        snapshot_project(tmp_path / name, monkeypatch, engine=chosen)
+        segment.main()
+        written[name] = {path: (tmp_path / name / path).read_bytes() for path in (
+            "data/processed/segments.parquet", "reports/segments.csv", "reports/clusters.csv",
+            "reports/metrics/segment.json")}
+    assert opened == [engine]
+    for path, content in written["local"].items():
+        assert written["spark"][path] == content, path
+    (run_,) = mlflow.search_runs(experiment_names=["churnlab"], output_format="list")
+    assert run_.data.params["engine.name"] == "spark"

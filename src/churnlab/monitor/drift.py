@@ -52,11 +52,14 @@ class Binning:
         return [f"({lo:.4g}, {hi:.4g}]" for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)] + [MISSING]
 
     def counts(self, values: pd.Series) -> np.ndarray:
-        """Rows per bin (the last two bins of a categorical binning are unseen and missing; numeric: missing)."""
+        """Rows per bin (the last two bins of a categorical binning are unseen and missing; numeric: missing).
+
+        A level is a value's text, as `fit_binning` makes it (True -> "True"): `bin_counts` counts the same in SQL.
+        """
         values = pd.Series(values)
         missing = values.isna().to_numpy()
         if self.levels is not None:
-            codes = pd.Categorical(values.astype("object"), categories=list(self.levels)).codes.astype(np.int64)
+            codes = pd.Categorical(values.astype(str), categories=list(self.levels)).codes.astype(np.int64)
             codes = np.where(codes < 0, len(self.levels), codes)  # unseen level
             codes = np.where(missing, len(self.levels) + 1, codes)
             return np.bincount(codes, minlength=len(self.levels) + 2)

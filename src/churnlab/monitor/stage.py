@@ -10,6 +10,10 @@ retrain recommendation (`churnlab.monitor.alerts`). On simulated data (`Source.o
 months before the competitor promotion) and the detection rate (months from `simulate.shock_month` on) are measured
 too; other sources name that part under `skipped`.
 
+With params.yaml `engine.name: spark` the rows per PSI / CSI bin of the reference and of each month are counted by
+Spark, one aggregation over every monitored column (`churnlab.monitor.bin_counts`); the months' snapshots are
+still made by DuckDB and scored in pandas. The counts are integers, so every output is the local engine's.
+
 Monitoring needs a time axis: on a source without one (a snapshot file, one date) the stage is skipped, and so it
 is when no month follows the training period (e.g. a short ledger whose months all went into training);
 monitor.json then holds `skipped` ({"monitor": reason}) and every other output is written empty (headers only).
@@ -29,6 +33,7 @@ import pandas as pd
 from churnlab.contract.source import Source, read_source
 from churnlab.contract.tables import connect, month_end, month_number
 from churnlab.core import paths, tracking
+from churnlab.core.engine import Sql, engine_params, open_engine
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -202,11 +207,12 @@ def output_tables(scores: pd.DataFrame, stability: pd.DataFrame, months: pd.Data
 
 def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Window, source: Source,
         grading: dict | None, shock: dict | None, churn: dict, seed: int, horizon_months: int,
-        settings: Settings) -> StageResult:
+        settings: Settings, sql: Sql | None = None) -> StageResult:
     """The champion over `window.months`: stability, estimated and realised performance, alerts, alarm rates.
 
     `con` is DuckDB over the contract tables (`contract.tables.connect`: the Parquet files in `main`, DataFrames in
-    tests); nothing here reads a file, params.yaml or MLflow.
+    tests); nothing here reads a file, params.yaml or MLflow. `sql` is the engine that counts the rows per PSI / CSI
+    bin (numpy when None: the local engine).
     `reference` holds the snapshot rows at the training cutoffs; `grading` the score stage's grades (or None);
     `shock` the simulator's promotion (params simulate.shock_month and shock_months) on simulated data, else None.
     """
@@ -214,11 +220,11 @@ def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Wi
     log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", champion.name, champion.version,
              len(reference), len(window.train), window.train[0].date(), window.train[-1].date())
     profile = training_reference(con, reference, window=window, bins=settings.bins,
-                                 market_reference_months=settings.market_reference_months)
+                                 market_reference_months=settings.market_reference_months, sql=sql)
     summaries, stability, scores = watch_months(
         con, profile, champion.pyfunc, window=window, horizon_months=horizon_months, churn=churn, grading=grading,
         alpha=settings.alpha, null_draws=settings.null_draws, min_psi=settings.min_psi, min_csi=settings.min_csi,
-        rng=np.random.default_rng([seed, 7]))
+        rng=np.random.default_rng([seed, 7]), sql=sql)
     history = reference.rename(columns={"cutoff": "month"})[["month", SCORE, "label"]]
     performance = backtest(scores, history=history, horizon_months=horizon_months,
                            recalibration_months=settings.recalibration_months, draws=settings.auc_draws,
@@ -277,9 +283,10 @@ def main() -> None:
     churn, model_name = load_params("features")["churn"], load_params("register")["model_name"]
     points, source = load_params("score")["points"], read_source()
     shock = {k: load_params("simulate")[k] for k in ("shock_month", "shock_months")} if source.oracle else None
+    engine = engine_params()
     params = {"base": {k: base[k] for k in ("seed", "horizon_months")}, "features": {"churn": churn},
               "register": {"model_name": model_name}, "score": {"points": points}, "monitor": asdict(settings),
-              **({"simulate": shock} if shock else {})}
+              "engine": engine, **({"simulate": shock} if shock else {})}
     split = load_split(paths.SPLIT) if source.time_axis else None
     with connect(TABLES) if isinstance(split, TimeSplit) else nullcontext() as con:
         window = monitoring_window(con, split, every_months=settings.every_months) if con is not None else None
@@ -287,9 +294,14 @@ def main() -> None:
             write_result("monitor", unmonitored(reason, source), headline=HEADLINE, params=params, inputs=INPUTS)
             return
         champion = tracking.load_champion(model_name)
-        result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
-                     source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
-                     horizon_months=base["horizon_months"], settings=settings)
+        sql = open_engine(engine) if engine["name"] == "spark" else None  # local: numpy counts the bins
+        try:
+            result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
+                         source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
+                         horizon_months=base["horizon_months"], settings=settings, sql=sql)
+        finally:
+            if sql is not None:
+                sql.close()
     # the per-customer scores (~6 MB a run) stay out of MLflow, as before; the reports and monitor.json go in
     write_result("monitor", result, headline=HEADLINE, params=params, inputs=INPUTS,
                  artifacts=[p for p in result.files() if p != SCORES],

@@ -7,7 +7,9 @@ For every snapshot row (customer, cutoff) of data/processed/snapshots.parquet, a
 - behaviour (`fit_clusters`): a k-means cluster on standardised behaviour indicators and its rule-made name
   (`churnlab.segment.clusters`), fitted on a seeded sample of the scoring cutoff (the last month) and applied to
   every cutoff. Configured columns that are missing or constant are left out (logged); when none of them is
-  usable, the clusters use the snapshot's numeric and flag columns;
+  usable, the clusters use the snapshot's numeric and flag columns. With params.yaml `engine.name: spark` the fit
+  stays on the sample, on the driver, and Spark assigns every row to its nearest centroid
+  (`churnlab.segment.spark_clusters`: the local engine's assignments);
 - value (`churnlab.segment.value`): equal-count tiers within each cutoff of the CLV at the scoring cutoff and the
   monthly margin before it; with neither CLV nor a balance or fee column, no tier;
 - lifecycle stage (`churnlab.contract.lifecycle`) and its transitions cutoff to cutoff: these need a time axis, so a
@@ -34,6 +36,7 @@ from churnlab.contract.source import Source, read_source
 from churnlab.contract.value import MARGIN_COLUMNS
 from churnlab.core import paths
 from churnlab.core.checks import check_columns
+from churnlab.core.engine import Sql, engine_params, open_engine
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -41,6 +44,7 @@ from churnlab.model.churn import feature_columns
 from churnlab.segment.bands import KEYS, SOURCE_COLUMNS, attributes
 from churnlab.segment.clusters import BehaviourClusters, ClusterError, cluster_columns
 from churnlab.segment.profiles import cluster_profiles, lifecycle_transitions, profile_table
+from churnlab.segment.spark_clusters import predict_on_spark
 from churnlab.segment.value import ValueBasisWarning, customer_value, value_basis, value_tiers
 
 log = logging.getLogger(__name__)
@@ -104,16 +108,18 @@ def lifecycle_skips(snapshots: pd.DataFrame, *, time_axis: bool) -> dict[str, st
 
 def segment_snapshots(snapshots: pd.DataFrame, clv: pd.DataFrame | None, clusters: BehaviourClusters | None, *,
                       income_bands: dict, tiers: list[str] | None, lifecycle: dict | None, margins: dict,
-                      extra_attributes: list[str] = ()) -> pd.DataFrame:
+                      extra_attributes: list[str] = (), sql: Sql | None = None) -> pd.DataFrame:
     """One row per snapshot row: keys, attribute bands, behaviour cluster and name (without `clusters`: none),
-    value tier (`tiers` None: none), lifecycle stage (`lifecycle` None: none), CLV and monthly margin."""
+    value tier (`tiers` None: none), lifecycle stage (`lifecycle` None: none), CLV and monthly margin. The clusters
+    are assigned by Spark when `sql` is the Spark engine, else here (the same assignments)."""
     check_columns(snapshots, KEYS, table="snapshots")
     scoring_cutoff = snapshots["cutoff"].max()
     value = customer_value(snapshots, clv, scoring_cutoff=scoring_cutoff, margins=margins)
     segments = pd.concat([snapshots[KEYS], attributes(snapshots, income_bands=income_bands, extra=extra_attributes)],
                          axis=1)
     if clusters is not None:
-        cluster = clusters.predict(snapshots)
+        cluster = predict_on_spark(clusters, snapshots, sql=sql) if sql is not None and sql.name == "spark" \
+            else clusters.predict(snapshots)
         segments["behaviour_cluster"] = cluster.astype("int64")
         segments["cluster_name"] = pd.Categorical(np.asarray(clusters.names_, dtype=object)[cluster.to_numpy()],
                                                   categories=clusters.names_)
@@ -156,10 +162,12 @@ def segment_metrics(segments: pd.DataFrame, profiles: pd.DataFrame, clusters_tab
 
 
 def run(snapshots: pd.DataFrame, clv: pd.DataFrame | None, *, source: Source, seed: int, margins: dict,
-        income_bands: dict, value_tiers: list[str], clusters: dict, lifecycle: dict) -> StageResult:
+        income_bands: dict, value_tiers: list[str], clusters: dict, lifecycle: dict,
+        sql: Sql | None = None) -> StageResult:
     """Segments and their reports for the snapshot rows (see the module docstring). `clv` is the survival stage's
     CLV per customer at the scoring cutoff (None or empty: none), `source` what the data source offers, `margins`
-    params.yaml `survival.clv.margins`; the keywords after it are params.yaml `segment`."""
+    params.yaml `survival.clv.margins`; the keywords after it are params.yaml `segment`; `sql` the Spark engine
+    that assigns the clusters (None: scikit-learn here)."""
     basis = value_basis(snapshots, clv)
     skipped = value_skips(basis)
     latest = snapshots[snapshots["cutoff"] == snapshots["cutoff"].max()]
@@ -169,7 +177,7 @@ def run(snapshots: pd.DataFrame, clv: pd.DataFrame | None, *, source: Source, se
     extra = [] if source.time_axis else feature_columns(snapshots)["categorical"]
     segments = segment_snapshots(snapshots, clv, fitted, income_bands=income_bands,
                                  tiers=value_tiers if basis else None, margins=margins, extra_attributes=extra,
-                                 lifecycle=None if "lifecycle" in lifecycle_skipped else lifecycle)
+                                 lifecycle=None if "lifecycle" in lifecycle_skipped else lifecycle, sql=sql)
     profiles = profile_table(segments, snapshots[["label", "labeled"]].reset_index(drop=True))
     clusters_table = cluster_profiles(segments, snapshots.reset_index(drop=True), fitted)
     metrics = segment_metrics(segments, profiles, clusters_table, fitted, source=source.name, basis=basis,
@@ -189,9 +197,15 @@ def main() -> None:
                                time_axis=source.time_axis)
     snapshots = pd.read_parquet(paths.SNAPSHOTS, columns=columns)
     clv = pd.read_parquet(paths.CLV, columns=["customer_id", "clv"])  # empty when survival valued no customer
-    result = run(snapshots, clv, source=source, seed=seed, margins=margins, **params)
+    engine = engine_params()
+    sql = open_engine(engine) if engine["name"] == "spark" else None  # local: scikit-learn assigns the clusters
+    try:
+        result = run(snapshots, clv, source=source, seed=seed, margins=margins, sql=sql, **params)
+    finally:
+        if sql is not None:
+            sql.close()
     write_result("segment", result, headline=HEADLINE, params={"base": {"seed": seed}, "segment": params,
-                                            "survival": {"clv": {"margins": margins}}},
+                                            "survival": {"clv": {"margins": margins}}, "engine": engine},
                  inputs=[paths.SNAPSHOTS, paths.CLV, paths.SOURCE],
                  tags={"source": source.name, "value_basis": str(result.metrics["value_basis"])},
                  artifacts=[paths.SEGMENT_PROFILES, paths.CLUSTER_PROFILES, paths.LIFECYCLE_TRANSITIONS])  # no ids
