@@ -3,12 +3,13 @@ that fails in its task is a clear error naming the block. Three blocks (20,500 c
 jobs hold several blocks and the driver hands on one job's blocks while the next runs."""
 
 import hashlib
+import sys
 
 import pandas as pd
 import pyarrow as pa
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, SPARK_TEST_CONF, make_project, run
 
 from churnlab.core import paths
 from churnlab.data.simulator import simulate
@@ -34,11 +35,11 @@ def digests(root) -> dict[str, str]:
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
-def simulated_files(root, monkeypatch, **kwargs) -> tuple[dict, dict]:
+def simulated_files(root, monkeypatch, *, seed: int = SEED, horizon: int = HORIZON, **kwargs) -> tuple[dict, dict]:
     """write_simulation's summary and its files' SHA-256 digests, written in the folder `root`."""
     root.mkdir()
     monkeypatch.chdir(root)
-    summary = simulate.write_simulation(seed=SEED, horizon=HORIZON, **kwargs)
+    summary = simulate.write_simulation(seed=seed, horizon=horizon, **kwargs)
     return summary, digests(root)
 
 
@@ -118,3 +119,19 @@ def test_a_block_failing_in_its_task_is_a_clear_error_naming_it(spark, tmp_path,
         simulate.write_simulation(seed=SEED, horizon=HORIZON, params=params, spark=spark)
     assert "org.apache" not in str(failed.value) and "py4j" not in str(failed.value).lower()
     assert not list(paths.RAW.glob("*.parquet")) and not list(paths.RAW.glob(".*.tmp"))  # nothing half-written
+
+
+@pytest.mark.slow
+def test_the_data_stage_with_engine_spark_writes_the_local_files(spark, tmp_path, monkeypatch):
+    """`python -m churnlab.data` with engine.name spark (its own session on local[2], stopped at the end) writes
+    the files write_simulation writes locally."""
+    project = make_project(tmp_path / "project", {
+        "simulate": {"n_customers": 600, "n_months": 12, "campaign_months": [6], "shock_month": 8, "oracle_paths": 2,
+                     "oracle_survival_months": 6},
+        "engine": {"name": "spark", "spark": {"master": "local[2]", "conf": SPARK_TEST_CONF}}})
+    done = run([sys.executable, "-m", "churnlab.data"], project)
+    assert "starting Spark (master local[2])" in done.stderr
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    _, local = simulated_files(tmp_path / "local", monkeypatch, seed=params["base"]["seed"],
+                               horizon=params["base"]["horizon_months"], params=params["simulate"])
+    assert len(local) == 9 and digests(project) == local
