@@ -135,3 +135,18 @@ def test_the_data_stage_with_engine_spark_writes_the_local_files(spark, tmp_path
     _, local = simulated_files(tmp_path / "local", monkeypatch, seed=params["base"]["seed"],
                                horizon=params["base"]["horizon_months"], params=params["simulate"])
     assert len(local) == 9 and digests(project) == local
+
+
+@pytest.mark.slow
+def test_a_caller_that_stops_reading_interrupts_the_next_job(spark, market):
+    """Two blocks a task, one task a job: after block 0 the driver reads no more, so the job simulating blocks 2
+    and 3 (started while block 0 was handed on) is cancelled, not run to its end."""
+    blocks = blocks_on_spark(spark, n_customers=40_000, seed=SEED, market=market, blocks_per_task=2,
+                             tasks_per_job=1, horizon=HORIZON, **simulate.block_params(PARAMS))
+    assert next(blocks)["customers"]["customer_id"].iloc[0] == "C00000001"
+    tracker = spark.sparkContext.statusTracker()
+    running = []
+    while not running:  # the next job starts in the driver's background thread
+        running = tracker.getActiveJobsIds()
+    blocks.close()
+    assert [tracker.getJobInfo(job).status for job in running] == ["FAILED"]

@@ -9,13 +9,16 @@ order, and the caller writes them with the local engine's writers. Only the Data
 runs on a cluster and through Spark Connect alike; the market path, a few dozen rows, travels with the task.
 
 A block that fails inside its task comes back as an error row, raised on the driver as a `BlockError` naming the
-block and the Python error (not a Java stack). The executors need the churnlab package (and numpy, pandas,
-pyarrow) importable, as for any Python function Spark runs.
+block and the Python error (not a Java stack); the job already running for the next blocks is then interrupted, as
+it is when the caller stops reading. The executors need the churnlab package (and numpy, pandas, pyarrow)
+importable, as for any Python function Spark runs.
 """
 
+import contextlib
 import functools
 import logging
 import traceback
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -83,10 +86,44 @@ def simulate_task(batches: Iterator[pd.DataFrame], *, n_customers: int, **kwargs
             yield to_payloads(block, tables)
 
 
-def collect_blocks(spark, blocks: range, *, blocks_per_task: int, task) -> pd.DataFrame:
-    """The payload rows of `blocks`, simulated by one Spark job (`blocks_per_task` blocks a task)."""
+def collect_blocks(spark, blocks: range, *, blocks_per_task: int, task, tag: str) -> pd.DataFrame:
+    """The payload rows of `blocks`, simulated by one Spark job (`blocks_per_task` blocks a task) tagged `tag`.
+
+    `collect`, not `toPandas`: an interrupted Arrow collection prints Spark's Java stack as a warning."""
     tasks = -(-len(blocks) // blocks_per_task)
-    return spark.range(blocks.start, blocks.stop, 1, tasks).mapInPandas(task, PAYLOAD_SCHEMA).toPandas()
+    with tagged(spark, tag):
+        rows = spark.range(blocks.start, blocks.stop, 1, tasks).mapInPandas(task, PAYLOAD_SCHEMA).collect()
+    return pd.DataFrame([tuple(row) for row in rows], columns=["block", "position", "table", "slice", "payload"])
+
+
+@contextlib.contextmanager
+def tagged(spark, tag: str) -> Iterator[None]:
+    """The jobs this thread starts inside carry `tag` (Spark Connect: the session's tags; classic: the
+    SparkContext's job tags, as the session's do not reach a DataFrame's collection there)."""
+    if _is_connect(spark):
+        spark.addTag(tag)
+        try:
+            yield
+        finally:
+            spark.removeTag(tag)
+    else:
+        spark.sparkContext.addJobTag(tag)
+        try:
+            yield
+        finally:
+            spark.sparkContext.removeJobTag(tag)
+
+
+def interrupt(spark, tag: str) -> None:
+    """Cancel the jobs tagged `tag` (Spark Connect: the session's operations; classic: the SparkContext's jobs)."""
+    if _is_connect(spark):
+        spark.interruptTag(tag)
+    else:
+        spark.sparkContext.cancelJobsWithTag(tag)
+
+
+def _is_connect(spark) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def blocks_on_spark(spark, *, n_customers: int, seed: int, market: pd.DataFrame, blocks_per_task: int = 1,
@@ -104,18 +141,28 @@ def blocks_on_spark(spark, *, n_customers: int, seed: int, market: pd.DataFrame,
     size = blocks_per_task * tasks_per_job
     groups = [range(first, min(first + size, n_blocks)) for first in range(0, n_blocks, size)]
     task = functools.partial(simulate_task, n_customers=n_customers, seed=seed, market=market, **kwargs)
-    collect = functools.partial(collect_blocks, spark, blocks_per_task=blocks_per_task, task=task)
+    tag = f"churnlab-simulate-{uuid.uuid4().hex}"
+    collect = functools.partial(collect_blocks, spark, blocks_per_task=blocks_per_task, task=task, tag=tag)
     log.info("simulating %d blocks on Spark, %d a task, %d tasks a job", n_blocks, blocks_per_task, tasks_per_job)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate-on-spark") as pool:
         pending = pool.submit(collect, groups[0])
-        for following in [*groups[1:], None]:
-            rows = pending.result()
-            pending = pool.submit(collect, following) if following is not None else None
-            for block, block_rows in rows.groupby("block", sort=True):
-                failed = block_rows[block_rows["table"] == ERROR]
-                if len(failed):
-                    first = block * BLOCK + 1
-                    raise BlockError(f"simulating block {block} (customers C{first:08d} to "
-                                     f"C{first + block_sizes(n_customers)[block] - 1:08d}) failed in its Spark task: "
-                                     f"{failed['payload'].iloc[0].decode()}")
-                yield from_payloads(block_rows)
+        try:
+            for following in [*groups[1:], None]:
+                rows = pending.result()
+                pending = pool.submit(collect, following) if following is not None else None
+                for block, block_rows in rows.groupby("block", sort=True):
+                    check_block(block_rows, block=block, n_customers=n_customers)
+                    yield from_payloads(block_rows)
+        finally:
+            if pending is not None and not pending.done():  # a block failed, or the caller stopped reading
+                interrupt(spark, tag)
+
+
+def check_block(rows: pd.DataFrame, *, block: int, n_customers: int) -> None:
+    """BlockError if `rows` say the block failed in its task: the block, its customers, the Python error."""
+    failed = rows[rows["table"] == ERROR]
+    if len(failed):
+        first = block * BLOCK + 1
+        raise BlockError(f"simulating block {block} (customers C{first:08d} to "
+                         f"C{first + block_sizes(n_customers)[block] - 1:08d}) failed in its Spark task: "
+                         f"{bytes(failed['payload'].iloc[0]).decode()}")
