@@ -77,13 +77,13 @@ def simulate_task(batches: Iterator[pd.DataFrame], *, n_customers: int, **kwargs
     for batch in batches:
         for block in batch["id"].tolist():
             try:
-                tables = simulate_block(block, min(BLOCK, n_customers - block * BLOCK), **kwargs)
+                payloads = to_payloads(block, simulate_block(block, min(BLOCK, n_customers - block * BLOCK), **kwargs))
             except Exception as err:  # noqa: BLE001 - sent to the driver, which raises it as BlockError
-                text = f"{type(err).__name__}: {err}\n{''.join(traceback.format_exc())}".encode()
+                text = f"{type(err).__name__}: {err}\n{traceback.format_exc()}".encode()
                 yield pd.DataFrame([(block, 0, ERROR, 0, text)], columns=["block", "position", "table", "slice",
                                                                            "payload"])
                 return
-            yield to_payloads(block, tables)
+            yield payloads
 
 
 def collect_blocks(spark, blocks: range, *, blocks_per_task: int, task, tag: str) -> pd.DataFrame:
