@@ -120,6 +120,59 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def spark_connect(tmp_path_factory):
+    """A Spark Connect client session (engine.spark.remote) talking to a real Spark Connect server on local[2],
+    started for the test session from pyspark's own jars (as `sbin/start-connect-server.sh` does) and stopped after.
+    Skipped, with what to install, without pyspark, its Connect client libraries or Java."""
+    pytest.importorskip("pyspark", reason="engine.name: spark needs the spark extra: pip install -e '.[spark]'")
+    import socket
+    import time
+
+    import pyspark
+
+    from churnlab.core.engine import EngineError, find_java, spark_session
+
+    try:
+        java = find_java()
+    except EngineError as err:
+        pytest.skip(str(err))
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    home = Path(pyspark.__file__).parent
+    conf = {**SPARK_TEST_CONF, "spark.connect.grpc.binding.port": port}
+    command = [str(home / "bin" / "spark-submit"), "--master", "local[2]",
+               *[part for key, value in conf.items() for part in ("--conf", f"{key}={str(value).lower()}")],
+               "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "spark-internal"]
+    log = tmp_path_factory.mktemp("spark-connect") / "server.log"
+    env = dict(os.environ, SPARK_HOME=str(home), JAVA_HOME=str(Path(java).resolve().parents[1]))
+    with log.open("w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while True:  # the server is up when its gRPC port accepts connections
+            if server.poll() is not None:
+                pytest.fail(f"the Spark Connect server exited ({server.returncode}):\n{log.read_text()[-3000:]}")
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"the Spark Connect server did not listen on port {port} within 180 s:\n"
+                            f"{log.read_text()[-3000:]}")
+            time.sleep(1)
+        try:
+            session = spark_session(master=None, remote=f"sc://127.0.0.1:{port}",
+                                    conf={"spark.sql.shuffle.partitions": 2})
+        except EngineError as err:
+            pytest.skip(str(err))
+        yield session
+        session.stop()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (public bank data); tests using it skip with a reason where it is absent."""
     if not SHARED_DATA.is_dir():

@@ -18,6 +18,10 @@ PRINTS = {
                           "PH tests on 500 sampled", "Weibull AFT (delayed entry)", "per-month counts on local",
                          "Cox PH from counts (payroll x segment)", "from counts - lifelines", "total_wall_time_s="],
     "bench_real.py": ["1,000 customers", "churnlab_tuned", "roc_auc_mean", "wall time"],
+    "bench_retention.py": [": retention ", "share_of_oracle=", "dr_coverage=", "mean_share_of_oracle=",
+                           "seeds_with_at_least_4_of_5=", "wall_time_s="],
+    "bench_cox_spark.py": ["generate 2,000 lifetimes", "covariates=35", "Cox in memory (numpy)",
+                           "Cox from Spark's sums (local[2])", "passes over the customers", "max |coef spark - numpy|"],
 }
 
 
@@ -56,6 +60,20 @@ def test_bench_features_simulates_then_runs_the_features_stage(tmp_path):
 @pytest.mark.slow
 def test_bench_survival_fits_every_step_at_a_tiny_size():
     check_prints("bench_survival.py", bench("bench_survival.py"))
+
+
+@pytest.mark.slow
+def test_bench_retention_runs_every_stage_up_to_retention_for_one_tiny_bank(tmp_path):
+    out = bench("bench_retention.py", "--workdir", str(tmp_path))
+    check_prints("bench_retention.py", out)
+    assert len(list(tmp_path.glob("seed-*/reports/metrics/retention.json"))) == 1
+
+
+@pytest.mark.slow
+def test_bench_cox_spark_fits_both_ways_at_a_tiny_size():
+    """Spark local[2] for about a minute (its own session, in a child process); skipped without the spark extra."""
+    pytest.importorskip("pyspark", reason="bench_cox_spark.py needs the spark extra: pip install -e '.[spark]'")
+    check_prints("bench_cox_spark.py", bench("bench_cox_spark.py"))
 
 
 @pytest.mark.slow

@@ -47,6 +47,14 @@ def test_both_engines_give_the_same_tables_on_the_test_profile(spark, pipeline_d
     assert set(metrics["label_rate"]) == {"closure", "dormancy", "value", "partial"}  # every definition's labels
 
 
+def test_spark_connect_gives_the_same_tables_as_duckdb(spark_connect, pipeline_dir, tmp_path):
+    """engine.spark.remote: the same SQL sent over Spark Connect (gRPC) to a separate server process."""
+    assert type(spark_connect).__module__.startswith("pyspark.sql.connect")  # a Connect client, not a local session
+    tables = {name: pipeline_dir / path for name, path in CONTRACT_TABLES.items()}
+    local = features_on(DuckDBSql(), tables, tmp_path / "local.parquet")
+    assert_same(local, features_on(SparkSql(spark_connect), tables, tmp_path / "connect.parquet"))
+
+
 def test_a_missing_column_is_the_same_clear_error_on_spark(spark):
     frames = random_tables(3)
     frames["monthly"] = frames["monthly"].drop(columns="tx_count")

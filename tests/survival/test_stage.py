@@ -2,6 +2,7 @@
 (slow): outputs, metrics, the MLflow run, no raw ids."""
 
 import json
+import logging
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -248,6 +249,43 @@ def test_engine_spark_sums_the_counts_on_spark_and_changes_no_number(project, sp
         assert (root / path).read_text() == table.to_csv(index=False), path.name
     runs = mlflow.search_runs(experiment_names=["churnlab"], filter_string="attributes.run_name = 'survival'")
     assert runs.iloc[0]["params.engine.name"] == "spark"
+    # the Cox model's sums came from Spark: its hazard ratios and held-out metrics are the local fit's to COX_RTOL
+    local_cox = survival.run(lifetimes, time_axis=True, seed=params["base"]["seed"],
+                             horizon=params["base"]["horizon_months"],
+                             oracle_customers=pd.read_parquet(root / paths.ORACLE_CUSTOMERS),
+                             **{**params["survival"], "models": ["cox"]})
+    assert_same_cox(report["models"]["cox"], pd.read_csv(root / survival.OUT / "hazard_ratios.csv"), local_cox)
+    plt.close("all")
+
+
+COX_RTOL = 1e-8  # the Spark fit adds the same sums in another order (tests/survival/test_cox_spark.py)
+
+
+def assert_same_cox(metrics: dict, hazard_ratios: pd.DataFrame, local: survival.StageResult) -> None:
+    """The Cox model's held-out `metrics` and `hazard_ratios` are those of the `local` run, to COX_RTOL."""
+    expected = local.metrics["models"]["cox"]
+    assert set(metrics) == set(expected)
+    for key, value in expected.items():
+        assert metrics[key] == (value if value is None else pytest.approx(value, rel=COX_RTOL)), key
+    table = local.tables[survival.OUT / "hazard_ratios.csv"].set_index("covariate")
+    ours = hazard_ratios.set_index("covariate").loc[table.index]
+    assert (ours["per"] == table["per"]).all()
+    numbers = ["hazard_ratio", "lower_95", "upper_95", "p"]
+    np.testing.assert_allclose(ours[numbers].to_numpy(), table[numbers].to_numpy(), rtol=COX_RTOL, atol=1e-300)
+
+
+@pytest.mark.slow
+def test_a_stratified_cox_model_on_spark_is_the_local_one(spark, caplog):
+    """Every covariate "violates" proportional hazards at alpha = 1, so the two worst are stratified: the Spark
+    fit sums each stratum's customers on its own, as the local one does."""
+    lifetimes = tiny_lifetimes(600, seed=2)
+    common = {"time_axis": True, "seed": 0, "horizon": 6, **settings(models=["cox"], ph_test={"alpha": 1.0})}
+    local = survival.run(lifetimes, **common)
+    caplog.set_level(logging.INFO, logger="churnlab.survival.cox_spark")
+    on_spark = survival.run(lifetimes, sql=SparkSql(spark), **common)
+    assert "Cox on Spark: " in caplog.text  # the Spark sums, not the in-memory ones
+    assert len(local.metrics["cox_strata"]) == 2 and on_spark.metrics["cox_strata"] == local.metrics["cox_strata"]
+    assert_same_cox(on_spark.metrics["models"]["cox"], on_spark.tables[survival.OUT / "hazard_ratios.csv"], local)
     plt.close("all")
 
 

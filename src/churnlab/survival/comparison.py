@@ -49,9 +49,10 @@ def describe_column(design: Design):
 
 
 def fit_models(train: pd.DataFrame, design: Design, *, names: list[str], seed: int, cox: dict, ph_test: dict,
-               aft: dict, xgboost: dict) -> tuple[dict, Strata, dict[str, pd.DataFrame]]:
+               aft: dict, xgboost: dict, sql=None) -> tuple[dict, Strata, dict[str, pd.DataFrame]]:
     """Fit every model in `names` on the training customers; returns models, Cox strata and tables by name
-    (ph_tests, hazard_ratios when Cox is among them, aft_aic)."""
+    (ph_tests, hazard_ratios when Cox is among them, aft_aic). With a Spark engine `sql` the Cox model's sums
+    come from Spark (`models.fit_cox`); the PH tests, AFTs and XGBoost run in memory on every engine."""
     frame = model_frame(train, design, None, prefix="entry_")
     columns = list(frame.columns.drop(["duration", "churned", "entry_tenure", "residual"]))
     models, tables, started = {}, {}, time.perf_counter()
@@ -67,7 +68,7 @@ def fit_models(train: pd.DataFrame, design: Design, *, names: list[str], seed: i
     if "cox" in names:
         stratified = model_frame(train, design, strata, prefix="entry_")
         kept = [c for c in columns if design.source_of(c) not in chosen]
-        models["cox"] = fit_cox(stratified, kept, strata=strata.columns, **cox)
+        models["cox"] = fit_cox(stratified, kept, strata=strata.columns, sql=sql, **cox)
         tables["hazard_ratios"] = hazard_ratios(models["cox"], describe_column(design))
         log.info("cox fitted (%.0f s)", time.perf_counter() - started)
     aic = []

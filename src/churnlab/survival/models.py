@@ -128,10 +128,22 @@ class Strata:
 
 
 def fit_cox(frame: pd.DataFrame, columns: list[str], *, penalizer: float,
-            strata: list[str] | None = None) -> CoxModel:
-    """Penalised Cox PH (Efron ties) on the tenure scale with delayed entry, optionally stratified."""
+            strata: list[str] | None = None, sql=None) -> CoxModel:
+    """Penalised Cox PH (Efron ties) on the tenure scale with delayed entry, optionally stratified.
+
+    With a Spark engine (`sql`, a `SparkSql`) every Newton step sums the customers on Spark (`cox_spark`): the
+    same fit, to 1e-8 in the coefficients and standard errors. Only the covariate `columns`, the months, the event
+    and the stratum go to Spark, cached for the fit. Otherwise (None, DuckDB) the fit runs in memory.
+    """
     model = CoxModel(DelayedEntryCox(penalizer=penalizer), columns, strata or [])
-    model.fitter_.fit(frame[columns], frame[TIME], frame[EVENT], frame[ENTRY], model._strata(frame))
+    if getattr(sql, "name", "local") != "spark":
+        model.fitter_.fit(frame[columns], frame[TIME], frame[EVENT], frame[ENTRY], model._strata(frame))
+        return model
+    from churnlab.survival.cox_spark import STRATUM, SparkSums, cached_customers
+
+    with cached_customers(sql.spark, frame[columns], stop=frame[TIME], event=frame[EVENT], entry=frame[ENTRY],
+                          strata=model._strata(frame)) as customers:
+        model.fitter_.fit_sums(SparkSums(customers, columns, stratum=STRATUM if strata else None))
     return model
 
 
@@ -169,7 +181,8 @@ def ph_tests(frame: pd.DataFrame, columns: list[str], *, penalizer: float, sampl
     """Schoenfeld-residual tests of proportional hazards on a sample of the training customers.
 
     The sample bounds the cost and the power: with 35,000 customers every tiny, irrelevant drift in a
-    hazard ratio is "significant". Returns one row per design column: statistic, p, source, violates.
+    hazard ratio is "significant". Returns one row per design column: statistic, p, source, violates. It runs
+    in memory on every engine: the sample is small, and its residuals need each churner's own risk set.
     """
     sample = frame.sample(n=min(sample_size, len(frame)), random_state=seed)
     cox = DelayedEntryCox(penalizer=penalizer).fit(sample[columns], sample[TIME], sample[EVENT], sample[ENTRY])

@@ -10,7 +10,8 @@ axis and an oracle) and, on simulated data, the oracle in data/oracle. Voluntary
    engine params.yaml `engine` names sums (DuckDB here, or Spark: `churnlab.survival.aggregated`).
 2. `model_comparison`: a seeded customer-level split; Cox PH, AFTs and XGBoost AFT fitted from the covariates at
    entry, the same held-out metrics for every model, and on simulated data the oracle C-index
-   (`churnlab.survival.comparison`).
+   (`churnlab.survival.comparison`). On Spark the Cox model's per-month sums are Spark's, over every training
+   customer (`churnlab.survival.cox_spark`); the other models are fitted in memory.
 3. `lifetime_values`: CLV of every active customer from the best model's curve, given the `last_` covariates and
    current tenure; on simulated data compared with the CLV of the true survival curve (`churnlab.survival.clv`).
 
@@ -120,7 +121,8 @@ def model_comparison(train: pd.DataFrame, test: pd.DataFrame, design: Design, *,
     """Fit the models `names` on `train`, score them on `test` (against the oracle's risk in `truth` on simulated
     data); returns the best by `evaluation.select_by`, the Cox strata, and the comparison's tables and figures.
 
-    `fit_settings` are the cox, ph_test, aft and xgboost settings of `comparison.fit_models`.
+    `fit_settings` are the cox, ph_test, aft and xgboost settings of `comparison.fit_models`, and the engine `sql`
+    (on Spark the Cox model's per-month sums are Spark's).
     """
     fitted, strata, tables = fit_models(train, design, names=names, seed=seed, **fit_settings)
     scores, risks, curves, deciles = evaluate_models(fitted, strata, design, train, test, horizon=horizon,
@@ -143,9 +145,9 @@ def run(lifetimes: pd.DataFrame, *, time_axis: bool, seed: int, horizon: int, te
         cox: dict, ph_test: dict, aft: dict, xgboost: dict, evaluation: dict, clv: dict,
         max_duration_corr: float) -> StageResult:
     """The survival stage on `lifetimes` (see the module docstring); keywords after `sql` (the engine that sums the
-    Kaplan-Meier counts; DuckDB when None) are the sections of params.yaml's `survival`. Without a time axis (a
-    snapshot file) the covariates and KM groupings come from the snapshot's columns, and every covariate may
-    stratify the Cox model. The oracle tables
+    Kaplan-Meier counts, and on Spark the Cox model's per-month sums; DuckDB when None) are the sections of
+    params.yaml's `survival`. Without a time axis (a snapshot file) the covariates and KM groupings come from the
+    snapshot's columns, and every covariate may stratify the Cox model. The oracle tables
     (`oracle_customers`, `survival_truth`) exist on simulated data only. Covariates that are almost a function of
     the duration (`survival.proxies`) are left out of the models and named in `left_out`. A snapshot's note says
     how its tenure (`tenure_unit`, params data.tenure_unit) became the duration."""
@@ -166,7 +168,8 @@ def run(lifetimes: pd.DataFrame, *, time_axis: bool, seed: int, horizon: int, te
     design = Design(**without(kinds, proxies)).fit(covariates_at(train, "entry_"))
     chosen, strata, compared = model_comparison(
         train, test, design, names=models, seed=seed, horizon=horizon, truth=oracle_customers, evaluation=evaluation,
-        cox=cox, ph_test=ph_test if time_axis else {**ph_test, "stratify": design.used}, aft=aft, xgboost=xgboost)
+        cox=cox, ph_test=ph_test if time_axis else {**ph_test, "stratify": design.used}, aft=aft, xgboost=xgboost,
+        sql=sql)
 
     values, summary = lifetime_values(lifetimes, train, chosen, design, strata, truth=survival_truth, **clv)
     left_out = {name: f"rank correlation {rho} with the duration: almost a function of it"
