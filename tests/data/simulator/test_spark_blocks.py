@@ -150,3 +150,21 @@ def test_a_caller_that_stops_reading_interrupts_the_next_job(spark, market):
         running = tracker.getActiveJobsIds()
     blocks.close()
     assert [tracker.getJobInfo(job).status for job in running] == ["FAILED"]
+
+
+@pytest.mark.slow
+def test_spark_connect_gives_the_local_tables_and_names_a_failed_block(spark_connect, market, local_blocks):
+    """engine.spark.remote: the blocks run as tasks of a separate Spark Connect server (no RDD API there), with the
+    same tables; a block failing in its task is the same clear error."""
+    assert type(spark_connect).__module__.startswith("pyspark.sql.connect")  # a Connect client, not a local session
+    on_connect = list(blocks_on_spark(spark_connect, n_customers=PARAMS["n_customers"], seed=SEED, market=market,
+                                      blocks_per_task=2, tasks_per_job=1, horizon=HORIZON,
+                                      **simulate.block_params(PARAMS)))
+    assert len(on_connect) == len(local_blocks) == 3
+    for local, remote in zip(local_blocks, on_connect, strict=True):
+        for name, table in as_arrow(local).items():
+            assert as_arrow(remote)[name].equals(table), name
+    with pytest.raises(BlockError, match=r"block 0 \(customers C00000001 to C00000600\) failed in its Spark task: "
+                                         r"ZeroDivisionError"):
+        next(blocks_on_spark(spark_connect, n_customers=600, seed=SEED, market=market, horizon=HORIZON,
+                             **simulate.block_params(small_simulation(oracle_every_months=0))))
