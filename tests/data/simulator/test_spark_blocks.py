@@ -14,7 +14,7 @@ from conftest import ROOT, SPARK_TEST_CONF, make_project, run
 from churnlab.core import paths
 from churnlab.data.simulator import simulate
 from churnlab.data.simulator.market import MARKET_PARAMS, market_for
-from churnlab.data.simulator.spark_blocks import BlockError, blocks_on_spark, from_payloads, to_payloads
+from churnlab.data.simulator.spark_blocks import BlockError, blocks_on_spark, check_block, from_payloads, to_payloads
 from churnlab.data.simulator.tables import table_schema
 
 SEED, HORIZON = 7, 6
@@ -168,3 +168,15 @@ def test_spark_connect_gives_the_local_tables_and_names_a_failed_block(spark_con
                                          r"ZeroDivisionError"):
         next(blocks_on_spark(spark_connect, n_customers=600, seed=SEED, market=market, horizon=HORIZON,
                              **simulate.block_params(small_simulation(oracle_every_months=0))))
+
+
+def test_a_block_without_tables_or_with_an_error_row_is_named():
+    """What the driver checks in each block's rows (`check_block`): an error row, or no rows at all."""
+    error = pd.DataFrame([(1, 0, "", 0, b"ValueError: bad share\nTraceback ...")],
+                         columns=["block", "position", "table", "slice", "payload"])
+    with pytest.raises(BlockError, match=r"block 1 \(customers C00010001 to C00010500\) failed in its Spark task: "
+                                         r"ValueError: bad share"):
+        check_block(error, block=1, n_customers=10_500)
+    with pytest.raises(BlockError, match=r"block 1 .* its task returned no tables"):
+        check_block(error.iloc[:0], block=1, n_customers=10_500)
+    check_block(error.assign(table="customers"), block=1, n_customers=10_500)  # a table's rows: no error

@@ -147,10 +147,11 @@ def blocks_on_spark(spark, *, n_customers: int, seed: int, market: pd.DataFrame,
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate-on-spark") as pool:
         pending = pool.submit(collect, groups[0])
         try:
-            for following in [*groups[1:], None]:
+            for group, following in zip(groups, [*groups[1:], None], strict=True):
                 rows = pending.result()
                 pending = pool.submit(collect, following) if following is not None else None
-                for block, block_rows in rows.groupby("block", sort=True):
+                for block in group:
+                    block_rows = rows[rows["block"] == block]
                     check_block(block_rows, block=block, n_customers=n_customers)
                     yield from_payloads(block_rows)
         finally:
@@ -159,10 +160,11 @@ def blocks_on_spark(spark, *, n_customers: int, seed: int, market: pd.DataFrame,
 
 
 def check_block(rows: pd.DataFrame, *, block: int, n_customers: int) -> None:
-    """BlockError if `rows` say the block failed in its task: the block, its customers, the Python error."""
+    """BlockError if `rows` say the block failed in its task, or hold none of its tables: the block, its
+    customers, the Python error."""
     failed = rows[rows["table"] == ERROR]
-    if len(failed):
+    if len(failed) or rows.empty:
         first = block * BLOCK + 1
+        why = bytes(failed["payload"].iloc[0]).decode() if len(failed) else "its task returned no tables"
         raise BlockError(f"simulating block {block} (customers C{first:08d} to "
-                         f"C{first + block_sizes(n_customers)[block] - 1:08d}) failed in its Spark task: "
-                         f"{bytes(failed['payload'].iloc[0]).decode()}")
+                         f"C{first + block_sizes(n_customers)[block] - 1:08d}) failed in its Spark task: {why}")
