@@ -101,11 +101,7 @@ def spark_session(*, master: str | None = "local[2]", remote: str | None = None,
             raise EngineError(f"engine.spark.remote={remote}: the Spark Connect client needs {', '.join(missing)}, "
                               "which are not installed: pip install 'pyspark[connect]'")
         log.info("connecting to Spark Connect %s", remote)
-        # Connect's own builder: pyspark's general one refuses a remote session while a local one runs (a notebook's,
-        # the test suite's), and switches the process to Connect mode for good once it has made one
-        from pyspark.sql.connect.session import SparkSession as ConnectSession
-
-        session = ConnectSession.builder.appName(app_name).remote(remote).getOrCreate()
+        session = builder.remote(remote).getOrCreate()
         for key, value in (conf or {}).items():  # the server owns its static settings (memory, UI): say so, go on
             try:
                 session.conf.set(key, _conf_text(value))
