@@ -2,15 +2,22 @@
 
 Runs the real `data` stage (`python -m churnlab.data`) in a temporary project folder whose params.yaml
 is the repository's with the size overridden, so Parquet is written in chunks exactly as in `dvc repro`.
-Prints wall time, peak resident memory of the stage process, rows written and rows per second.
+Prints wall time, peak resident memory of the stage process, rows written and rows per second. With
+`--engine local spark` it runs the stage once per engine (the blocks as processes, then as Spark tasks on
+`--master`) and checks that both wrote the same files, byte for byte (`identical=True`).
 
     python benchmarks/bench_simulate.py                      # 1,000,000 x 36, oracle every 3 months
     python benchmarks/bench_simulate.py --customers 100000   # a quicker look
+    python benchmarks/bench_simulate.py --customers 20000 --months 48 --oracle-every 1 --oracle-paths 32 \
+        --engine local spark                                 # params.yaml's simulation, both engines
     python benchmarks/bench_simulate.py --tiny               # smoke run (the test suite's): 800 x 24, 2 paths
 """
 
 import argparse
+import contextlib
+import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -18,10 +25,49 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"customers": 800, "months": 24, "oracle_paths": 2}  # checks that it runs; its figures mean nothing
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of process `pid` and all its descendants (Spark's JVM, the block workers); 0 once gone."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):  # it ended while we looked
+            total += process.memory_info().rss
+    return total
+
+
+def run_stage(params: dict, engine: str) -> tuple[float, float, dict, float, dict[str, str]]:
+    """The data stage on `engine` in a fresh folder: wall seconds, peak RSS (GiB) of its process tree (sampled
+    every 0.2 s), data.json, MiB of Parquet and each file's SHA-256."""
+    with tempfile.TemporaryDirectory(prefix="bench-simulate-") as folder:
+        work = Path(folder)
+        (work / "params.yaml").write_text(yaml.safe_dump({**params, "engine": {**params["engine"], "name": engine}}),
+                                          encoding="utf-8")
+        start = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "churnlab.data"], cwd=work)
+        peak = 0
+        while child.poll() is None:
+            peak = max(peak, tree_rss(child.pid))
+            time.sleep(0.2)
+        wall = time.perf_counter() - start
+        if child.returncode:
+            raise SystemExit(f"the data stage failed on engine {engine} (exit {child.returncode})")
+        peak_gb = max(peak / 1024**3, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2)  # KiB -> GiB
+        metrics = json.loads((work / "reports/metrics/data.json").read_text(encoding="utf-8"))
+        files = sorted((work / "data").rglob("*.parquet"))
+        size_mb = sum(f.stat().st_size for f in files) / 1024**2
+        digests = {str(f.relative_to(work)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    return wall, peak_gb, metrics, size_mb, digests
 
 
 def main() -> None:
@@ -30,6 +76,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=36)
     parser.add_argument("--oracle-every", type=int, default=3, help="oracle probability every N months")
     parser.add_argument("--oracle-paths", type=int, default=16)
+    parser.add_argument("--engine", nargs="+", choices=["local", "spark"], default=["local"],
+                        help="one engine, or both to compare their files in one run")
+    parser.add_argument("--master", default="local[2]", help="Spark master for --engine spark")
     parser.add_argument("--tiny", action="store_true", help=f"smoke run at {TINY}")
     args = parser.parse_args()
     if args.tiny:
@@ -39,22 +88,22 @@ def main() -> None:
                               oracle_paths=args.oracle_paths, shock_month=min(params["simulate"]["shock_month"],
                                                                               args.months - 8),
                               campaign_months=[m for m in params["simulate"]["campaign_months"] if m < args.months])
-    with tempfile.TemporaryDirectory(prefix="bench-simulate-") as folder:
-        work = Path(folder)
-        (work / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "churnlab.data"], cwd=work, check=True)
-        wall = time.perf_counter() - start
-        peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB -> GiB
-        metrics = json.loads((work / "reports/metrics/data.json").read_text(encoding="utf-8"))
-        size_mb = sum(f.stat().st_size for f in (work / "data").rglob("*.parquet")) / 1024**2
-    rows = metrics["rows"]["monthly"]
+    params["engine"]["spark"].update(master=args.master, remote=None)
     print(f"customers={args.customers:,} months={args.months} oracle_every={args.oracle_every} "
-          f"oracle_paths={args.oracle_paths}")
-    print(f"wall_time_s={wall:.1f} peak_rss_gib={peak_gb:.2f} monthly_rows={rows:,} "
-          f"rows_per_s={rows / wall:,.0f} parquet_mib={size_mb:,.0f}")
-    print(f"annual_churn_rate={metrics['annual_churn_rate']} oracle_auc={metrics['oracle']['auc']} "
-          f"oracle_auc_mc_se={metrics['oracle']['auc_mc_standard_error']}")
+          f"oracle_paths={args.oracle_paths} workers={params['simulate']['workers']}")
+    digests = []
+    for engine in args.engine:
+        load = os.getloadavg()[0]
+        wall, peak_gb, metrics, size_mb, files = run_stage(params, engine)
+        digests.append(files)
+        rows = metrics["rows"]["monthly"]
+        where = f"Spark {args.master}" if engine == "spark" else "processes"
+        print(f"engine={engine} ({where}): wall_time_s={wall:.1f} peak_rss_gib={peak_gb:.2f} monthly_rows={rows:,} "
+              f"rows_per_s={rows / wall:,.0f} parquet_mib={size_mb:,.0f} (load average {load:.1f} at start)")
+        print(f"annual_churn_rate={metrics['annual_churn_rate']} oracle_auc={metrics['oracle']['auc']} "
+              f"oracle_auc_mc_se={metrics['oracle']['auc_mc_standard_error']}", flush=True)
+    if len(digests) == 2:
+        print(f"identical={digests[0] == digests[1]} ({len(digests[0])} Parquet files compared byte for byte)")
 
 
 if __name__ == "__main__":

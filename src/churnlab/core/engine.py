@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,8 @@ def spark_session(*, master: str | None = "local[2]", remote: str | None = None,
                             str(err).splitlines()[0])
         return session
     find_java()
+    if master.startswith("local"):  # Python tasks (the simulator's blocks) run in this interpreter's environment
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = builder.master(master)
     for key, value in {**{k: _conf_text(v) for k, v in (conf or {}).items()}, **FIXED_CONF}.items():
         builder = builder.config(key, value)

@@ -26,6 +26,7 @@ import pandas as pd
 from churnlab.contract.snapshot_file import build_snapshot, screen
 from churnlab.core import paths
 from churnlab.core.checks import DataError
+from churnlab.core.engine import engine_params, open_engine
 from churnlab.core.io import json_text, remove_temporaries
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
@@ -148,6 +149,18 @@ def run(source: str, frames: dict[str, pd.DataFrame], *, inputs: dict[str, str],
                               ORACLE_SOURCE: json_text({"source": source, "oracle": description["oracle"]})})
 
 
+def simulate_bank(*, seed: int, horizon: int, params: dict, engine: dict) -> dict:
+    """Write the simulated bank (`write_simulation`): its blocks simulated locally, or as Spark tasks when
+    `engine.name` is spark (the session is opened here and stopped after); the same files either way."""
+    if engine["name"] != "spark":
+        return write_simulation(seed=seed, horizon=horizon, params=params)
+    sql = open_engine(engine)
+    try:
+        return write_simulation(seed=seed, horizon=horizon, params=params, spark=sql.spark)
+    finally:
+        sql.close()
+
+
 def main() -> None:
     """DVC stage `data`: read (or simulate) the source that `data.source` names; write data/raw and data/oracle."""
     setup_logging()
@@ -162,8 +175,9 @@ def main() -> None:
               "report": {"language": language}}
     frames, files, simulated, dropped = {}, [], None, None
     if source == "simulator":
-        logged["simulate"] = load_params("simulate")
-        simulated = write_simulation(seed=base["seed"], horizon=base["horizon_months"], params=logged["simulate"])
+        logged["simulate"], logged["engine"] = load_params("simulate"), engine_params()
+        simulated = simulate_bank(seed=base["seed"], horizon=base["horizon_months"], params=logged["simulate"],
+                                  engine=logged["engine"])
     elif source == "snapshot":
         frames["snapshot"], dropped = snapshot_file(
             path, key=pseudonym_key(), read=read, rename=params["rename"], language=language, id_column=params["id"],

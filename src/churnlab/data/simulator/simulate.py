@@ -26,13 +26,20 @@ from churnlab.data.simulator.tables import table_schema
 log = logging.getLogger(__name__)
 
 
-def simulate(*, n_customers: int, seed: int, market: pd.DataFrame, workers: int = 1,
+def simulate(*, n_customers: int, seed: int, market: pd.DataFrame, workers: int = 1, spark=None,
              **kwargs) -> Iterator[dict[str, pd.DataFrame]]:
     """Yield the tables block by block (BLOCK customers each, in order), so callers can write them in chunks.
 
     Blocks are independent, so `workers` processes simulate them in parallel; each block has its own random
-    stream, so the result does not depend on `workers`.
+    stream, so the result does not depend on `workers`. Given a SparkSession `spark`, the blocks are Spark tasks
+    instead, `workers` of them a job (`simulator.spark_blocks`), with the same result.
     """
+    if spark is not None:
+        from churnlab.data.simulator.spark_blocks import blocks_on_spark
+
+        yield from blocks_on_spark(spark, n_customers=n_customers, seed=seed, market=market, tasks_per_job=workers,
+                                   **kwargs)
+        return
     blocks = [(block, min(BLOCK, n_customers - first)) for block, first in enumerate(range(0, n_customers, BLOCK))]
     run = functools.partial(_run_block, seed=seed, market=market, **kwargs)
     if workers <= 1 or len(blocks) == 1:
@@ -53,11 +60,12 @@ def block_params(params: dict) -> dict:
     return {k: v for k, v in params.items() if k not in market_only | {"n_customers", "workers"}}
 
 
-def write_simulation(*, seed: int, horizon: int, params: dict) -> dict:
+def write_simulation(*, seed: int, horizon: int, params: dict, spark=None) -> dict:
     """Simulate with the `simulate` params section; write data/raw and data/oracle; return the summary.
 
-    Called by the `data` stage's `main()` when `data.source` is simulator. Every file is written atomically
-    (chunked Parquet renamed into place at the end), so a failed run leaves the last good tables.
+    Called by the `data` stage's `main()` when `data.source` is simulator, with its SparkSession `spark` when
+    `engine.name` is spark (the blocks are then Spark tasks; the files are the same byte for byte). Every file is
+    written atomically (chunked Parquet renamed into place at the end), so a failed run leaves the last good tables.
     """
     from tqdm import tqdm
 
@@ -78,7 +86,7 @@ def write_simulation(*, seed: int, horizon: int, params: dict) -> dict:
     log.info("simulating %d customers over %d months in blocks of %d", params["n_customers"], params["n_months"], BLOCK)
     try:
         blocks = simulate(n_customers=params["n_customers"], seed=seed, market=market, workers=params["workers"],
-                          horizon=horizon, **block_params(params))
+                          spark=spark, horizon=horizon, **block_params(params))
         for tables in tqdm(blocks, total=-(-params["n_customers"] // BLOCK), desc="simulate", unit="block"):
             contract = ("customers", "monthly", "churn_events", "campaigns")
             validate_relations({k: validate(tables[k], k) for k in contract})
