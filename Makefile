@@ -31,8 +31,9 @@ setup: $(STAMP)  ## create .venv from the lock file (only when missing or stale)
 repro: setup  ## set up, then run the whole pipeline on the default simulated data (dvc repro)
 	dvc repro
 
-test: setup  ## set up, then run the whole test suite
+test: setup  ## set up, then run the whole test suite (the Spark Connect tests in a process of their own)
 	pytest
+	pytest -m spark_connect
 
 lint: setup  ## ruff on the code and tests
 	ruff check src tests benchmarks

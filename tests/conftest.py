@@ -123,13 +123,18 @@ def spark():
 def spark_connect(tmp_path_factory):
     """A Spark Connect client session (engine.spark.remote) talking to a real Spark Connect server on local[2],
     started for the test session from pyspark's own jars (as `sbin/start-connect-server.sh` does) and stopped after.
-    Skipped, with what to install, without pyspark, its Connect client libraries or Java."""
+    Skipped, with what to install, without pyspark, its Connect client libraries or Java; and skipped where a local
+    session already runs in this process (pyspark keeps a process either classic or Connect: SESSION_ALREADY_EXIST),
+    which is why these tests are marked spark_connect and run alone (`pytest -m spark_connect`, as make test does)."""
     pytest.importorskip("pyspark", reason="engine.name: spark needs the spark extra: pip install -e '.[spark]'")
     import socket
     import time
 
     import pyspark
 
+    if pyspark.SparkContext._active_spark_context is not None:
+        pytest.skip("a local Spark session runs in this process: run the Spark Connect tests alone "
+                    "(pytest -m spark_connect)")
     from churnlab.core.engine import EngineError, find_java, spark_session
 
     try:

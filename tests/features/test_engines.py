@@ -47,6 +47,7 @@ def test_both_engines_give_the_same_tables_on_the_test_profile(spark, pipeline_d
     assert set(metrics["label_rate"]) == {"closure", "dormancy", "value", "partial"}  # every definition's labels
 
 
+@pytest.mark.spark_connect
 def test_spark_connect_gives_the_same_tables_as_duckdb(spark_connect, pipeline_dir, tmp_path):
     """engine.spark.remote: the same SQL sent over Spark Connect (gRPC) to a separate server process; two cutoffs
     (months 21 and 30: one labelled) instead of three, for time."""

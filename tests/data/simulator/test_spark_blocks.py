@@ -153,16 +153,11 @@ def test_a_caller_that_stops_reading_interrupts_the_next_job(spark, market):
 
 
 @pytest.mark.slow
-def test_spark_connect_gives_the_local_tables_and_names_a_failed_block(request, market, local_blocks):
+@pytest.mark.spark_connect
+def test_spark_connect_gives_the_local_tables_and_names_a_failed_block(spark_connect, market, local_blocks):
     """engine.spark.remote: the blocks run as tasks of a separate Spark Connect server (no RDD API there), with the
     same tables; a block failing in its task is the same clear error. pyspark makes one process either classic or
-    Connect (a remote session fails with SESSION_ALREADY_EXIST while a local one runs), so after a local[2] test
-    this one skips: run it alone (`-k connect`)."""
-    from pyspark import SparkContext
-
-    if SparkContext._active_spark_context is not None:
-        pytest.skip("a local Spark session runs in this process; run the Spark Connect tests alone (-k connect)")
-    spark_connect = request.getfixturevalue("spark_connect")
+    Connect, so this runs in a pytest process of its own (conftest's `spark_connect`)."""
     assert type(spark_connect).__module__.startswith("pyspark.sql.connect")  # a Connect client, not a local session
     on_connect = list(blocks_on_spark(spark_connect, n_customers=PARAMS["n_customers"], seed=SEED, market=market,
                                       blocks_per_task=2, tasks_per_job=1, horizon=HORIZON,
