@@ -16,7 +16,6 @@ and prints `identical=True` or what differs. The printed figures go into docs/be
 """
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -28,8 +27,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import yaml
+from process_memory import tree_rss
 
 from churnlab.core import paths
 
@@ -66,18 +65,6 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(REPO / "src"))
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of process `pid` and all its descendants (0 once it is gone)."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):  # it ended while we looked
-            total += process.memory_info().rss
-    return total
 
 
 def run_stage(workdir: Path) -> tuple[float, float, float, int]:

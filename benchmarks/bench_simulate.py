@@ -14,7 +14,6 @@ Prints wall time, peak resident memory of the stage process, rows written and ro
 """
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -25,25 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import yaml
+from process_memory import tree_rss
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"customers": 800, "months": 24, "oracle_paths": 2}  # checks that it runs; its figures mean nothing
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of process `pid` and all its descendants (Spark's JVM, the block workers); 0 once gone."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):  # it ended while we looked
-            total += process.memory_info().rss
-    return total
 
 
 def run_stage(params: dict, engine: str) -> tuple[float, float, dict, float, dict[str, str]]:

@@ -38,3 +38,15 @@ def snapshots(n_customers: int = 300, n_cutoffs: int = 12, *, horizon: int = 3, 
         })
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+REGIONS = ["north", "south", "east", "west"]
+
+
+def frame_with_region(n_customers: int = 120) -> pd.DataFrame:
+    """Tiny snapshots plus a second categorical column, `region`, with some missing values."""
+    frame = snapshots(n_customers=n_customers, n_cutoffs=2, horizon=1)
+    rng = np.random.default_rng(1)
+    region = pd.Categorical(rng.choice(REGIONS, len(frame)), categories=REGIONS)
+    region[rng.random(len(frame)) < 0.05] = np.nan
+    return frame.assign(region=region)

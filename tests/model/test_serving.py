@@ -20,24 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from churn_frames import snapshots
+from churn_frames import REGIONS, frame_with_region
 
 from churnlab.core import tracking
 from churnlab.model import serving
 from churnlab.model.churn import build_baseline, feature_columns, fit_model
 from churnlab.model.serving import ChurnPyfunc, UnknownCategoryError, UnknownCategoryWarning, log_churn_model
 
-REGIONS = ["north", "south", "east", "west"]
 NAME = "churnlab-churn"
-
-
-def frame_with_region() -> pd.DataFrame:
-    """Tiny snapshots plus a second categorical column, `region`, with some missing values."""
-    frame = snapshots(n_customers=120, n_cutoffs=2, horizon=1)
-    rng = np.random.default_rng(1)
-    region = pd.Categorical(rng.choice(REGIONS, len(frame)), categories=REGIONS)
-    region[rng.random(len(frame)) < 0.05] = np.nan
-    return frame.assign(region=region)
 
 
 @pytest.fixture(scope="module")

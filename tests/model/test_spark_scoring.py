@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from churn_frames import snapshots
+from churn_frames import REGIONS, frame_with_region
 
 from churnlab.core import tracking
 from churnlab.core.checks import ColumnError
@@ -20,23 +20,13 @@ from churnlab.model.spark_scoring import SparkScorer
 
 pytestmark = pytest.mark.slow  # Spark jobs: seconds each
 
-REGIONS = ["north", "south", "east", "west"]
 NAME = "churnlab-churn"
 TOLERANCE = 1e-12  # the same model on the same rows: only the Arrow batch boundaries differ
 
 
-def frame_with_region() -> pd.DataFrame:
-    """Tiny snapshots plus a second categorical column, `region`, with missing values (NaN numbers come with them)."""
-    frame = snapshots(n_customers=150, n_cutoffs=2, horizon=1)
-    rng = np.random.default_rng(1)
-    region = pd.Categorical(rng.choice(REGIONS, len(frame)), categories=REGIONS)
-    region[rng.random(len(frame)) < 0.05] = np.nan
-    return frame.assign(region=region)
-
-
 @pytest.fixture(scope="module")
 def frame():
-    return frame_with_region()
+    return frame_with_region(150)
 
 
 @pytest.fixture(scope="module")
