@@ -150,7 +150,8 @@ def spark_connect(tmp_path_factory):
                *[part for key, value in conf.items() for part in ("--conf", f"{key}={str(value).lower()}")],
                "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "spark-internal"]
     log = tmp_path_factory.mktemp("spark-connect") / "server.log"
-    env = dict(os.environ, SPARK_HOME=str(home), JAVA_HOME=str(Path(java).resolve().parents[1]))
+    env = dict(os.environ, SPARK_HOME=str(home), JAVA_HOME=str(Path(java).resolve().parents[1]),
+               PYSPARK_PYTHON=os.environ.get("PYSPARK_PYTHON", sys.executable))  # workers import churnlab
     with log.open("w") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
