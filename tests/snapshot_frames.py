@@ -64,3 +64,15 @@ def indicators() -> pd.DataFrame:
     from churnlab.contract.indicators import catalogue
 
     return catalogue()
+
+
+def monthly_case():
+    """The score stage's monthly case: snapshots at five cutoffs (the last unlabelled), a time split (train, validation,
+    test = the fourth cutoff), a tiny champion calibrated on the validation cutoff, and its training rows."""
+    from churnlab.model.split import TimeSplit
+
+    rows = snapshots(400, seed=3)
+    cutoffs = sorted(rows["cutoff"].unique())
+    split = TimeSplit(train=(cutoffs[0],), validation=(cutoffs[1],), test=cutoffs[3])
+    train, validation = (rows[rows["cutoff"] == t] for t in cutoffs[:2])
+    return rows, split, churn_model(train, calibrate_on=validation), train

@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from snapshot_frames import churn_model, indicators, snapshots
+from snapshot_frames import indicators, monthly_case
 
 from churnlab.core import paths, tracking
 from churnlab.model.serving import log_churn_model
 from churnlab.model.spark_scoring import SparkScorer
-from churnlab.model.split import TimeSplit
 from churnlab.score.stage import run
 
 pytestmark = pytest.mark.slow  # Spark jobs and a child process: seconds each
@@ -53,11 +52,7 @@ def segments_at(rows: pd.DataFrame, cutoff) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def monthly():
     """Snapshots at five cutoffs (the last unlabelled), a time split and a tiny calibrated champion."""
-    rows = snapshots(400, seed=3)
-    cutoffs = sorted(rows["cutoff"].unique())
-    split = TimeSplit(train=(cutoffs[0],), validation=(cutoffs[1],), test=cutoffs[3])
-    train, validation = (rows[rows["cutoff"] == t] for t in cutoffs[:2])
-    return rows, split, churn_model(train, calibrate_on=validation), train
+    return monthly_case()
 
 
 def test_run_with_spark_udf_probabilities_gives_the_local_list_tables_and_metrics(monthly, tmp_path, monkeypatch,

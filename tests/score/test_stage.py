@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from snapshot_frames import churn_model, indicators, snapshots
+from snapshot_frames import churn_model, indicators, monthly_case, snapshots
 
 from churnlab.contract.migration import EXIT
 from churnlab.core import paths
@@ -80,11 +80,7 @@ def test_value_skips_count_margin_fallbacks_and_skip_loss_and_actions_without_an
 @pytest.fixture(scope="module")
 def monthly():
     """Synthetic snapshots at five cutoffs (the last unlabelled), a time split and a tiny calibrated champion."""
-    rows = snapshots(400, seed=3)
-    cutoffs = sorted(rows["cutoff"].unique())
-    split = TimeSplit(train=(cutoffs[0],), validation=(cutoffs[1],), test=cutoffs[3])
-    train, validation = (rows[rows["cutoff"] == t] for t in cutoffs[:2])
-    return rows, split, churn_model(train, calibrate_on=validation)
+    return monthly_case()[:3]
 
 
 def segments_at(rows: pd.DataFrame, cutoff) -> pd.DataFrame:
