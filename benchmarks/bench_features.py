@@ -22,13 +22,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from process_memory import tree_rss
+from child_process import run_measured
 
 from churnlab.core import paths
 
@@ -67,29 +66,6 @@ def _env() -> dict[str, str]:
 
 
 
-def run_stage(workdir: Path) -> tuple[float, float, float, int]:
-    """Run the features stage in a child process; return wall seconds, CPU seconds (user + system), peak RSS
-    of its process tree in GiB and the exit code. CPU time is the fairer figure when other work shares the machine."""
-    start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "churnlab.features"], cwd=workdir, env=_env())
-    peak, done = [0], threading.Event()
-
-    def sample():
-        while not done.wait(0.2):
-            peak[0] = max(peak[0], tree_rss(child.pid))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, status, usage = os.wait4(child.pid, 0)
-    done.set()
-    sampler.join()
-    child.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    cpu = usage.ru_utime + usage.ru_stime
-    peak_gib = max(peak[0] / 1024**3, usage.ru_maxrss / 1024**2)  # ru_maxrss is in KiB on Linux
-    return wall, cpu, peak_gib, child.returncode
-
-
 def compare(workdir: Path, engines: list[str]) -> list[str]:
     """What differs between the first two engines' outputs ([] when the same: exact but floats to 1e-9)."""
     problems = []
@@ -109,7 +85,8 @@ def run_engine(workdir: Path, params: dict, *, engine: str, master: str, label: 
                                    "spark": {**params["engine"]["spark"], "master": master, "remote": None}}}
     (workdir / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     load = os.getloadavg()[0]
-    wall, cpu, rss, code = run_stage(workdir)
+    run = run_measured([sys.executable, "-m", "churnlab.features"], cwd=workdir, env=_env())
+    wall, cpu, rss, code = run.wall_s, run.cpu_s, run.peak_gib, run.code
     metrics = json.loads((workdir / paths.METRICS / "features.json").read_text()) if code == 0 else {}
     where = f"Spark {master}" if engine == "spark" else "DuckDB"
     cpu_note = " (Python only, not the JVM)" if engine == "spark" else ""

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import yaml
+from projects import merge
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("data", "features", "survival", "train", "register", "retention")
@@ -35,14 +36,6 @@ STAGES = ("data", "features", "survival", "train", "register", "retention")
 TINY = {"simulate": {"n_customers": 2000, "oracle_paths": 4}, "train": {"tune": {"n_trials": 2}},
         "survival": {"models": ["cox"]},
         "retention": {"offers": {"draws": 20, "folds": 2}, "policies": {"n_boot": 20}, "uplift": {"n_boot": 20}}}
-
-
-def merge(params: dict, changes: dict) -> dict:
-    """params with `changes` written over it, section by section (a nested dict updates, anything else replaces)."""
-    out = dict(params)
-    for key, value in changes.items():
-        out[key] = merge(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
 
 
 def run_seed(workdir: Path, params: dict, *, seed: int) -> dict:

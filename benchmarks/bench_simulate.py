@@ -17,15 +17,12 @@ import argparse
 import hashlib
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
-from process_memory import tree_rss
+from child_process import Measured, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"customers": 800, "months": 24, "oracle_paths": 2}  # checks that it runs; its figures mean nothing
@@ -33,28 +30,21 @@ TINY = {"customers": 800, "months": 24, "oracle_paths": 2}  # checks that it run
 
 
 
-def run_stage(params: dict, engine: str) -> tuple[float, float, dict, float, dict[str, str]]:
-    """The data stage on `engine` in a fresh folder: wall seconds, peak RSS (GiB) of its process tree (sampled
-    every 0.2 s), data.json, MiB of Parquet and each file's SHA-256."""
+def run_stage(params: dict, engine: str) -> tuple[Measured, dict, float, dict[str, str]]:
+    """The data stage on `engine` in a fresh folder: its measured run (`child_process.Measured`), data.json, MiB of
+    Parquet and each file's SHA-256."""
     with tempfile.TemporaryDirectory(prefix="bench-simulate-") as folder:
         work = Path(folder)
         (work / "params.yaml").write_text(yaml.safe_dump({**params, "engine": {**params["engine"], "name": engine}}),
                                           encoding="utf-8")
-        start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "churnlab.data"], cwd=work)
-        peak = 0
-        while child.poll() is None:
-            peak = max(peak, tree_rss(child.pid))
-            time.sleep(0.2)
-        wall = time.perf_counter() - start
-        if child.returncode:
-            raise SystemExit(f"the data stage failed on engine {engine} (exit {child.returncode})")
-        peak_gb = max(peak / 1024**3, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2)  # KiB -> GiB
+        run = run_measured([sys.executable, "-m", "churnlab.data"], cwd=work)
+        if run.code:
+            raise SystemExit(f"the data stage failed on engine {engine} (exit {run.code})")
         metrics = json.loads((work / "reports/metrics/data.json").read_text(encoding="utf-8"))
         files = sorted((work / "data").rglob("*.parquet"))
         size_mb = sum(f.stat().st_size for f in files) / 1024**2
         digests = {str(f.relative_to(work)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
-    return wall, peak_gb, metrics, size_mb, digests
+    return run, metrics, size_mb, digests
 
 
 def main() -> None:
@@ -81,12 +71,14 @@ def main() -> None:
     digests = []
     for engine in args.engine:
         load = os.getloadavg()[0]
-        wall, peak_gb, metrics, size_mb, files = run_stage(params, engine)
+        run, metrics, size_mb, files = run_stage(params, engine)
+        wall = run.wall_s
         digests.append(files)
         rows = metrics["rows"]["monthly"]
         where = f"Spark {args.master}" if engine == "spark" else "processes"
-        print(f"engine={engine} ({where}): wall_time_s={wall:.1f} peak_rss_gib={peak_gb:.2f} monthly_rows={rows:,} "
-              f"rows_per_s={rows / wall:,.0f} parquet_mib={size_mb:,.0f} (load average {load:.1f} at start)")
+        print(f"engine={engine} ({where}): wall_time_s={wall:.1f} peak_rss_gib={run.peak_gib:.2f} "
+              f"monthly_rows={rows:,} rows_per_s={rows / wall:,.0f} parquet_mib={size_mb:,.0f} "
+              f"(load average {load:.1f} at start)")
         print(f"annual_churn_rate={metrics['annual_churn_rate']} oracle_auc={metrics['oracle']['auc']} "
               f"oracle_auc_mc_se={metrics['oracle']['auc_mc_standard_error']}", flush=True)
     if len(digests) == 2:

@@ -61,3 +61,21 @@ def test_calibration_deciles_and_ici_of_a_miscalibrated_model():
     assert np.abs(deciles["predicted"] - deciles["observed"]).max() < 0.05
     time, event = test["residual"].to_numpy(float), test["churned"].to_numpy()
     assert ici(time, event, np.clip(predicted * 2, 0, 0.99), horizon=6) > 3 * ici(time, event, predicted, horizon=6)
+
+
+def test_a_window_that_ends_at_tau_is_cut_a_month_before_its_end():
+    """36 months of data and tau = 36: everyone still followed at month 36 is censored there, so the censoring
+    survival is 0 at 36 and IPCW cannot weight it; the metrics are cut at 35 instead of failing."""
+    frames = []
+    for seed in (4, 5):
+        frame, hazard = exponential_customers(2000, seed)
+        t = np.ceil(np.random.default_rng(seed + 10).exponential(1 / hazard))
+        censor = np.where(np.random.default_rng(seed + 20).random(len(t)) < 0.3,
+                          np.random.default_rng(seed + 30).integers(1, 36, len(t)), 36)
+        frame["residual"], frame["churned"] = np.minimum(t, censor), (t <= censor).astype(int)
+        frames.append((frame, hazard))
+    (train, _), (test, hazard) = frames
+    months = np.arange(1, 37)
+    out = evaluate(true_survival(hazard, months), months, train, test, risk_months=24, auc_months=[6, 12, 24],
+                   ibs_months=36, horizon=6, tau=36)
+    assert out["c_index_uno"] > 0.6 and 0 < out["ibs"] < 0.25

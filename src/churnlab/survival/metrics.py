@@ -86,13 +86,14 @@ def evaluate(survival: np.ndarray, months: np.ndarray, train: pd.DataFrame, test
              risk_months: int, auc_months: list[int], ibs_months: int, horizon: int, tau: float) -> dict:
     """Every held-out metric of one model; `survival[i, j]` is S(months[j] | x_i) for test customer i."""
     col = {int(m): j for j, m in enumerate(months)}
-    # IPCW needs a positive censoring survival at every test time: follow-up past `tau` (where the last
-    # training customers are censored) is cut at tau + 1; no metric below looks beyond tau.
+    # IPCW needs a positive censoring survival at every test time: follow-up past `tau` is cut at tau + 1; no
+    # metric below looks beyond tau. Everyone still followed at the last month of the window is censored there,
+    # so the censoring survival is 0 at that month: the cut must fall at least one month before it.
     y_train, y_test = survival_array(train), survival_array(test)
     follow_up = y_test["time"].max()
-    if tau + 1 > follow_up:  # a short window (a ledger's 14 months): Uno's C up to the last month followed
-        log.warning("follow-up ends at %g months: Uno's C truncated there, not at %g", follow_up - 1, tau)
-        tau = follow_up - 1
+    if tau + 1 >= follow_up:  # a short window (a ledger's 14 months, a 36-month bank): Uno's C up to a month before
+        log.warning("follow-up ends at %g months: Uno's C truncated at %g, not at %g", follow_up, follow_up - 2, tau)
+        tau = follow_up - 2
     late = y_test["time"] > tau + 1
     y_test["event"][late], y_test["time"][late] = False, tau + 1
     risk = 1 - survival[:, col[risk_months]]
