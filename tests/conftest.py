@@ -151,7 +151,8 @@ def spark_connect(tmp_path_factory):
                "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "spark-internal"]
     log = tmp_path_factory.mktemp("spark-connect") / "server.log"
     env = dict(os.environ, SPARK_HOME=str(home), JAVA_HOME=str(Path(java).resolve().parents[1]),
-               PYSPARK_PYTHON=os.environ.get("PYSPARK_PYTHON", sys.executable))  # workers import churnlab
+               PYSPARK_PYTHON=os.environ.get("PYSPARK_PYTHON", sys.executable),  # workers import churnlab
+               TMPDIR=str(log.parent))  # spark_udf over Connect copies the model into each Python worker's TMPDIR
     with log.open("w") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
@@ -176,6 +177,14 @@ def spark_connect(tmp_path_factory):
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+@pytest.fixture(scope="session", params=["classic", pytest.param("connect", marks=pytest.mark.spark_connect)])
+def any_spark(request):
+    """Each Spark session in turn: a test taking it runs once on the classic local[2] session (`spark`) and once over
+    Spark Connect (`spark_connect`, engine.spark.remote). The Connect run is marked spark_connect, so it is
+    deselected here and runs in the Connect process (`pytest -m spark_connect`), with the same known answers."""
+    return request.getfixturevalue("spark" if request.param == "classic" else "spark_connect")
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,12 @@
 """The champion on Spark: `mlflow.pyfunc.spark_udf` on local[2] gives the pandas pyfunc's probabilities (to 1e-12,
 whatever the partitions and Arrow batches), in the rows' order; unknown categories warn or are refused with the
-local wrapper's message; a missing feature column is named.
+local wrapper's message; a missing feature column is named. Over Spark Connect: the same probabilities and warning,
+and a model store the Connect server's workers could not read is refused with what to do instead.
 
 Models are logged to an MLflow store in tmp_path and registered, as the register stage does.
 """
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -14,9 +16,10 @@ from churn_frames import REGIONS, frame_with_region
 
 from churnlab.core import tracking
 from churnlab.core.checks import ColumnError
+from churnlab.core.engine import EngineError
 from churnlab.model.churn import build_baseline, feature_columns, fit_model
 from churnlab.model.serving import UnknownCategoryError, UnknownCategoryWarning, log_churn_model
-from churnlab.model.spark_scoring import SparkScorer
+from churnlab.model.spark_scoring import SparkScorer, check_connect_model
 
 pytestmark = pytest.mark.slow  # Spark jobs: seconds each
 
@@ -58,14 +61,16 @@ def scorer(request, mlflow, frame, spark):
     return SparkScorer(spark, champion_uri(mlflow, frame, kind=request.param))
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def small_batches(spark):
-    """Arrow batches of 16 rows, so each task's UDF scores several batches."""
+    """Arrow batches of 16 rows on `spark`, so each task's UDF scores several batches."""
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     before = spark.conf.get(key)
     spark.conf.set(key, "16")
-    yield
-    spark.conf.set(key, before)
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
 
 
 def shuffled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -74,18 +79,23 @@ def shuffled(frame: pd.DataFrame) -> pd.DataFrame:
     return rows.set_axis(np.arange(len(rows))[::-1] * 3 + 11)
 
 
-@pytest.mark.parametrize("partitions", [1, 3])
-def test_spark_udf_gives_the_pandas_pyfunc_probabilities_in_the_rows_order(mlflow, scorer, frame, partitions,
-                                                                           small_batches):
+def assert_pyfunc_probabilities(mlflow, scorer, frame, *, partitions: int) -> None:
+    """`scorer`'s probabilities of the rows of `frame`, shuffled, in `partitions` partitions and Arrow batches of 16
+    rows, are the pandas pyfunc's and the model's, in the rows' order, to TOLERANCE."""
     rows = shuffled(frame)
     assert rows["segment"].isna().any() and rows["region"].isna().any() and rows["income"].isna().any()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), small_batches(scorer.spark):
         warnings.simplefilter("error", UnknownCategoryWarning)  # a missing value is not an unknown category
         on_spark = scorer(rows, partitions=partitions)
     local = mlflow.pyfunc.load_model(scorer.model_uri).predict(rows)["p_churn"].to_numpy()
     np.testing.assert_allclose(on_spark, local, rtol=0, atol=TOLERANCE)
     np.testing.assert_allclose(on_spark, scorer.wrapper.model.predict_proba(rows), rtol=0, atol=TOLERANCE)
     assert on_spark.std() > 0.01  # the rows differ, so a misaligned answer would not pass
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_spark_udf_gives_the_pandas_pyfunc_probabilities_in_the_rows_order(mlflow, scorer, frame, partitions):
+    assert_pyfunc_probabilities(mlflow, scorer, frame, partitions=partitions)
 
 
 def test_the_wrapper_s_probabilities_do_not_depend_on_the_batch(mlflow, scorer, frame):
@@ -123,7 +133,9 @@ def with_unknown(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def test_an_unknown_category_warns_with_the_local_message_and_is_still_scored(mlflow, scorer, frame):
+def assert_unknown_category_warns_as_locally(mlflow, scorer, frame) -> None:
+    """Unknown regions in the first 40 rows of `frame`: `scorer` warns once, here, with the local wrapper's message,
+    and scores them as the pandas pyfunc does."""
     rows = with_unknown(frame.head(40))
     with pytest.warns(UnknownCategoryWarning) as local:
         expected = mlflow.pyfunc.load_model(scorer.model_uri).predict(rows)["p_churn"].to_numpy()
@@ -133,6 +145,50 @@ def test_an_unknown_category_warns_with_the_local_message_and_is_still_scored(ml
     assert "column 'region': 3 row(s)" in str(on_spark[0].message) and "'atlantis', 'mars'" in str(
         on_spark[0].message)
     np.testing.assert_allclose(p, expected, rtol=0, atol=TOLERANCE)
+
+
+def test_an_unknown_category_warns_with_the_local_message_and_is_still_scored(mlflow, scorer, frame):
+    assert_unknown_category_warns_as_locally(mlflow, scorer, frame)
+
+
+@pytest.mark.spark_connect
+def test_spark_udf_over_spark_connect_gives_the_local_probabilities_and_warning(mlflow, frame, spark_connect):
+    """engine.spark.remote: the server's Python workers load the registered model themselves (from this store, an
+    absolute SQLite path on this machine) and give the pandas pyfunc's probabilities; an unknown category warns
+    here, with the local message. The tree champion in three partitions (the logistic one runs the same UDF)."""
+    assert type(spark_connect).__module__.startswith("pyspark.sql.connect")  # a Connect client, not a local session
+    scorer = SparkScorer(spark_connect, champion_uri(mlflow, frame, kind="tree"))
+    assert_pyfunc_probabilities(mlflow, scorer, frame, partitions=3)
+    assert_unknown_category_warns_as_locally(mlflow, scorer, frame)
+    relative = "sqlite:///mlflow.db"  # resolved in the working directory of whoever opens it
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(relative)
+    try:
+        with pytest.raises(EngineError, match=r"from sqlite:///mlflow\.db, a relative path .* Give the store an "
+                                              r"absolute path"):
+            SparkScorer(spark_connect, scorer.model_uri)
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def test_a_model_store_the_connect_server_cannot_read_is_refused_with_what_to_do():
+    """What the Connect server's workers can load a model from: a URL anywhere; a local store only on this machine
+    and under an absolute path. 192.0.2.10 is a documentation address (RFC 5737), never this machine."""
+    store = "sqlite:////srv/churnlab/mlruns/mlflow.db"
+    for host, model_uri, tracking_uri in [("localhost", "models:/m/1", store), ("127.0.0.1", "runs:/abc/model", store),
+                                          ("192.0.2.10", "models:/m/1", "http://mlflow.bank:5000"),
+                                          ("192.0.2.10", "s3://models/churn", store)]:
+        check_connect_model(host=host, model_uri=model_uri, tracking_uri=tracking_uri)  # no error
+    with pytest.raises(EngineError, match=r"sc://192\.0\.2\.10.* load models:/m/1 itself from "
+                                          r"sqlite:////srv/churnlab/mlruns/mlflow\.db, a file on this machine that the "
+                                          r"Spark Connect server cannot read\. .*MLFLOW_TRACKING_URI=http://.*"
+                                          r"engine\.spark\.master"):
+        check_connect_model(host="192.0.2.10", model_uri="models:/m/1", tracking_uri=store)
+    for model_uri in ("/srv/churnlab/model", "file:///srv/churnlab/model"):
+        with pytest.raises(EngineError, match="a file on this machine"):
+            check_connect_model(host="192.0.2.10", model_uri=model_uri, tracking_uri="http://mlflow.bank:5000")
+    with pytest.raises(EngineError, match=r"mlruns/mlflow\.db, a relative path"):
+        check_connect_model(host="localhost", model_uri="models:/m/1", tracking_uri="sqlite:///mlruns/mlflow.db")
 
 
 def test_refuse_raises_the_local_error_before_scoring(mlflow, frame, spark):

@@ -132,16 +132,17 @@ def test_errors_name_the_column():
 
 
 @pytest.mark.slow
-def test_spark_counts_equal_duckdb_and_numpy_counts_for_any_partitioning(spark):
+def test_spark_counts_equal_duckdb_and_numpy_counts_for_any_partitioning(any_spark):
+    """On the classic session and over Spark Connect: the same SQL text, the numpy counts."""
     reference, current = monitored(3000, seed=5), monitored(900, seed=6)
     binnings = binnings_of(reference)
     expected = numpy_counts(current, binnings)
     assert_same_counts(frame_bin_counts(DuckDBSql(), current, binnings), expected)
-    on_spark = SparkSql(spark)
+    on_spark = SparkSql(any_spark)
     assert_same_counts(frame_bin_counts(on_spark, current, binnings), expected)
     on_spark.register("current", current)
     for partitions, per_query in ((1, 8), (5, 2)):
-        spark.table("current").repartition(partitions).createOrReplaceTempView("split_rows")
+        any_spark.table("current").repartition(partitions).createOrReplaceTempView("split_rows")
         assert_same_counts(bin_counts(on_spark, "split_rows", binnings, columns_per_query=per_query), expected)
     worked = frame_bin_counts(on_spark, pd.DataFrame({"x": VALUES}), {"x": EDGES})
     assert worked["x"].tolist() == [4, 2, 3, 1]
@@ -151,7 +152,7 @@ def test_spark_counts_equal_duckdb_and_numpy_counts_for_any_partitioning(spark):
 
 
 @pytest.mark.slow
-def test_spark_counts_a_stored_nan_as_missing(spark):
-    on_spark = SparkSql(spark)
-    spark.createDataFrame([(1.0,), (float("nan"),), (3.0,), (None,)], "x double").createOrReplaceTempView("stored")
+def test_spark_counts_a_stored_nan_as_missing(any_spark):
+    on_spark = SparkSql(any_spark)
+    any_spark.createDataFrame([(1.0,), (float("nan"),), (3.0,), (None,)], "x double").createOrReplaceTempView("stored")
     assert bin_counts(on_spark, "stored", {"x": EDGES})["x"].tolist() == [1, 0, 1, 2]

@@ -1,5 +1,6 @@
 """Behaviour clusters assigned on Spark: the nearest centroid worked out by hand (ties to the lowest index), and the
-same assignments as `BehaviourClusters.predict` (scikit-learn) on rows with missing, negative, huge and flag values."""
+same assignments as `BehaviourClusters.predict` (scikit-learn) on rows with missing, negative, huge and flag values;
+each on the classic session and over Spark Connect (conftest's `any_spark`)."""
 
 import numpy as np
 import pandas as pd
@@ -45,32 +46,32 @@ def fitted(frame: pd.DataFrame) -> BehaviourClusters:
                              flags=["has_card"]).fit(frame)
 
 
-def test_the_nearest_centroid_worked_out_by_hand_ties_to_the_lowest_index(spark):
-    rows = spark.createDataFrame(POINTS)
+def test_the_nearest_centroid_worked_out_by_hand_ties_to_the_lowest_index(any_spark):
+    rows = any_spark.createDataFrame(POINTS)
     got = rows.select(nearest_centroid([rows["a"], rows["b"]], CENTROIDS).alias("k")).toPandas()["k"].tolist()
     assert got == NEAREST
     squared = ((POINTS.to_numpy()[:, None, :] - CENTROIDS[None, :, :]) ** 2).sum(axis=2)
     assert np.argmin(squared, axis=1).tolist() == NEAREST  # numpy's argmin: the first of equal minima
 
 
-def test_centroids_must_match_the_columns(spark):
-    rows = spark.createDataFrame(POINTS)
+def test_centroids_must_match_the_columns(any_spark):
+    rows = any_spark.createDataFrame(POINTS)
     with pytest.raises(ValueError, match=r"centroids of shape \(3, 2\) for 1 column\(s\)"):
         nearest_centroid([rows["a"]], CENTROIDS)
 
 
-def test_spark_assigns_every_row_as_scikit_learn_does(spark):
+def test_spark_assigns_every_row_as_scikit_learn_does(any_spark):
     """Fitted on 300 rows, applied to 2,000 others: the same cluster for every row; z to 1e-12 of the local z."""
     clusters = fitted(customers(300, seed=1))
     assert clusters.k_ >= 2
     rows = customers(2000, seed=2)
     rows.index = rows.index * 3 + 7  # the assignments come back on the rows' own index
-    sql = SparkSql(spark)
+    sql = SparkSql(any_spark)
     got = predict_on_spark(clusters, rows, sql=sql)
     expected = clusters.predict(rows)
     pd.testing.assert_series_equal(got, expected, check_dtype=False)
     assert got.nunique() == clusters.k_
     sql.register("rows", rows)
     names = [*clusters.log1p, *clusters.plain]
-    z = spark.table("rows").select(*[c.alias(n) for c, n in zip(standardised(clusters), names, strict=True)])
+    z = any_spark.table("rows").select(*[c.alias(n) for c, n in zip(standardised(clusters), names, strict=True)])
     np.testing.assert_allclose(z.toPandas()[names].to_numpy(), clusters._standardise(rows), rtol=0, atol=1e-12)

@@ -74,9 +74,10 @@ def test_sums_survive_the_trip_through_bytes():
         from_bytes(to_bytes(sums), sums.top, n_times=71, d=4)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("stratified", "penalizer"), [(False, 0.0), (True, 0.05)])
-def test_spark_sums_give_the_in_memory_fit_for_any_partitioning(spark, stratified, penalizer):
+def assert_spark_fit_is_the_in_memory_fit(spark, *, stratified: bool, penalizer: float,
+                                          partitionings=(1, 4)) -> None:
+    """The fit from `SparkSums` on `spark`, the customers cut into each number of partitions of `partitionings`, is
+    the in-memory fit, to TOLERANCE."""
     data = customers()
     strata = data["region"] if stratified else None
     expected = DelayedEntryCox(penalizer=penalizer).fit(data[COLUMNS], data["stop"], data["event"], data["entry"],
@@ -84,13 +85,29 @@ def test_spark_sums_give_the_in_memory_fit_for_any_partitioning(spark, stratifie
     assert expected.n_times_ > 30 and (data["entry"] > 0).mean() > 0.5  # delayed entry, many tied months
     with cached_customers(spark, data[COLUMNS], stop=data["stop"], event=data["event"], entry=data["entry"],
                           strata=strata) as cached:
-        for partitions in (1, 4):
+        for partitions in partitionings:
             sums = SparkSums(cached.repartition(partitions), COLUMNS, stratum=STRATUM if stratified else None)
             ours = DelayedEntryCox(penalizer=penalizer).fit_sums(sums)
             assert_same_fit(ours, expected)
             assert ours.strata_ == (["north", "south", "west"] if stratified else None)
             np.testing.assert_allclose(ours.mean_, expected.mean_, rtol=1e-12)
             np.testing.assert_allclose(ours.std_, expected.std_, rtol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("stratified", "penalizer"), [(False, 0.0), (True, 0.05)])
+def test_spark_sums_give_the_in_memory_fit_for_any_partitioning(spark, stratified, penalizer):
+    assert_spark_fit_is_the_in_memory_fit(spark, stratified=stratified, penalizer=penalizer)
+
+
+@pytest.mark.spark_connect
+def test_spark_connect_sums_give_the_in_memory_fit(spark_connect):
+    """engine.spark.remote: the Newton steps' `mapInPandas` jobs, the binary sums and the customers' cache over
+    Spark Connect (where `cached_customers` cannot ask for the cores). One case, the stratified and penalized one,
+    in three partitions: each Newton step is a Spark job and a Connect round trip, and how the partitions' and
+    strata's sums add up is the driver's code, the same on both (tested above)."""
+    assert type(spark_connect).__module__.startswith("pyspark.sql.connect")  # a Connect client, not a local session
+    assert_spark_fit_is_the_in_memory_fit(spark_connect, stratified=True, penalizer=0.05, partitionings=(3,))
 
 
 @pytest.mark.slow
@@ -110,11 +127,12 @@ def test_fit_cox_on_the_spark_engine_gives_the_local_model(spark):
 
 
 @pytest.mark.slow
-def test_a_duration_not_after_its_entry_is_the_same_error_on_both(spark):
+def test_a_duration_not_after_its_entry_is_the_same_error_on_both(any_spark):
     data = customers(20).assign(stop=lambda d: d["stop"].where(d.index != 7, d["entry"]))
     with pytest.raises(ValueError, match="every duration must exceed its entry time"):
         DelayedEntryCox().fit(data[COLUMNS], data["stop"], data["event"], data["entry"])
-    with (cached_customers(spark, data[COLUMNS], stop=data["stop"], event=data["event"], entry=data["entry"]) as cached,
+    with (cached_customers(any_spark, data[COLUMNS], stop=data["stop"], event=data["event"],
+                           entry=data["entry"]) as cached,
           pytest.raises(ValueError, match="every duration must exceed its entry time")):
         SparkSums(cached, COLUMNS)
 

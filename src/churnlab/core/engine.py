@@ -192,7 +192,7 @@ class SparkSql:
         self.owns_session = owns_session
         self._cached: dict[str, Any] = {}
         for key, value in FIXED_CONF.items():  # also on a session started elsewhere (a notebook's, a test's)
-            if key != "spark.sql.execution.arrow.pyspark.enabled" or not _is_connect(spark):
+            if key != "spark.sql.execution.arrow.pyspark.enabled" or not is_connect(spark):
                 spark.conf.set(key, value)
 
     def frame(self, sql: str):
@@ -276,7 +276,8 @@ def nanosecond_columns(path: Path | str) -> list[str]:
     return [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
 
 
-def _is_connect(spark) -> bool:
+def is_connect(spark) -> bool:
+    """Whether `spark` is a Spark Connect client session (engine.spark.remote), not a classic one."""
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 

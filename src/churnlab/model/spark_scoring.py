@@ -24,15 +24,29 @@ raised inside a Spark task stays in that task's Python worker (its stderr): a mi
 (`UnknownCategoryError`), as the registered wrapper's `unknown_category` says, with the message the local wrapper
 gives for the same rows (one Spark aggregation finds the unknown values and counts their rows). With "warn", each
 task's wrapper warns again in its worker's stderr; the driver's warning is the one a caller can catch.
+
+Over Spark Connect (engine.spark.remote) the same UDF gives the same probabilities (tests/model/
+test_spark_scoring.py runs the known-answer check through a Connect server), but the model reaches the executors
+another way. On a classic session `spark_udf` downloads the model here and ships it with the SparkContext's files;
+a Connect client has no SparkContext, so each Python worker of the server loads the model itself from
+`model_uri`, through this process's MLflow tracking URI (a `models:/` URI resolves in the registry there). The
+workers must therefore be able to read the store: an MLflow tracking server (http://...) with artifacts the
+cluster can read, or, with a Connect server on this machine, a local store under an absolute path. A local store
+(SQLite, `file:`, a path) with a server on another machine, or under a relative path (resolved in the server's
+working directory), cannot work: `check_connect_model` refuses it before any row is scored (EngineError), instead
+of a failure inside every Spark task.
 """
 
 import logging
+import socket
+import urllib.parse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from churnlab.core.checks import check_columns
-from churnlab.core.engine import plain_categories
+from churnlab.core.engine import EngineError, is_connect, plain_categories
 from churnlab.model.serving import OUTPUT, act_on_unknown
 
 log = logging.getLogger(__name__)
@@ -41,8 +55,52 @@ ROW = "_churnlab_row"  # the row's position in a pandas frame handed to Spark: r
 TABLE = "scoring snapshots"  # the names churn_probability's column check uses, so both engines say the same
 
 
+def local_path(uri: str) -> str | None:
+    """The file path of an MLflow store or model at `uri` (`sqlite:///`, `file:` or a plain path), or None for one
+    served by URL (http, databricks, s3, ...)."""
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme == "sqlite":
+        return uri.removeprefix("sqlite:///")  # sqlite:////abs/mlflow.db -> /abs/mlflow.db; sqlite:///x.db -> x.db
+    if scheme == "file":
+        return urllib.parse.urlparse(uri).path
+    return uri if scheme == "" else None
+
+
+def on_this_machine(host: str) -> bool:
+    """Whether the Spark Connect server's `host` is this machine (a loopback name or address, or this host's)."""
+    host = host.strip("[]")
+    if host in ("localhost", "::1") or host.startswith("127.") or host == socket.gethostname():
+        return True
+    try:
+        return socket.gethostbyname(host) == socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return False
+
+
+def check_connect_model(*, host: str, model_uri: str, tracking_uri: str) -> None:
+    """Refuse a model that the Python workers of a Spark Connect server on `host` cannot load (EngineError, saying
+    what to do instead): they read it from `model_uri` through `tracking_uri` themselves (module docstring)."""
+    source = tracking_uri if urllib.parse.urlparse(model_uri).scheme in ("models", "runs") else model_uri
+    path = local_path(source)
+    if path is None:
+        return
+    if not on_this_machine(host):
+        raise EngineError(
+            f"scoring over Spark Connect (sc://{host}): mlflow.pyfunc.spark_udf has each Spark task load "
+            f"{model_uri} itself from {source}, a file on this machine that the Spark Connect server cannot read. "
+            "Log and register the model in an MLflow tracking server the cluster can reach "
+            "(MLFLOW_TRACKING_URI=http://..., artifacts on storage the cluster reads), or score with a classic "
+            "session (engine.spark.master, whose executors get the model from the driver) or engine.name: local")
+    if not Path(path).is_absolute():
+        raise EngineError(
+            f"scoring over Spark Connect: mlflow.pyfunc.spark_udf has each Spark task load {model_uri} itself from "
+            f"{source}, a relative path that the server's Python workers would resolve in their own working "
+            "directory. Give the store an absolute path (MLFLOW_TRACKING_URI=sqlite:////absolute/path/mlflow.db)")
+
+
 class SparkScorer:
-    """The pyfunc at `model_uri` as a Spark UDF on `spark` (see the module docstring).
+    """The pyfunc at `model_uri` as a Spark UDF on `spark` (see the module docstring). Over Spark Connect, a model
+    the server's workers could not load is refused first (`check_connect_model`: EngineError).
 
     Call it with a pandas frame of snapshot rows: the churn probability of each row, in the frame's order (an array).
     `score(rows)` takes a Spark DataFrame and returns it with a `p_churn` column, lazily.
@@ -51,6 +109,8 @@ class SparkScorer:
     def __init__(self, spark, model_uri: str):
         import mlflow
 
+        if is_connect(spark):
+            check_connect_model(host=spark.client.host, model_uri=model_uri, tracking_uri=mlflow.get_tracking_uri())
         self.spark = spark
         self.model_uri = model_uri
         # the driver's copy: the feature columns, their kinds, the known categories and the unknown-category policy
