@@ -151,3 +151,14 @@ def test_cox_fits_on_a_design_with_a_constant_covariate():
     columns = list(design.fit(frame).transform(frame).columns)
     model = fit_cox(frame, columns, penalizer=0.0)
     assert columns == ["complaints", "payroll"] and model.fitter_.params_["complaints"] == pytest.approx(0.7, abs=0.15)
+
+
+def test_an_aft_above_its_sample_size_is_the_aft_of_its_seeded_sample():
+    frame, columns = synthetic(1500), ["complaints", "payroll"]
+    sampled = fit_aft("weibull", frame, columns, penalizer=0.001, sample_size=600, seed=3)
+    by_hand = fit_aft("weibull", frame.sample(n=600, random_state=3), columns, penalizer=0.001)
+    whole = fit_aft("weibull", frame, columns, penalizer=0.001, sample_size=1500, seed=3)
+    assert sampled.fitter_.params_.to_numpy() == pytest.approx(by_hand.fitter_.params_.to_numpy(), rel=1e-12)
+    assert whole.fitter_.params_.to_numpy() == pytest.approx(
+        fit_aft("weibull", frame, columns, penalizer=0.001).fitter_.params_.to_numpy(), rel=1e-12)
+    assert not np.allclose(sampled.fitter_.params_.to_numpy(), whole.fitter_.params_.to_numpy())

@@ -52,7 +52,8 @@ def fit_models(train: pd.DataFrame, design: Design, *, names: list[str], seed: i
                aft: dict, xgboost: dict, sql=None) -> tuple[dict, Strata, dict[str, pd.DataFrame]]:
     """Fit every model in `names` on the training customers; returns models, Cox strata and tables by name
     (ph_tests, hazard_ratios when Cox is among them, aft_aic). With a Spark engine `sql` the Cox model's sums
-    come from Spark (`models.fit_cox`); the PH tests, AFTs and XGBoost run in memory on every engine."""
+    come from Spark (`models.fit_cox`); the PH tests, AFTs and XGBoost run in memory on every engine, each on
+    a seeded sample of at most its `sample_size` customers."""
     frame = model_frame(train, design, None, prefix="entry_")
     columns = list(frame.columns.drop(["duration", "churned", "entry_tenure", "residual"]))
     models, tables, started = {}, {}, time.perf_counter()
@@ -73,7 +74,7 @@ def fit_models(train: pd.DataFrame, design: Design, *, names: list[str], seed: i
         log.info("cox fitted (%.0f s)", time.perf_counter() - started)
     aic = []
     for kind in [n for n in names if n in AFT_FITTERS]:
-        models[kind] = fit_aft(kind, frame, columns, **aft)
+        models[kind] = fit_aft(kind, frame, columns, seed=seed, **aft)
         aic.append({"model": kind, "aic": float(models[kind].fitter_.AIC_),
                     "log_likelihood": float(models[kind].fitter_.log_likelihood_)})
         log.info("%s AFT fitted: AIC %.1f (%.0f s)", kind, aic[-1]["aic"], time.perf_counter() - started)

@@ -45,6 +45,11 @@ class Penalizer(Section):
     penalizer: NonNegative
 
 
+class AFT(Section):
+    penalizer: NonNegative
+    sample_size: Count
+
+
 class PHTest(Section):
     sample_size: Count
     alpha: Share
@@ -107,7 +112,7 @@ class Survival(Section):
                       AfterValidator(no_repeats)]
     cox: Penalizer
     ph_test: PHTest
-    aft: Penalizer
+    aft: AFT
     xgboost: XGBoostAFT
     evaluation: SurvivalEvaluation
     clv: CLV
