@@ -23,9 +23,9 @@ PRINTS = {
     "bench_cox_spark.py": ["generate 2,000 lifetimes", "covariates=35", "Cox in memory (numpy)",
                            "Cox from Spark's sums (local[2])", "passes over the customers", "max |coef spark - numpy|"],
     "bench_score.py": ["rows=2,000 features=", "local: predict 2,000 rows:", "mean_p_churn="],
-    "bench_pipeline.py": ["engine=local customers=600 stage=data exit=0", "customers=1,200 stage=features exit=0",
-                          "peak_rss_gib=", "pipeline_wall_s=", "engine=local stage=features sizes=600,1,200",
-                          "exponent=", "extrapolated_100M_h="],
+    "bench_pipeline.py": ["engine=local customers=400 stage=data exit=0", "customers=800 stage=features exit=0",
+                          "peak_rss_gib=", "pipeline_wall_s=", "engine=local stage=features sizes=400,800",
+                          "cpu_exponent=", "extrapolated_100M_h="],
     "bench_train_sample.py": ["training_rows=", "rows=500 fit_s=", "test_roc_auc=", "auc_loss_vs_all=",
                               "paired resamples"],
     "bench_monitor.py": ["rows=5,000 columns=40", "numpy: Binning.counts", "DuckDB, 8 columns a query: from Parquet",
@@ -112,7 +112,7 @@ def test_bench_pipeline_runs_the_first_stages_at_two_tiny_sizes_and_fits_their_e
     check_prints("bench_pipeline.py", out)
     rows = (tmp_path / "results.jsonl").read_text().splitlines()
     assert len(rows) == 4  # two stages at two sizes, one line each
-    assert (tmp_path / "local-1200" / "data" / "processed" / "snapshots.parquet").exists()
+    assert (tmp_path / "local-800" / "data" / "processed" / "snapshots.parquet").exists()
 
 
 @pytest.mark.slow
