@@ -275,11 +275,17 @@ def month_gaps(tables: dict, codes: np.ndarray, language: str = "en", limit: int
     for i in gaps[np.unique(customer[gaps], return_index=True)[1]][:limit]:
         before, after = (int(np.flatnonzero((codes == customer[i]) & (numbers == first + month[j]))[0])
                          for j in (i, i + 1))
-        customer_id = _value(ID.name, tables["monthly"][ID.name].iloc[before])
-        examples.append(message("month_gap", language, customer=customer_id,
-                                first=_month_end(first + month[i] + 1), last=_month_end(first + month[i + 1] - 1),
-                                before=before + 1, after=after + 1))
+        examples.append(month_gap_example(tables["monthly"][ID.name].iloc[before], first + month[i],
+                                          first + month[i + 1], before=before + 1, after=after + 1,
+                                          language=language))
     return len(np.unique(customer[gaps])), int((month[gaps + 1] - month[gaps] - 1).sum()), "; ".join(examples)
+
+
+def month_gap_example(customer_id, previous, following, *, before: int, after: int, language: str) -> str:
+    """A customer's months skipped between the month numbers `previous` and `following` (12 * year + month - 1),
+    the rows of those two months being the 1-based data rows `before` and `after`; shared with the Spark rules."""
+    return message("month_gap", language, customer=_value(ID.name, customer_id), first=_month_end(previous + 1),
+                   last=_month_end(following - 1), before=before, after=after)
 
 
 def relation_problems(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None,
