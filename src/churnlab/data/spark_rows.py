@@ -33,9 +33,9 @@ def with_data_rows(frame):
     except AnalysisException:  # a file table without the metadata column: numbered by partitions below
         located = None
     if located is not None:
-        files = frame.inputFiles()
-        counts = [(files[0], 0)] if len(files) == 1 else [tuple(r) for r in located.groupBy("_file").count().collect()]
-        _, offsets = _offsets(counts)
+        if len(frame.inputFiles()) == 1:  # one file: no offsets to count
+            return located.withColumn(ROW, F.col("_index") + 1).drop("_file", "_index")
+        _, offsets = _offsets([tuple(r) for r in located.groupBy("_file").count().collect()])
         return located.withColumn(ROW, offsets[F.col("_file")] + F.col("_index") + 1).drop("_file", "_index")
     tagged = frame.withColumns({"_part": F.spark_partition_id(), "_id": F.monotonically_increasing_id()})
     tagged = tagged.localCheckpoint()  # the ids are fixed once: later jobs must see the same numbers
