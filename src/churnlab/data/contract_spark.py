@@ -24,6 +24,7 @@ fails a check: no count, row or value, so it cannot give the local messages; and
 import functools
 import logging
 import operator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pandas as pd
@@ -295,11 +296,23 @@ def table_problems(frame, table: str, language: str = "en") -> list[str]:
 # --- the five tables ---------------------------------------------------------------------------------------------
 
 
+def _at_once(calls: dict) -> dict:
+    """{name: call()} with the calls run in threads at once: the tables' Spark jobs are many and small, and run
+    together they keep the executors busy while the driver plans the next (pyspark runs jobs from several threads).
+    Results in `calls`' order; an error is raised after every call ended, the first in that order."""
+    with ThreadPoolExecutor(max_workers=max(len(calls), 1), thread_name_prefix="contract") as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+        wait(futures.values())
+    return {name: future.result() for name, future in futures.items()}
+
+
 def all_problems(tables: dict, sources: dict[str, str], language: str = "en"):
     """Every problem of every table and of the relations between them, by table; and the warnings."""
-    problems = {name: table_problems(frame, name, language) for name, frame in tables.items()}
-    errors, warnings = relations_spark.relation_problems(tables, sources, language)
-    return {name: problems[name] + errors[name] for name in tables}, warnings
+    found = _at_once({**{name: functools.partial(table_problems, frame, name, language)
+                         for name, frame in tables.items()},
+                      "(relations)": functools.partial(relations_spark.relation_problems, tables, sources, language)})
+    errors, warnings = found["(relations)"]
+    return {name: found[name] + errors[name] for name in tables}, warnings
 
 
 def to_pandas(frame, table: str, *, key: bytes) -> pd.DataFrame:
@@ -320,18 +333,22 @@ def read_contract(spark, locations: dict, *, key: bytes, date_formats: dict | No
     """The five contract tables from `locations` (table -> Parquet path or `table:<name>`, None for an absent
     optional table), read, typed and validated on Spark (errors in `language`), then pseudonymised: the same
     frames `churnlab.data.contract.read_contract` returns for the same data."""
-    tables, sources = {}, {}
+    tables = {}  # filled by the threads, so every table cached is freed below, also after an error
+    sources = {t: str(location) if location is not None else f"contract {t} (absent)"
+               for t, location in locations.items()}
+
+    def typed(table: str, location) -> None:
+        if location is None:
+            log.warning("contract: no %s file: an empty table (%s)", table,
+                        "no closures recorded" if table == "churn_events" else "no randomised campaigns")
+            tables[table] = empty_frame(spark, table)
+            return
+        raw = read_location(spark, location, language=language)
+        tables[table] = to_contract_types(raw, table, source=sources[table], date_formats=date_formats,
+                                          language=language).cache()
+
     try:
-        for table, location in locations.items():
-            if location is None:
-                log.warning("contract: no %s file: an empty table (%s)", table,
-                            "no closures recorded" if table == "churn_events" else "no randomised campaigns")
-                tables[table], sources[table] = empty_frame(spark, table), f"contract {table} (absent)"
-                continue
-            sources[table] = str(location)
-            raw = read_location(spark, location, language=language)
-            tables[table] = to_contract_types(raw, table, source=sources[table], date_formats=date_formats,
-                                              language=language).cache()
+        _at_once({t: functools.partial(typed, t, location) for t, location in locations.items()})
         checked = {name: tables[name] for name in TABLES}
         validation.check_problems(lambda lang: all_problems(checked, sources, lang), language, sources)
         frames = {name: to_pandas(frame, name, key=key) for name, frame in checked.items()}
