@@ -22,7 +22,6 @@ fails a check: no count, row or value, so it cannot give the local messages; and
 import functools
 import logging
 import operator
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import pandas as pd
 from pyspark.sql import Window
@@ -33,7 +32,7 @@ from churnlab.contract.schema import TABLES
 from churnlab.core.privacy import pseudonymise
 from churnlab.core.words import message
 from churnlab.data import relations_spark
-from churnlab.data.spark_rows import ROW, examples, shown
+from churnlab.data.spark_rows import ROW, at_once, examples, shown
 from churnlab.data.spark_tables import empty_frame, read_location, to_contract_types
 
 log = logging.getLogger(__name__)
@@ -146,19 +145,9 @@ def table_problems(frame, table: str, language: str = "en") -> list[str]:
 # --- the five tables ---------------------------------------------------------------------------------------------
 
 
-def _at_once(calls: dict) -> dict:
-    """{name: call()} with the calls run in threads at once: the tables' Spark jobs are many and small, and run
-    together they keep the executors busy while the driver plans the next (pyspark runs jobs from several threads).
-    Results in `calls`' order; an error is raised after every call ended, the first in that order."""
-    with ThreadPoolExecutor(max_workers=max(len(calls), 1), thread_name_prefix="contract") as pool:
-        futures = {name: pool.submit(call) for name, call in calls.items()}
-        wait(futures.values())
-    return {name: future.result() for name, future in futures.items()}
-
-
 def all_problems(tables: dict, sources: dict[str, str], language: str = "en"):
     """Every problem of every table and of the relations between them, by table; and the warnings."""
-    found = _at_once({**{name: functools.partial(table_problems, frame, name, language)
+    found = at_once({**{name: functools.partial(table_problems, frame, name, language)
                          for name, frame in tables.items()},
                       "(relations)": functools.partial(relations_spark.relation_problems, tables, sources, language)})
     errors, warnings = found["(relations)"]
@@ -198,7 +187,7 @@ def read_contract(spark, locations: dict, *, key: bytes, date_formats: dict | No
                                           language=language).cache()
 
     try:
-        _at_once({t: functools.partial(typed, t, location) for t, location in locations.items()})
+        at_once({t: functools.partial(typed, t, location) for t, location in locations.items()})
         checked = {name: tables[name] for name in TABLES}
         validation.check_problems(lambda lang: all_problems(checked, sources, lang), language, sources)
         frames = {name: to_pandas(frame, name, key=key) for name, frame in checked.items()}

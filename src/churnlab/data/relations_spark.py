@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from churnlab.contract import validation
 from churnlab.core.readers import mask
 from churnlab.core.words import message
-from churnlab.data.spark_rows import ROW, examples
+from churnlab.data.spark_rows import ROW, at_once, examples
 
 ID = "_id"  # the id the rules compare: customer_id, or without its '.0' when the files' id types differ
 
@@ -135,7 +135,8 @@ def relation_problems(tables: dict, sources: dict[str, str] | None = None,
     events, campaigns = ids.get("churn_events"), ids.get("campaigns")
     opened = _first_by_id(customers, "open_date", "_opened") if _is_dates(customers, "open_date") else None
     churned = _first_by_id(events, "churn_month", "_churned") if _is_dates(events, "churn_month") else None
-    if monthly is not None and _is_dates(monthly, "month"):
+
+    def monthly_rules() -> list[str]:
         rules, joined = [], monthly
         if opened is not None:
             joined = joined.join(opened, ID, "left")
@@ -151,29 +152,40 @@ def relation_problems(tables: dict, sources: dict[str, str] | None = None,
                 rules.append((message("month_outside_market", language, market=where("market", True),
                                        first=first.date(), last=last.date()),
                                (F.col("month") < F.lit(first)) | (F.col("month") > F.lit(last))))
-        if rules:
-            errors["monthly"] += _broken(joined, rules, ["customer_id", "month"], language)
+        return _broken(joined, rules, ["customer_id", "month"], language) if rules else []
+
+    def gaps() -> list[str]:
         gapped, missing, text = month_gaps(monthly, language)
-        if gapped:
-            warnings.append(message("month_gaps", language, file=where("monthly"), count=gapped, months=missing,
-                                    examples=text))
-    if monthly is not None:
+        return [message("month_gaps", language, file=where("monthly"), count=gapped, months=missing,
+                        examples=text)] if gapped else []
+
+    def without_months() -> list[str]:
         alone = customers.where(F.col(ID).isNotNull()).join(monthly.select(ID), ID, "left_anti")
         count = alone.count()
-        if count:
-            warnings.append(message("no_monthly_rows", language, file=where("customers"), count=count,
-                                    monthly=where("monthly", True), examples=validation.show_rows(
-                                        examples(alone, F.lit(True), ["customer_id"]), language)))
-    if churned is not None and opened is not None:
+        return [message("no_monthly_rows", language, file=where("customers"), count=count,
+                        monthly=where("monthly", True), examples=validation.show_rows(
+                            examples(alone, F.lit(True), ["customer_id"]), language))] if count else []
+
+    def churn_before_open() -> list[str]:
         rule = message("churn_before_open", language, customers=where("customers", True))
-        errors["churn_events"] += _broken(events.join(opened, ID, "left"),
-                                          [(rule, F.col("churn_month") < _month_end("_opened"))],
-                                          ["customer_id", "churn_month"], language)
-    if churned is not None and campaigns is not None and _is_dates(campaigns, "month"):
+        return _broken(events.join(opened, ID, "left"), [(rule, F.col("churn_month") < _month_end("_opened"))],
+                       ["customer_id", "churn_month"], language)
+
+    def campaign_after_churn() -> list[str]:
         after = campaigns.join(churned, ID, "left").where(F.col("month") > F.col("_churned"))
         count = after.count()
-        if count:
-            warnings.append(message("campaign_after_churn", language, file=where("campaigns"),
-                                    events=where("churn_events", True), count=count, examples=validation.show_rows(
-                                        examples(after, F.lit(True), ["customer_id", "month"]), language)))
+        return [message("campaign_after_churn", language, file=where("campaigns"),
+                        events=where("churn_events", True), count=count, examples=validation.show_rows(
+                            examples(after, F.lit(True), ["customer_id", "month"]), language))] if count else []
+
+    dated = monthly is not None and _is_dates(monthly, "month")
+    rules = {  # (rule, whether it applies, errors of this table or None for warnings), in the pandas rules' order
+        "monthly": (monthly_rules, dated, "monthly"), "gaps": (gaps, dated, None),
+        "without_months": (without_months, monthly is not None, None),
+        "churn_before_open": (churn_before_open, churned is not None and opened is not None, "churn_events"),
+        "campaign_after_churn": (campaign_after_churn, churned is not None and campaigns is not None
+                                 and _is_dates(campaigns, "month"), None)}
+    found = at_once({name: rule for name, (rule, applies, _) in rules.items() if applies})
+    for name, lines in found.items():
+        (errors[rules[name][2]] if rules[name][2] else warnings).extend(lines)
     return errors, warnings

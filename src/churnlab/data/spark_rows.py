@@ -8,6 +8,7 @@ view, a JDBC table) is numbered in the order Spark reads it: its partitions in o
 """
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import pandas as pd
 from pyspark.errors import AnalysisException
@@ -53,3 +54,13 @@ def examples(frame, condition, columns: list[str], limit: int = 3) -> list[tuple
 def shown(value):
     """A collected Spark value as pandas holds it, for a message (a timestamp as pd.Timestamp)."""
     return pd.Timestamp(value) if isinstance(value, dt.datetime | dt.date) else value
+
+
+def at_once(calls: dict) -> dict:
+    """{name: call()} with the calls run in threads at once: the contract's Spark jobs are many and small, and run
+    together they keep the executors busy while the driver plans the next (pyspark runs jobs from several threads).
+    Results in `calls`' order; an error is raised after every call ended, the first in that order."""
+    with ThreadPoolExecutor(max_workers=max(len(calls), 1), thread_name_prefix="contract") as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+        wait(futures.values())
+    return {name: future.result() for name, future in futures.items()}
