@@ -32,7 +32,6 @@ STRFTIME = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": 
             "%b": "MMM", "%B": "MMMM"}
 
 
-
 def read_location(spark, location, *, language: str = "en"):
     """The table at `location` (a Parquet file or folder, or `table:<name>`) as a Spark DataFrame with data rows
     (`ROW`); nanosecond timestamps (pandas writes them; the engine reads them as numbers) become timestamps, NaN
@@ -126,7 +125,7 @@ def to_contract_types(frame, table: str, *, source: str, date_formats: dict | No
         bad = convert[c][1]
         if bad is None or not found[f"bad:{c}"]:
             continue
-        values = [r[0] for r in frame.filter(bad).orderBy(ROW).select(c).limit(5).collect()]
+        values = [r[0] for r in frame.filter(bad & F.col(c).isNotNull()).orderBy(ROW).select(c).limit(5).collect()]
         kind = fields[c].dtype
         if kind == "datetime64[ns]":
             fmt = (date_formats or {}).get(c) or "ISO8601"
@@ -135,7 +134,7 @@ def to_contract_types(frame, table: str, *, source: str, date_formats: dict | No
                                     examples=list(dict.fromkeys(values))))
         if kind == "bool":
             raise DataError(f"{source}: column {c!r} must be true/false or 1/0 in every row; found "
-                            f"{[v for v in values if v is not None][:3] or ['missing values']}")
+                            f"{values[:3] or ['missing values']}")
         raise DataError(f"{source}: column {c!r} must hold numbers; found {values[:3]}")
     empty = [c for c in columns if not found[f"present:{c}"]]
     if empty:
