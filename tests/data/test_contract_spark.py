@@ -55,8 +55,9 @@ def answers(spark, files: dict, **options) -> list:
 
 
 def test_the_same_files_give_the_same_raw_tables_and_warnings_on_both_engines(spark, tmp_path, caplog):
-    """Through the data stage's `source_tables` and `run` (what data/raw receives): monthly a folder of two files,
-    market a catalog table for Spark; three warnings (a gap, a customer without months, a campaign after churn)."""
+    """Through the data stage's `source_tables` and `run` (what data/raw receives): monthly a folder of two files;
+    for Spark, market a catalog table of Parquet files and churn_events a temporary view (numbered in the order
+    Spark reads it); three warnings (a gap, a customer without months, a campaign after churn)."""
     tables = bank_tables()
     tables["monthly"] = tables["monthly"].drop(index=3).reset_index(drop=True)  # c0 skips a month
     tables["customers"] = pd.concat([tables["customers"], tables["customers"].iloc[[0]].assign(customer_id="c9")],
@@ -69,10 +70,12 @@ def test_the_same_files_give_the_same_raw_tables_and_warnings_on_both_engines(sp
 
     read_location(spark, files["market"]).drop(ROW).write.parquet(str(tmp_path / "lake" / "market"))
     spark.sql(f"CREATE TABLE default.lake_market USING parquet LOCATION '{tmp_path / 'lake' / 'market'}'")
+    spark.createDataFrame(tables["churn_events"]).createOrReplaceTempView("lake_churn_events")
     options = {"path": str(tmp_path / "bank"), "key": KEY, "read": {}, "date_formats": {}, "ledger": {}}
     try:
         results, warned = [], []
-        for engine, tables_in in ((None, {}), (spark, {"market": "table:default.lake_market"})):
+        lake = {"market": "table:default.lake_market", "churn_events": "table:lake_churn_events"}
+        for engine, tables_in in ((None, {}), (spark, lake)):
             caplog.clear()
             with caplog.at_level(logging.WARNING):
                 frames, files_read = stage.source_tables("contract", tables=tables_in, spark=engine, **options)
@@ -81,7 +84,9 @@ def test_the_same_files_give_the_same_raw_tables_and_warnings_on_both_engines(sp
             results.append(stage.run("contract", frames, inputs={}).tables)
     finally:
         spark.sql("DROP TABLE default.lake_market")
-    assert len(warned[0]) == 3 and warned[0] == warned[1]
+        spark.catalog.dropTempView("lake_churn_events")
+    named = [w.replace("table:lake_churn_events", str(files["churn_events"])) for w in warned[1]]
+    assert len(warned[0]) == 3 and warned[0] == named  # the same, each naming its table's location
     assert list(results[0]) == list(results[1])
     for path, frame in results[0].items():
         pd.testing.assert_frame_equal(frame, results[1][path])
