@@ -8,6 +8,7 @@ view, a JDBC table) is numbered in the order Spark reads it: its partitions in o
 """
 
 import datetime as dt
+import logging
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import pandas as pd
@@ -28,11 +29,16 @@ def _offsets(counts: list[tuple]) -> tuple[dict, F.Column]:
 
 def with_data_rows(frame):
     """`frame` with column `ROW`: each row's 1-based data row (see the module doc)."""
+    quiet = logging.getLogger("DataFrameQueryContextLogger")  # pyspark logs every AnalysisException as an ERROR
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         located = frame.select("*", F.col("_metadata.file_path").alias("_file"),
                                F.col("_metadata.row_index").alias("_index")) if frame.inputFiles() else None
-    except AnalysisException:  # a file table without the metadata column: numbered by partitions below
+    except AnalysisException:  # files behind a view have no metadata column here: numbered by partitions below
         located = None
+    finally:
+        quiet.setLevel(level)
     if located is not None:
         if len(frame.inputFiles()) == 1:  # one file: no offsets to count
             return located.withColumn(ROW, F.col("_index") + 1).drop("_file", "_index")
