@@ -142,8 +142,8 @@ def source_tables(source: str, path: str, *, key: bytes, read: dict, tables: dic
 
 def contract_on_engine(engine: dict, **options) -> tuple[dict[str, pd.DataFrame], list[Path]]:
     """`source_tables` of the contract source on the engine `engine` names (a Spark session is opened for it and
-    stopped after)."""
-    if engine["name"] != "spark":
+    stopped after, unless the tables are text files, which are read here)."""
+    if engine["name"] != "spark" or not on_spark(find_tables(options["path"], options["tables"])):
         return source_tables("contract", **options)
     sql = open_engine(engine)
     try:
