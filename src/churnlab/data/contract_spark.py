@@ -32,7 +32,7 @@ from churnlab.contract.schema import TABLES
 from churnlab.core.privacy import pseudonymise
 from churnlab.core.words import message
 from churnlab.data import relations_spark
-from churnlab.data.spark_rows import ROW, at_once, examples, shown
+from churnlab.data.spark_rows import ROW, at_once, examples, plain, shown
 from churnlab.data.spark_tables import empty_frame, read_location, to_contract_types
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,14 @@ def _rules(frame, table: str) -> list[tuple]:
 
 def _repeated_keys(counted, keys: list[str], *, count: int, rows: int, language: str, limit: int = 3) -> str:
     """The duplicate-key problem: the first `limit` repeated keys (by first data row), each with its rows."""
-    found = []
     repeated = counted.where(F.col("_repeats") > 1).groupBy(*keys).agg(F.min(ROW).alias("_first"))
-    for key in repeated.orderBy("_first").limit(limit).collect():
-        match = functools.reduce(operator.and_, [F.col(k) == F.lit(key[k]) for k in keys])
-        found.append(([row for row, _ in examples(counted, match, [], limit=5)], {k: shown(key[k]) for k in keys}))
-    return validation.duplicate_problem(keys, found, count=count, rows=rows, language=language)
+    first = repeated.orderBy("_first").limit(limit)
+    ranked = (counted.join(F.broadcast(first), keys)
+              .withColumn("_rank", F.row_number().over(Window.partitionBy("_first").orderBy(ROW))).where("_rank <= 5"))
+    found = {}
+    for r in ranked.select("_first", ROW, *[plain(counted, k) for k in keys]).orderBy("_first", ROW).collect():
+        found.setdefault(r["_first"], ([], {k: shown(r[k]) for k in keys}))[0].append(int(r[ROW]))
+    return validation.duplicate_problem(keys, list(found.values()), count=count, rows=rows, language=language)
 
 
 def _market_gap(frame, first: int, last: int, count: int, language: str) -> list[str]:

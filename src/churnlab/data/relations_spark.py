@@ -147,11 +147,12 @@ def relation_problems(tables: dict, sources: dict[str, str] | None = None,
             rules.append((message("month_after_churn", language, events=where("churn_events", True)),
                           F.col("month") > F.col("_churned")))
         if _is_dates(market, "month"):
-            first, last = market.agg(F.min("month"), F.max("month")).first()
+            first, last = market.agg(F.min("month").cast("timestamp_ntz"), F.max("month").cast("timestamp_ntz")).first()
             if first is not None:
                 rules.append((message("month_outside_market", language, market=where("market", True),
                                        first=first.date(), last=last.date()),
-                               (F.col("month") < F.lit(first)) | (F.col("month") > F.lit(last))))
+                               (F.col("month") < F.lit(str(first)).cast("timestamp"))  # text: read in UTC
+                               | (F.col("month") > F.lit(str(last)).cast("timestamp"))))
         return _broken(joined, rules, ["customer_id", "month"], language) if rules else []
 
     def gaps() -> list[str]:

@@ -51,9 +51,16 @@ def with_data_rows(frame):
     return tagged.withColumn(ROW, offsets[F.col("_part")] + position + 1).drop("_part", "_id")
 
 
+def plain(frame, column: str):
+    """`column` to collect: a timestamp as the session's wall clock (UTC, `churnlab.core.engine`), since pyspark
+    turns a collected timestamp into this machine's local time (a month-end could move by hours or a day)."""
+    kind = dict(frame.dtypes).get(column)
+    return F.col(column).cast("timestamp_ntz").alias(column) if kind == "timestamp" else F.col(column)
+
+
 def examples(frame, condition, columns: list[str], limit: int = 3) -> list[tuple[int, dict]]:
     """The first `limit` rows where `condition` holds, in data-row order: (data row, {column: value})."""
-    rows = frame.where(condition).orderBy(ROW).select(ROW, *columns).limit(limit).collect()
+    rows = frame.where(condition).orderBy(ROW).select(ROW, *[plain(frame, c) for c in columns]).limit(limit).collect()
     return [(int(r[ROW]), {c: shown(r[c]) for c in columns}) for r in rows]
 
 
