@@ -105,13 +105,15 @@ SPARK_TEST_CONF = {"spark.ui.enabled": False, "spark.sql.shuffle.partitions": 2,
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """The test session's one SparkSession on local[2] (skipped, with what to install, without pyspark or Java)."""
+def spark(tmp_path_factory):
+    """The test session's one SparkSession on local[2] (skipped, with what to install, without pyspark or Java). Its
+    catalog's warehouse is a temporary folder: Spark's default, ./spark-warehouse, would be made in the repository."""
     pytest.importorskip("pyspark", reason="engine.name: spark needs the spark extra: pip install -e '.[spark]'")
     from churnlab.core.engine import EngineError, spark_session
 
+    conf = {**SPARK_TEST_CONF, "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("spark-warehouse"))}
     try:
-        session = spark_session(master="local[2]", conf=SPARK_TEST_CONF, app_name="churnlab-tests")
+        session = spark_session(master="local[2]", conf=conf, app_name="churnlab-tests")
     except EngineError as err:
         pytest.skip(str(err))
     session.sparkContext.setLogLevel("ERROR")

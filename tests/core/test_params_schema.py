@@ -182,3 +182,14 @@ def test_free_form_mappings_keep_their_key_and_value_types(repository):
         "params.yaml: data.tables.custmers: the name must be customers, monthly, market, churn_events or campaigns",
         'params.yaml: data.feature_types.HasCrCard = "boolean": must be numeric, categorical or flag',
         "params.yaml: train.baselines.models.forest.n_estimators = [100]: must be text, a number, true/false or null"]
+
+
+def test_a_catalog_table_needs_the_spark_engine_and_a_table_name(repository):
+    params = with_value(repository, "data.tables", {"monthly": "table:bank.monthly", "market": "table:bank/market"})
+    assert problems(params) == [
+        'params.yaml: data.tables.monthly = "table:bank.monthly": names a catalog table, which only the Spark engine '
+        "reads: set engine.name: spark, or give a Parquet or CSV file",
+        'params.yaml: data.tables.market = "table:bank/market": must name a catalog table as table:<name>, e.g. '
+        "table:bank.monthly (up to three dotted parts of letters, digits and _)"]
+    on_spark = with_value(with_value(params, "engine.name", "spark"), "data.tables", {"monthly": "table:bank.monthly"})
+    assert validate_params(on_spark) == on_spark

@@ -165,3 +165,14 @@ def test_ledger_source_on_the_berka_extract(tmp_path, monkeypatch, shared_data):
     metrics = json.loads((paths.METRICS / "data.json").read_text())
     assert metrics["customers"] == 1197 and metrics["rows"]["monthly"] == 9729 and metrics["churners"] == 0
     assert (metrics["first_month"], metrics["last_month"]) == ("1993-01-31", "1994-02-28")
+
+
+def test_spark_reads_a_contract_of_parquet_and_catalog_tables_and_text_files_stay_local(tmp_path):
+    (tmp_path / "monthly.parquet").mkdir()  # a folder of Parquet files
+    parquet = {"customers": tmp_path / "customers.parquet", "monthly": tmp_path / "monthly.parquet",
+               "market": "table:bank.market", "churn_events": None, "campaigns": None}
+    assert data.on_spark(parquet)
+    assert not data.on_spark({**parquet, "market": tmp_path / "market.csv"})
+    with pytest.raises(DataError, match=r"\['market'\] are catalog tables, which Spark reads, and \['customers'\] "
+                                        r"text files"):
+        data.on_spark({**parquet, "customers": tmp_path / "customers.csv"})

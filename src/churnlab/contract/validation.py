@@ -42,13 +42,18 @@ def _value(column: str, value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def show_rows(examples: list[tuple[int, dict]], language: str) -> str:
+    """'data row 3 (customer_id '******23', month 2021-04-30), ...' for (1-based data row, {column: value}) pairs;
+    shared by the pandas and the Spark validation, so both say the same."""
+    return ", ".join(message("data_row", language, row=int(row),
+                             values=", ".join(f"{c} {_value(c, v)}" for c, v in values.items()))
+                     for row, values in examples)
+
+
 def _show(frame: pd.DataFrame, positions, columns: list[str], language: str, limit: int = 3) -> str:
-    """'data row 3 (customer_id '******23', month 2021-04-30), ...' for the first `limit` positions."""
-    shown = []
-    for position in list(positions)[:limit]:
-        values = ", ".join(f"{c} {_value(c, frame[c].iloc[position])}" for c in columns if c in frame)
-        shown.append(message("data_row", language, row=int(position) + 1, values=values))
-    return ", ".join(shown)
+    """`show_rows` for the first `limit` positions of `frame`."""
+    return show_rows([(int(p) + 1, {c: frame[c].iloc[p] for c in columns if c in frame})
+                      for p in list(positions)[:limit]], language)
 
 
 def _month_numbers(dates: pd.Series) -> pd.Series:
@@ -73,13 +78,19 @@ def _duplicates(frame: pd.DataFrame, keys: list[str], language: str, limit: int 
     if not len(positions):
         return []
     group = frame.iloc[positions].groupby(keys, sort=False).ngroup().to_numpy()
-    examples = []
-    for g in pd.unique(group)[:limit]:
-        rows = positions[group == g]
-        key = ", ".join(f"{k} {_value(k, frame[k].iloc[rows[0]])}" for k in keys)
-        examples.append(message("data_rows", language, rows=(rows[:5] + 1).tolist(), key=key))
-    return [message("duplicate_key", language, keys=", ".join(keys), count=len(pd.unique(group)), rows=len(positions),
-                    examples="; ".join(examples))]
+    examples = [((positions[group == g][:5] + 1).tolist(), {k: frame[k].iloc[positions[group == g][0]] for k in keys})
+                for g in pd.unique(group)[:limit]]
+    return [duplicate_problem(keys, examples, count=len(pd.unique(group)), rows=len(positions), language=language)]
+
+
+def duplicate_problem(keys: list[str], examples: list[tuple[list[int], dict]], *, count: int, rows: int,
+                      language: str) -> str:
+    """The one problem of a table's repeated keys: `count` keys repeat in `rows` rows; `examples` are the first keys'
+    (1-based data rows, {key column: value})."""
+    shown = "; ".join(message("data_rows", language, rows=list(map(int, numbers)),
+                              key=", ".join(f"{k} {_value(k, v)}" for k, v in key.items()))
+                      for numbers, key in examples)
+    return message("duplicate_key", language, keys=", ".join(keys), count=count, rows=rows, examples=shown)
 
 
 def _dtype_problem(frame: pd.DataFrame, column: str, check: str, found, language: str) -> list[str]:
@@ -106,21 +117,27 @@ def _describe_failures(failures: pd.DataFrame, frame: pd.DataFrame, keys: list[s
     failures = failures[failures["check"].ne("multiple_fields_uniqueness")]
     for (column, check), cases in failures.groupby(["column", "check"], dropna=False, sort=False):
         column = "(table)" if pd.isna(column) else column
-        rows, count = _rows(frame, cases["index"], limit), len(cases)
-        values = [mask(v) if column == ID.name else v for v in cases["failure_case"].head(limit).tolist()]
-        found = {"column": column, "count": count, "rows": rows, "values": values}
         if check in ("column_in_schema", "column_in_dataframe"):
             lines.append(message("extra_columns" if check == "column_in_schema" else "missing_columns", language,
                                  columns=sorted(cases["failure_case"].astype(str))))
         elif str(check).startswith("dtype("):
             lines += _dtype_problem(frame, column, str(check), cases["failure_case"].iloc[0], language)
-        elif check == "not_nullable":
-            lines.append(message("blank_id" if column == ID.name else "missing_values", language, **found))
-        elif check == "finite":
-            lines.append(message("not_finite", language, **found))
         else:
-            lines.append(message("fails_check", language, check=check, **found))
+            lines.append(rule_problem(column, str(check), count=len(cases), rows=_rows(frame, cases["index"], limit),
+                                      values=cases["failure_case"].head(limit).tolist(), language=language))
     return lines
+
+
+def rule_problem(column: str, check: str, *, count: int, rows: list[int], values: list, language: str) -> str:
+    """One failed column rule (pandera's check name, e.g. not_nullable, finite, isin(...)): how many rows, the first
+    1-based data rows and values (ids masked); shared by the pandas and the Spark validation."""
+    values = [mask(v) if column == ID.name else v for v in values]
+    found = {"column": column, "count": count, "rows": rows, "values": values}
+    if check == "not_nullable":
+        return message("blank_id" if column == ID.name else "missing_values", language, **found)
+    if check == "finite":
+        return message("not_finite", language, **found)
+    return message("fails_check", language, check=check, **found)
 
 
 def _table_rules(frame: pd.DataFrame, table: str, language: str) -> list[str]:
@@ -131,8 +148,14 @@ def _table_rules(frame: pd.DataFrame, table: str, language: str) -> list[str]:
     missing = np.setdiff1d(np.arange(present[0], present[-1] + 1), present)
     if not len(missing):
         return []
-    return [message("market_gap", language, count=len(missing), first=_month_end(present[0]),
-                    last=_month_end(present[-1]), examples=[_month_end(m) for m in missing[:5]])]
+    return [market_gap_problem(present[0], present[-1], missing[:5], count=len(missing), language=language)]
+
+
+def market_gap_problem(first, last, examples, *, count: int, language: str) -> str:
+    """`count` month-ends missing between the month numbers `first` and `last` (12 * year + month - 1), e.g.
+    `examples`; shared by the pandas and the Spark validation."""
+    return message("market_gap", language, count=count, first=_month_end(first), last=_month_end(last),
+                   examples=[_month_end(m) for m in examples])
 
 
 def table_problems(frame: pd.DataFrame, table: str, language: str = "en") -> list[str]:
@@ -153,7 +176,7 @@ def _report(problems: dict[str, list[str]], sources: dict[str, str], language: s
     return "\n".join(head + blocks)
 
 
-def _check(find, language: str, sources: dict[str, str]) -> None:
+def check_problems(find, language: str, sources: dict[str, str]) -> None:
     """Run `find(language)` -> (errors by table, warnings) in each language of `language` (the next one only when
     the first found something to say); log the warnings, raise one ContractError with the errors in every language."""
     found = {}
@@ -170,7 +193,7 @@ def _check(find, language: str, sources: dict[str, str]) -> None:
 
 def validate(frame: pd.DataFrame, table: str, *, source: str | None = None, language: str = "en") -> pd.DataFrame:
     """Validate one table against the contract and return it; raise ContractError listing every problem."""
-    _check(lambda lang: ({table: table_problems(frame, table, lang)}, []), language, {table: source})
+    check_problems(lambda lang: ({table: table_problems(frame, table, lang)}, []), language, {table: source})
     return frame
 
 
@@ -220,12 +243,18 @@ def _known_ids(tables: dict, ids: dict[str, pd.Series], where, errors: dict[str,
     for t, u in unknown.items():
         if u.any():
             raw = tables[t]["customer_id"]
-            shown = [f"{mask(v)!r}: {(np.flatnonzero(raw.eq(v).to_numpy())[:3] + 1).tolist()}"
-                     for v in pd.unique(raw[u])[:3]]
-            errors[t].append(message("unknown_ids", language, count=len(pd.unique(raw[u])),
-                                     customers=where("customers", True), rows=int(u.sum()),
-                                     examples=f"{{{', '.join(shown)}}}"))
+            examples = [(v, (np.flatnonzero(raw.eq(v).to_numpy())[:3] + 1).tolist()) for v in pd.unique(raw[u])[:3]]
+            errors[t].append(unknown_ids_problem(examples, count=len(pd.unique(raw[u])), rows=int(u.sum()),
+                                                 customers=where("customers", True), language=language))
     return ids
+
+
+def unknown_ids_problem(examples: list[tuple[str, list[int]]], *, count: int, rows: int, customers: str,
+                        language: str) -> str:
+    """Ids with no row in customers: `count` ids in `rows` rows; `examples` (id, its first 1-based data rows)."""
+    shown = [f"{mask(v)!r}: {list(map(int, numbers))}" for v, numbers in examples]
+    return message("unknown_ids", language, count=count, customers=customers, rows=rows,
+                   examples=f"{{{', '.join(shown)}}}")
 
 
 def month_gaps(tables: dict, codes: np.ndarray, language: str = "en", limit: int = 3) -> tuple[int, int, str]:
@@ -246,11 +275,17 @@ def month_gaps(tables: dict, codes: np.ndarray, language: str = "en", limit: int
     for i in gaps[np.unique(customer[gaps], return_index=True)[1]][:limit]:
         before, after = (int(np.flatnonzero((codes == customer[i]) & (numbers == first + month[j]))[0])
                          for j in (i, i + 1))
-        customer_id = _value(ID.name, tables["monthly"][ID.name].iloc[before])
-        examples.append(message("month_gap", language, customer=customer_id,
-                                first=_month_end(first + month[i] + 1), last=_month_end(first + month[i + 1] - 1),
-                                before=before + 1, after=after + 1))
+        examples.append(month_gap_example(tables["monthly"][ID.name].iloc[before], first + month[i],
+                                          first + month[i + 1], before=before + 1, after=after + 1,
+                                          language=language))
     return len(np.unique(customer[gaps])), int((month[gaps + 1] - month[gaps] - 1).sum()), "; ".join(examples)
+
+
+def month_gap_example(customer_id, previous, following, *, before: int, after: int, language: str) -> str:
+    """A customer's months skipped between the month numbers `previous` and `following` (12 * year + month - 1),
+    the rows of those two months being the 1-based data rows `before` and `after`; shared with the Spark rules."""
+    return message("month_gap", language, customer=_value(ID.name, customer_id), first=_month_end(previous + 1),
+                   last=_month_end(following - 1), before=before, after=after)
 
 
 def relation_problems(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None = None,
@@ -322,7 +357,7 @@ def relation_problems(tables: dict[str, pd.DataFrame], sources: dict[str, str] |
 def validate_relations(tables: dict[str, pd.DataFrame], *, sources: dict[str, str] | None = None,
                        language: str = "en") -> None:
     """The cross-table rules: log each warning; raise one ContractError listing every error."""
-    _check(lambda lang: relation_problems(tables, sources, lang), language, sources or {})
+    check_problems(lambda lang: relation_problems(tables, sources, lang), language, sources or {})
 
 
 def all_problems(tables: dict[str, pd.DataFrame], sources: dict[str, str],
@@ -338,5 +373,5 @@ def validate_all(tables: dict[str, pd.DataFrame], sources: dict[str, str] | None
     """Validate every contract table and the relations between them; raise one ContractError listing every
     problem of every table, grouped by table (or file), in `language` (en, zh or both). Warnings are logged."""
     checked = {name: tables[name] for name in TABLES}
-    _check(lambda lang: all_problems(checked, sources or {}, lang), language, sources or {})
+    check_problems(lambda lang: all_problems(checked, sources or {}, lang), language, sources or {})
     return checked

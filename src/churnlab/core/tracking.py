@@ -140,10 +140,15 @@ def read_train_run(record: Path = paths.TRAIN_RUN, model: Path = paths.CHURN_MOD
 
 
 def file_hash(path: Path) -> str:
-    """md5 of a file's bytes (the hash DVC records), or "missing"."""
+    """md5 of a file's bytes (the hash DVC records), or "missing". A folder (a partitioned Parquet table): md5 of
+    its files' relative paths and md5s, in path order (hidden files and Spark's _SUCCESS markers left out)."""
     path = Path(path)
     if not path.exists():
         return "missing"
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.is_file() and not f.name.startswith((".", "_")))
+        return hashlib.md5("".join(f"{f.relative_to(path).as_posix()} {file_hash(f)}\n" for f in files)
+                           .encode()).hexdigest()
     digest = hashlib.md5()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -36,10 +36,17 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 OPTIONAL = ("churn_events", "campaigns")
+CATALOG = "table:"  # data.tables: {monthly: "table:bank.monthly"} names a Spark catalog table (engine.name spark)
 
 
-def find_tables(folder: Path | str | None, overrides: dict[str, str] | None = None) -> dict[str, Path | None]:
-    """The file of each contract table: `overrides[table]`, else `<folder>/<table><suffix>`, else None."""
+def catalog_table(location) -> str | None:
+    """The catalog table a `data.tables` entry names (`table:bank.monthly` -> bank.monthly), or None for a path."""
+    return location[len(CATALOG):] if isinstance(location, str) and location.startswith(CATALOG) else None
+
+
+def find_tables(folder: Path | str | None, overrides: dict[str, str] | None = None) -> dict[str, Path | str | None]:
+    """The file of each contract table: `overrides[table]`, else `<folder>/<table><suffix>`, else None. A catalog
+    table (`table:<name>`, for the Spark engine: `churnlab.data.contract_spark`) is kept as that text."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     unknown = sorted(set(overrides) - set(TABLES))
     if unknown:
@@ -47,7 +54,7 @@ def find_tables(folder: Path | str | None, overrides: dict[str, str] | None = No
     files: dict[str, Path | None] = {}
     for table in TABLES:
         if table in overrides:
-            files[table] = Path(overrides[table])
+            files[table] = overrides[table] if catalog_table(overrides[table]) else Path(overrides[table])
             continue
         found = [Path(folder) / f"{table}{s}" for s in SUFFIXES if folder and (Path(folder) / f"{table}{s}").exists()]
         if len(found) > 1:
@@ -94,6 +101,10 @@ def read_contract(files: dict[str, Path | None], *, key: bytes, date_formats: di
     """The five contract tables from `files` (see `find_tables`), typed, validated (errors in `language`, the report
     language), then pseudonymised."""
     date_formats = dict(date_formats or {})
+    catalog = sorted(t for t, path in files.items() if catalog_table(path))
+    if catalog:
+        raise DataError(f"data.tables names catalog table(s) for {catalog}, which only the Spark engine reads: set "
+                        f"engine.name: spark, or give Parquet or CSV files")
     tables, sources = {}, {}
     for table, path in files.items():
         fields = TABLES[table][0]

@@ -3,7 +3,9 @@
 - `simulator` (default): the simulated bank (`churnlab.data.simulator`, params section `simulate`) writes the five
   contract tables to data/raw and its ground truth to data/oracle.
 - `contract`: the bank's own five tables in the data-contract layout (`churnlab.data.contract`), from the
-  folder `data.path` or the files in `data.tables`; typed, ids pseudonymised, validated.
+  folder `data.path` or the files in `data.tables`; typed, ids pseudonymised, validated. With `engine.name: spark`
+  Parquet files and folders, and catalog tables (`data.tables: {monthly: "table:bank.monthly"}`), are read, typed
+  and validated by Spark (`churnlab.data.contract_spark`), into the same data/raw files; CSV files are read here.
 - `ledger`: a Berka-style transaction ledger in the folder `data.path` (`churnlab.data.ledger`), turned into the
   contract tables (no closures: churn is then defined by dormancy or value run-off in `features.churn`).
 - `snapshot`: one row per customer with a churn flag, the file `data.path` (`churnlab.contract.snapshot_file`):
@@ -34,7 +36,7 @@ from churnlab.core.params import load_params
 from churnlab.core.privacy import pseudonym_key
 from churnlab.core.readers import read_table
 from churnlab.core.tracking import file_hash
-from churnlab.data.contract import find_tables, read_contract
+from churnlab.data.contract import catalog_table, find_tables, read_contract
 from churnlab.data.ledger import ledger_tables, read_ledger
 from churnlab.data.simulator.simulate import write_simulation
 
@@ -105,16 +107,49 @@ def snapshot_file(path: str, *, key: bytes, read: dict, rename: dict, language: 
     return rows, screen(raw.drop(columns=named), keep=columns.get("keep", []))
 
 
+def on_spark(files: dict) -> bool:
+    """Whether Spark reads the contract tables `files` (`find_tables`): when every one is Parquet (a file or a
+    folder) or a catalog table. CSV files are read here (Spark has no reader for their quirks, `read_table`), so a
+    set naming both CSV files and catalog tables is an error."""
+    located = {t: f for t, f in files.items() if f is not None}
+    text = sorted(t for t, f in located.items() if not catalog_table(f) and not Path(f).is_dir()
+                  and Path(f).suffix.lower() not in (".parquet", ".pq"))
+    catalog = sorted(t for t, f in located.items() if catalog_table(f))
+    if text and catalog:
+        raise DataError(f"data.tables: {catalog} are catalog tables, which Spark reads, and {text} text files, "
+                        f"which only the local reader reads: store those as Parquet (or catalog tables)")
+    if text:
+        log.info("engine.name spark: contract table(s) %s are text files: all five are read locally", text)
+    return not text
+
+
 def source_tables(source: str, path: str, *, key: bytes, read: dict, tables: dict, date_formats: dict,
-                  ledger: dict, language: str = "en") -> tuple[dict[str, pd.DataFrame], list[Path]]:
+                  ledger: dict, language: str = "en", spark=None) -> tuple[dict[str, pd.DataFrame], list[Path]]:
     """The five contract tables of a ledger or contract source, validated (errors in `language`), and the files
-    they came from."""
+    they came from. With a SparkSession `spark`, Spark reads a contract source's Parquet and catalog tables."""
     if source == "ledger":
         files = sorted(p for p in Path(path).iterdir() if p.is_file())
         return ledger_tables(read_ledger(path), key=key, language=language, **ledger), files
     files = find_tables(path, tables)
-    return (read_contract(files, key=key, date_formats=date_formats, language=language, **read),
-            [f for f in files.values() if f])
+    read_files = [f for f in files.values() if f and not catalog_table(f)]
+    if spark is not None and on_spark(files):
+        from churnlab.data import contract_spark  # pyspark is an optional extra
+
+        return contract_spark.read_contract(spark, files, key=key, date_formats=date_formats,
+                                            language=language), read_files
+    return read_contract(files, key=key, date_formats=date_formats, language=language, **read), read_files
+
+
+def contract_on_engine(engine: dict, **options) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """`source_tables` of the contract source on the engine `engine` names (a Spark session is opened for it and
+    stopped after, unless the tables are text files, which are read here)."""
+    if engine["name"] != "spark" or not on_spark(find_tables(options["path"], options["tables"])):
+        return source_tables("contract", **options)
+    sql = open_engine(engine)
+    try:
+        return source_tables("contract", spark=sql.spark, **options)
+    finally:
+        sql.close()
 
 
 def describe_source(source: str, summary: dict, *, inputs: dict[str, str]) -> dict:
@@ -186,9 +221,16 @@ def main() -> None:
             feature_types=params["feature_types"])
         files = [Path(path)]
     else:
-        frames, files = source_tables(source, path, key=pseudonym_key(), read=read, tables=params["tables"],
-                                      date_formats=params["date_formats"], ledger=params["ledger"], language=language)
-    result = run(source, frames, inputs={str(f): file_hash(f) for f in files}, simulated=simulated, dropped=dropped)
+        options = {"path": path, "key": pseudonym_key(), "read": read, "tables": params["tables"],
+                   "date_formats": params["date_formats"], "ledger": params["ledger"], "language": language}
+        if source == "contract":
+            logged["engine"] = engine_params()
+            frames, files = contract_on_engine(logged["engine"], **options)
+        else:
+            frames, files = source_tables(source, **options)
+    catalog = {t: "catalog table" for t in params["tables"].values() if catalog_table(t)}  # no file to hash
+    result = run(source, frames, inputs={**{str(f): file_hash(f) for f in files}, **catalog}, simulated=simulated,
+                 dropped=dropped)
     # the tables are DVC outputs, up to gigabytes: MLflow keeps the source descriptions and data.json only
     write_result("data", result, headline=HEADLINE, params=logged, inputs=files, artifacts=list(result.texts))
     remove_stale({*result.files(), *(SIMULATED if source == "simulator" else ())})

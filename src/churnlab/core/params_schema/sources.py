@@ -1,6 +1,7 @@
 """The `base`, `data` and `simulate` sections: where the data come from."""
 
 import codecs
+import re
 from typing import Annotated, Any, Literal
 
 from annotated_types import MaxLen, MinLen
@@ -64,6 +65,24 @@ class Ledger(Section):
 
 
 
+CATALOG = "table:"  # churnlab.data.contract.CATALOG
+CATALOG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
+
+
+def _location(value: str | None, info: ValidationInfo) -> str | None:
+    """A contract table's location: a file or folder, or `table:<name>`, a Spark catalog table (catalog.db.table,
+    db.table or table), which only the Spark engine reads (validate_params passes the engine's name as context)."""
+    if value is None or not value.startswith(CATALOG):
+        return value
+    if not CATALOG_NAME.fullmatch(value[len(CATALOG):]):
+        raise rule("must name a catalog table as table:<name>, e.g. table:bank.monthly (up to three dotted parts of "
+                   "letters, digits and _)")
+    if (info.context or {}).get("engine") == "local":
+        raise rule("names a catalog table, which only the Spark engine reads: set engine.name: spark, or give a "
+                   "Parquet or CSV file")
+    return value
+
+
 def _token(value: Any) -> str:
     """A churn flag as the snapshot reader compares it: 1, 1.0, true and "1" are the same."""
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
@@ -73,7 +92,8 @@ def _token(value: Any) -> str:
 
 class Data(Section):
     source: Literal["simulator", "contract", "snapshot", "ledger"]
-    tables: dict[Literal["customers", "monthly", "market", "churn_events", "campaigns"], str | None]
+    tables: dict[Literal["customers", "monthly", "market", "churn_events", "campaigns"],
+                 Annotated[str | None, AfterValidator(_location)]]  # a file, a folder or table:<name>
     path: str | None  # after `tables`: a contract may name every file there instead
     read: Read
     date_formats: dict[str, Name]
