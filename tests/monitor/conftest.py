@@ -70,6 +70,14 @@ def bank():
 
 
 @pytest.fixture
+def spark_tables(spark):
+    """The tiny bank's contract tables as views of the Spark engine (the monitor stage's `con` on spark)."""
+    from churnlab.core.engine import SparkSql
+
+    return connect(bank_tables(), engine=SparkSql(spark))
+
+
+@pytest.fixture
 def reference(bank) -> pd.DataFrame:
     """The snapshot rows at the training cutoffs, as the features stage writes them."""
     last = bank.month(N_MONTHS - 1)

@@ -55,11 +55,14 @@ def months_table(**columns) -> pd.DataFrame:
 
 # ---- run() on the tiny bank ---------------------------------------------------------------------------------------
 
-def run_bank(bank, reference, champion, settings, **overrides) -> StageResult:
+def run_bank_kwargs(bank, settings) -> dict:
     window = monitoring_window(bank.con, bank.split, every_months=settings.every_months)
-    kwargs = {"window": window, "source": SIMULATOR, "grading": None, "shock": {"shock_month": 12, "shock_months": 2},
-              "churn": bank.churn, "seed": 0, "horizon_months": bank.horizon_months, "settings": settings}
-    return run(bank.con, reference, champion, **(kwargs | overrides))
+    return {"window": window, "source": SIMULATOR, "grading": None, "shock": {"shock_month": 12, "shock_months": 2},
+            "churn": bank.churn, "seed": 0, "horizon_months": bank.horizon_months, "settings": settings}
+
+
+def run_bank(bank, reference, champion, settings, **overrides) -> StageResult:
+    return run(bank.con, reference, champion, **(run_bank_kwargs(bank, settings) | overrides))
 
 
 def test_run_on_the_tiny_bank(bank, reference, champion, settings):
@@ -102,6 +105,17 @@ def test_without_the_simulator_the_alarm_rates_are_skipped_and_the_tables_unchan
     assert without.metrics["source"] == "ledger"
     for path, table in with_shock.tables.items():  # seeded: the same draws give the same tables
         pd.testing.assert_frame_equal(table, without.tables[path])
+
+
+@pytest.mark.slow
+def test_the_months_snapshots_on_spark_change_no_output(bank, reference, champion, settings, spark_tables):
+    """The monitored months' snapshots by the same SQL on Spark, and their bins counted there (the stage on the spark
+    engine): every table and metric is the DuckDB run's, exactly."""
+    local = run_bank(bank, reference, champion, settings)
+    counted = run(spark_tables, reference, champion, **(run_bank_kwargs(bank, settings) | {"sql": spark_tables}))
+    assert counted.metrics == local.metrics
+    for path, table in local.tables.items():
+        pd.testing.assert_frame_equal(counted.tables[path], table, check_exact=True, obj=f"spark {path}")
 
 
 @pytest.mark.slow

@@ -2,8 +2,9 @@
 
 Monitoring is monthly, not at the quarterly snapshot cutoffs: a bank scores every month and a shock that starts
 between two cutoffs should not wait a quarter. The snapshot of every month after the last training cutoff is
-computed with the features stage's own point-in-time SQL (`contract.snapshots.snapshot_at`, DuckDB, ~3 s a month
-on the default data), so the monitored rows are exactly what the model would be fed. Months are month numbers
+computed with the features stage's own point-in-time SQL (`contract.snapshots.snapshot_at`, on the engine's
+DuckDB or Spark, ~3 s a month on the default data with DuckDB), so the monitored rows are exactly what the model
+would be fed. Months are month numbers
 (`contract.tables.month_number`) until they are written, then month-end dates.
 """
 
@@ -17,15 +18,14 @@ from tqdm import tqdm
 from churnlab.contract.indicators import CATEGORICAL, FLAGS, INDICATORS, point_in_time_features
 from churnlab.contract.snapshots import snapshot_at
 from churnlab.contract.tables import month_end, month_number, month_range
-from churnlab.core.engine import Sql
+from churnlab.core.engine import Sql, as_sql
 from churnlab.model.grades import assign_grades, points
 from churnlab.model.split import TimeSplit
 from churnlab.monitor.stability import SCORE, Reference, compare_month, fit_reference
 
 log = logging.getLogger(__name__)
 
-MARKET_SQL = """CREATE OR REPLACE TEMP TABLE market_asof AS
-SELECT min(customer_id) AS customer_id, m AS t FROM monthly WHERE m BETWEEN {lo} AND {hi} GROUP BY m"""
+MARKET_SQL = "SELECT min(customer_id) AS customer_id, m AS t FROM monthly WHERE m BETWEEN {lo} AND {hi} GROUP BY m"
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def grade_shares(p, grading: dict | None) -> dict[str, float]:
 
 def market_history(con, lo: int, hi: int) -> pd.DataFrame:
     """The market indicators at every month lo..hi, by the catalogue's own SQL (one row per month)."""
-    con.execute(MARKET_SQL.format(lo=int(lo), hi=int(hi)))
+    as_sql(con).create("market_asof", MARKET_SQL.format(lo=int(lo), hi=int(hi)))
     market = [i.feature for i in INDICATORS if i.group == "market"]
     return point_in_time_features(con, "market_asof")[["t", *market]].sort_values("t", ignore_index=True)
 

@@ -24,7 +24,6 @@ and data/processed/monitor_scores.parquet. Run with `python -m churnlab.monitor`
 
 import json
 import logging
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -210,9 +209,10 @@ def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Wi
         settings: Settings, sql: Sql | None = None) -> StageResult:
     """The champion over `window.months`: stability, estimated and realised performance, alerts, alarm rates.
 
-    `con` is DuckDB over the contract tables (`contract.tables.connect`: the Parquet files in `main`, DataFrames in
-    tests); nothing here reads a file, params.yaml or MLflow. `sql` is the engine that counts the rows per PSI / CSI
-    bin (numpy when None: the local engine).
+    `con` is an engine (DuckDB or Spark, or a DuckDB connection) over the contract tables (`contract.tables.connect`:
+    the Parquet files in `main`, DataFrames in tests), on which the months' snapshots are computed; nothing here
+    reads a file, params.yaml or MLflow. `sql` is the engine that counts the rows per PSI / CSI bin (numpy when
+    None: the local engine).
     `reference` holds the snapshot rows at the training cutoffs; `grading` the score stage's grades (or None);
     `shock` the simulator's promotion (params simulate.shock_month and shock_months) on simulated data, else None.
     """
@@ -288,20 +288,22 @@ def main() -> None:
               "register": {"model_name": model_name}, "score": {"points": points}, "monitor": asdict(settings),
               "engine": engine, **({"simulate": shock} if shock else {})}
     split = load_split(paths.SPLIT) if source.time_axis else None
-    with connect(TABLES) if isinstance(split, TimeSplit) else nullcontext() as con:
+    # the months' snapshots on the engine (DuckDB or Spark), over the contract tables
+    sql = open_engine(engine) if isinstance(split, TimeSplit) else None
+    try:
+        con = connect(TABLES, engine=sql) if sql is not None else None
         window = monitoring_window(con, split, every_months=settings.every_months) if con is not None else None
         if reason := why_unmonitored(source, split, window):
             write_result("monitor", unmonitored(reason, source), headline=HEADLINE, params=params, inputs=INPUTS)
             return
         champion = tracking.load_champion(model_name)
-        sql = open_engine(engine) if engine["name"] == "spark" else None  # local: numpy counts the bins
-        try:
-            result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
-                         source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
-                         horizon_months=base["horizon_months"], settings=settings, sql=sql)
-        finally:
-            if sql is not None:
-                sql.close()
+        result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
+                     source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
+                     horizon_months=base["horizon_months"], settings=settings,
+                     sql=sql if engine["name"] == "spark" else None)  # local: numpy counts the bins
+    finally:
+        if sql is not None:
+            sql.close()
     # the per-customer scores (~6 MB a run) stay out of MLflow, as before; the reports and monitor.json go in
     write_result("monitor", result, headline=HEADLINE, params=params, inputs=INPUTS,
                  artifacts=[p for p in result.files() if p != SCORES],
