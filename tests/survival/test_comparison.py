@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.survival.comparison import best_model, describe_column, with_oracle
+from churnlab.survival.comparison import best_model, describe_column, held_out_sample, with_oracle
 from churnlab.survival.design import Design
 
 
@@ -38,3 +38,12 @@ def test_with_oracle_adds_the_oracle_c_index_and_each_models_ratio():
                                "oracle_ratio": 1.0}
     assert compared["weibull"]["oracle_ratio"] == pytest.approx(-1.0)
     assert "oracle_c_index" not in SCORES["cox"]  # the scores passed in are left as they were
+
+
+def test_the_models_are_scored_on_every_held_out_customer_up_to_max_customers_then_a_seeded_sample():
+    test = pd.DataFrame({"customer_id": [f"c{i}" for i in range(10)], "residual": np.arange(10.0)})
+    assert held_out_sample(test, max_customers=10, seed=1) is test
+    sample = held_out_sample(test, max_customers=4, seed=1)
+    assert len(sample) == 4 and sample.index.is_monotonic_increasing
+    pd.testing.assert_frame_equal(sample, held_out_sample(test, max_customers=4, seed=1))
+    assert not sample.equals(held_out_sample(test, max_customers=4, seed=2))

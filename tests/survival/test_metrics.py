@@ -44,6 +44,17 @@ def test_harrell_c_on_a_hand_worked_example():
     assert harrell_c(frame, np.array([0.9, 0.1, 0.2, 0.5])) == pytest.approx(3 / 4)
 
 
+def test_harrell_c_equals_scikit_survivals_pairwise_count_with_tied_times_and_risks():
+    """lifelines' O(n log n) count against scikit-survival's every-pair one (an independent implementation)."""
+    from sksurv.metrics import concordance_index_censored
+
+    frame, hazard = exponential_customers(3000, 6)
+    risk = np.round(hazard + np.random.default_rng(6).normal(0, 0.02, len(hazard)), 2)  # many tied risks
+    expected = concordance_index_censored(frame["churned"].astype(bool).to_numpy(), frame["residual"].to_numpy(float),
+                                          risk)[0]
+    assert harrell_c(frame, risk) == pytest.approx(expected, abs=1e-12)
+
+
 def test_oracle_ratio_is_one_for_the_oracle_itself():
     test, hazard = exponential_customers(500, 2)
     truth = pd.DataFrame({"customer_id": test["customer_id"], "p24": 1 - np.exp(-24 * hazard)})

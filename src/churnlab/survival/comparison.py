@@ -85,6 +85,15 @@ def fit_models(train: pd.DataFrame, design: Design, *, names: list[str], seed: i
     return models, strata, tables
 
 
+def held_out_sample(test: pd.DataFrame, *, max_customers: int, seed: int) -> pd.DataFrame:
+    """The held-out customers every model is scored on: all of them, or a seeded sample of `max_customers` (the
+    IPCW metrics compare every pair of customers; at 100,000 the C-index's sampling error is about 0.002)."""
+    if len(test) <= max_customers:
+        return test
+    log.info("scoring the models on %d of %d held-out customers (evaluation.max_customers)", max_customers, len(test))
+    return test.sample(n=max_customers, random_state=seed).sort_index()
+
+
 def evaluate_models(models: dict, strata: Strata, design: Design, train: pd.DataFrame, test: pd.DataFrame, *,
                     horizon: int, evaluation: dict) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame]:
     """Held-out metrics, risks within `evaluation.risk_months` (for the oracle), mean survival curves beside the

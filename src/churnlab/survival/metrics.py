@@ -10,7 +10,8 @@ A model provides S(u | x) for u = 1..G months after a test customer's entry. Fro
   and predicted vs observed (Kaplan-Meier) by decile of the prediction.
 
 The IPCW metrics are scikit-survival's (the censoring distribution comes from the training customers);
-lifelines has no Brier score.
+lifelines has no Brier score. Its Uno's C compares every pair (O(n^2): about 90 s at 300,000 customers), so the
+stage scores at most `evaluation.max_customers` held-out customers (`comparison.held_out_sample`).
 """
 
 import logging
@@ -19,8 +20,8 @@ import warnings
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines.utils import concordance_index
 from sksurv.metrics import (
-    concordance_index_censored,
     concordance_index_ipcw,
     cumulative_dynamic_auc,
     integrated_brier_score,
@@ -32,9 +33,13 @@ log = logging.getLogger(__name__)
 
 
 def harrell_c(frame: pd.DataFrame, risk: np.ndarray) -> float:
-    """Harrell's C of `risk` against the residual time and event of `frame`."""
+    """Harrell's C of `risk` against the residual time and event of `frame` (tied risks count one half).
+
+    lifelines' O(n log n) count (a higher score there means a longer life, hence -risk); scikit-survival's
+    `concordance_index_censored` gives the same value but compares every pair, O(n^2): 90 s at 300,000 customers.
+    """
     event = frame["churned"].to_numpy().astype(bool)
-    return float(concordance_index_censored(event, frame["residual"].to_numpy(float), risk)[0])
+    return float(concordance_index(frame["residual"].to_numpy(float), -np.asarray(risk, float), event))
 
 
 def spline_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
 from churnlab.model.churn import feature_columns
 from churnlab.survival.clv import empty_clv, lifetime_values
-from churnlab.survival.comparison import best_model, evaluate_models, fit_models, with_oracle
+from churnlab.survival.comparison import best_model, evaluate_models, fit_models, held_out_sample, with_oracle
 from churnlab.survival.design import Design, covariates_at, prepare_lifetimes, split_customers
 from churnlab.survival.kaplan_meier import describe
 from churnlab.survival.models import Strata
@@ -125,10 +125,11 @@ def model_comparison(train: pd.DataFrame, test: pd.DataFrame, design: Design, *,
     (on Spark the Cox model's per-month sums are Spark's).
     """
     fitted, strata, tables = fit_models(train, design, names=names, seed=seed, **fit_settings)
-    scores, risks, curves, deciles = evaluate_models(fitted, strata, design, train, test, horizon=horizon,
+    scored = held_out_sample(test, max_customers=evaluation["max_customers"], seed=seed)
+    scores, risks, curves, deciles = evaluate_models(fitted, strata, design, train, scored, horizon=horizon,
                                                      evaluation=evaluation)
     if truth is not None:
-        scores = with_oracle(scores, test, truth, risks, column=evaluation["oracle_column"])
+        scores = with_oracle(scores, scored, truth, risks, column=evaluation["oracle_column"])
     best = best_model(scores, select_by=evaluation["select_by"])
     metrics = {"best_model": best, "selected_by": evaluation["select_by"], "models": scores,
                "cox_strata": strata.sources}

@@ -85,6 +85,7 @@ class SurvivalEvaluation(Section):
     oracle_column: Literal["p_voluntary_12m_at_entry", "p_voluntary_24m_at_entry", "p_voluntary_36m_at_entry",
                            "p_churn_12m_at_entry", "p_churn_24m_at_entry", "p_churn_36m_at_entry"]
     select_by: Literal["c_index_uno", "c_index_harrell", "ibs", "ici"]
+    max_customers: Count
 
 
 class Margins(Section):
