@@ -10,7 +10,7 @@ scores the test cutoff (the rows `evaluate` scores). Printed per fit: training r
 test ROC-AUC, and its difference from the all-rows fit with a paired bootstrap 95 % interval over test customers
 (`--boot` resamples). Calibration is left out: Platt scaling is monotone, so it does not change the AUC.
 
-    .venv/bin/python benchmarks/bench_train_sample.py /tmp/churnlab-bench-pipeline/local-1000000
+    .venv/bin/python benchmarks/bench_train_sample.py "${TMPDIR:-/tmp}/churnlab-bench-pipeline/local-1000000"
     .venv/bin/python benchmarks/bench_train_sample.py FOLDER --rows 100000 250000 500000
     .venv/bin/python benchmarks/bench_train_sample.py --tiny FOLDER   # smoke run (the suite's, on its test project)
 """
