@@ -31,9 +31,14 @@ setup: $(STAMP)  ## create .venv from the lock file (only when missing or stale)
 repro: setup  ## set up, then run the whole pipeline on the default simulated data (dvc repro)
 	dvc repro
 
+# The Spark Connect tests need a process of their own (pyspark keeps one either classic or Connect); they run
+# alongside the main suite, in their own temporary folder, and their output follows the main suite's.
 test: setup  ## set up, then run the whole test suite (the Spark Connect tests in a process of their own)
-	pytest
-	pytest -m spark_connect
+	@log=$$(mktemp) && base=$$(mktemp -d) && \
+	{ pytest -m spark_connect -p no:cacheprovider --basetemp=$$base > $$log 2>&1 & connect=$$!; } && \
+	{ pytest; main=$$?; wait $$connect; other=$$?; \
+	  echo "== pytest -m spark_connect (ran alongside) =="; cat $$log; rm -rf $$log $$base; \
+	  test $$main -eq 0 && test $$other -eq 0; }
 
 lint: setup  ## ruff on the code and tests
 	ruff check src tests benchmarks

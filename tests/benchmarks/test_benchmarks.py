@@ -23,8 +23,8 @@ PRINTS = {
     "bench_cox_spark.py": ["generate 2,000 lifetimes", "covariates=35", "Cox in memory (numpy)",
                            "Cox from Spark's sums (local[2])", "passes over the customers", "max |coef spark - numpy|"],
     "bench_score.py": ["rows=2,000 features=", "local: predict 2,000 rows:", "mean_p_churn="],
-    "bench_pipeline.py": ["engine=local customers=400 stage=data exit=0", "customers=800 stage=features exit=0",
-                          "peak_rss_gib=", "pipeline_wall_s=", "engine=local stage=features sizes=400,800",
+    "bench_pipeline.py": ["engine=local customers=400 stage=data exit=0", "customers=800 stage=data exit=0",
+                          "peak_rss_gib=", "pipeline_wall_s=", "engine=local stage=data sizes=400,800",
                           "cpu_exponent=", "extrapolated_100M_h="],
     "bench_train_sample.py": ["training_rows=", "rows=500 fit_s=", "test_roc_auc=", "auc_loss_vs_all=",
                               "paired resamples"],
@@ -107,12 +107,12 @@ def test_bench_score_scores_with_the_local_pyfunc_at_a_tiny_size():
 
 
 @pytest.mark.slow
-def test_bench_pipeline_runs_the_first_stages_at_two_tiny_sizes_and_fits_their_exponents(tmp_path):
+def test_bench_pipeline_runs_the_first_stage_at_two_tiny_sizes_and_fits_its_exponent(tmp_path):
     out = bench("bench_pipeline.py", "--workdir", str(tmp_path))
     check_prints("bench_pipeline.py", out)
     rows = (tmp_path / "results.jsonl").read_text().splitlines()
-    assert len(rows) == 4  # two stages at two sizes, one line each
-    assert (tmp_path / "local-800" / "data" / "processed" / "snapshots.parquet").exists()
+    assert len(rows) == 2  # one stage at two sizes, one line each
+    assert (tmp_path / "local-800" / "data" / "raw" / "monthly.parquet").exists()
 
 
 @pytest.mark.slow
