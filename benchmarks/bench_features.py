@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from child_process import run_measured
+from projects import merge, sized_params
 
 from churnlab.core import paths
 
@@ -46,14 +47,10 @@ def generate(workdir: Path, *, customers: int, months: int, params: dict) -> Non
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:
         print(f"reusing simulated tables in {workdir / 'data/raw'}")
         return
-    simulate = dict(params["simulate"])
     # The oracle is ground truth for evaluation, not an input of the features stage: do as little as possible.
-    simulate.update(n_customers=customers, n_months=months, oracle_paths=2, oracle_every_months=3,
-                    shock_month=min(simulate["shock_month"], months - 8),
-                    campaign_months=[m for m in simulate["campaign_months"] if m < months])
-    data = {**params["data"], "source": "simulator"}
-    (workdir / "params.yaml").write_text(yaml.safe_dump({**params, "data": data, "simulate": simulate}),
-                                         encoding="utf-8")
+    sized = merge(sized_params(params, customers=customers, months=months),
+                  {"simulate": {"oracle_paths": 2}, "data": {"source": "simulator"}})
+    (workdir / "params.yaml").write_text(yaml.safe_dump(sized), encoding="utf-8")
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "churnlab.data"], cwd=workdir, check=True, env=_env())
     stamp.write_text(json.dumps(wanted))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 from child_process import Measured, run_measured
+from projects import merge, sized_params
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"customers": 800, "months": 24, "oracle_paths": 2}  # checks that it runs; its figures mean nothing
@@ -61,11 +62,8 @@ def main() -> None:
     if args.tiny:
         vars(args).update(TINY)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["simulate"].update(n_customers=args.customers, n_months=args.months, oracle_every_months=args.oracle_every,
-                              oracle_paths=args.oracle_paths, shock_month=min(params["simulate"]["shock_month"],
-                                                                              args.months - 8),
-                              campaign_months=[m for m in params["simulate"]["campaign_months"] if m < args.months])
-    params["engine"]["spark"].update(master=args.master, remote=None)
+    params = merge(sized_params(params, customers=args.customers, months=args.months, master=args.master),
+                   {"simulate": {"oracle_every_months": args.oracle_every, "oracle_paths": args.oracle_paths}})
     print(f"customers={args.customers:,} months={args.months} oracle_every={args.oracle_every} "
           f"oracle_paths={args.oracle_paths} workers={params['simulate']['workers']}")
     digests = []
