@@ -17,6 +17,7 @@ from churnlab.retention.design import (
     minimum_detectable_uplift,
     power_table,
     realised_uplift,
+    rows_to_confirm,
     sample_size_per_arm,
 )
 
@@ -30,6 +31,16 @@ def test_sample_size_matches_the_normal_approximation_worked_by_hand():
     assert sample_size_per_arm(0.20, 0.05) == 903
     assert 2 * (norm.ppf(0.975) + norm.ppf(0.8)) ** 2 / proportion_effectsize(0.2, 0.15) ** 2 == pytest.approx(
         902.34, abs=0.01)
+
+
+def test_rows_to_confirm_a_gain_match_the_one_sample_formula_worked_by_hand():
+    """A gain of 3 EUR per row with a spread of 100 EUR per row: n = ((z_0.975 + z_0.8) x 100 / 3)^2
+    = (2.801585 x 33.3333)^2 = 93.3862^2 = 8,720.98 -> 8,721; a gain twice as large needs a quarter of the rows."""
+    assert ((norm.ppf(0.975) + norm.ppf(0.8)) * 100 / 3) ** 2 == pytest.approx(8720.98, abs=0.01)
+    assert rows_to_confirm(3.0, 100.0) == 8721
+    assert rows_to_confirm(6.0, 100.0) == math.ceil(8720.98 / 4)
+    with pytest.raises(ValueError, match="gain and sd must be positive"):
+        rows_to_confirm(-1.0, 100.0)
 
 
 @pytest.mark.parametrize(("rate", "uplift", "alpha", "power"), [(0.24, 0.02, 0.05, 0.8), (0.1, 0.05, 0.01, 0.9),

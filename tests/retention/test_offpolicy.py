@@ -47,6 +47,19 @@ def test_ipw_snipw_and_dr_match_the_hand_worked_log():
     assert table.loc["ipw", "matched"] == 3
 
 
+def test_the_gain_over_a_baseline_matches_the_hand_worked_log():
+    """Contacting no one: IPW 2 x 10 + 2 x 0 = 20 over 6; SNIPW 20 / 4 = 5; DR 6 x 5 + 2 (10 - 5) + 2 (0 - 5) = 30
+    over 6 = 5. The mixed policy's gains are its values (above) minus these."""
+    logs, policy, predicted = hand_log()
+    nobody = pd.Series("control", index=logs.index)
+    table = evaluate_policies(logs, {"mixed": policy, "nobody": nobody}, predicted, draws=50, seed=0,
+                              baseline=nobody).set_index(["policy", "estimator"])
+    assert table.loc["mixed", "gain"].to_dict() == pytest.approx({"ipw": 128 / 6, "snipw": 9.8, "dr": 91 / 6})
+    assert (table.loc["nobody", ["gain", "gain_se", "gain_low", "gain_high"]] == 0).all().all()
+    plain = evaluate_policies(logs, {"mixed": policy, "nobody": nobody}, predicted, draws=50, seed=0)
+    pd.testing.assert_frame_equal(plain, table.reset_index()[plain.columns])  # same redraws with or without it
+
+
 def test_dr_is_exact_with_an_exact_model_even_with_wrong_propensities_and_is_ipw_with_a_zero_model():
     """Rewards are deterministic (the model knows every customer's reward under every arm), so each correction
     r - q(arm) is 0 and DR is the policy's true value, whatever the propensities. IPW with the wrong ones is off."""
@@ -101,6 +114,24 @@ def test_bootstrap_intervals_cover_the_true_values_of_a_simulated_campaign():
     assert ipw.loc["all_a", "se"] == pytest.approx((w * logs["reward"]).std() / np.sqrt(len(logs)), rel=0.1)
     assert (dr["se"] < ipw["se"]).all()  # a good outcome model removes most of the weighting noise
     assert ipw.loc["targeted", "contacted_share"] == 1.0 and ipw.loc["nobody", "contacted_share"] == 0.0
+
+
+def test_paired_gains_cover_the_true_gains_and_are_narrower_than_the_values():
+    """True gains over contacting no one (350 per customer): all_a 355 - 350 = 5, targeted 380 - 350 = 30; `few`
+    gives a only to the price-driven customers among the first fifth of rows (+30 each), no one else."""
+    logs, predicted, policies, truth = simulated_campaign()
+    price = policies["targeted"] == "a"  # segment 0
+    policies["few"] = pd.Series(np.where(price & (logs.index < len(logs) // 5), "a", "control"))
+    table = evaluate_policies(logs, policies, predicted, draws=500, seed=1, baseline=policies["nobody"])
+    dr = table[table["estimator"] == "dr"].set_index("policy")
+    true_gain = {name: value - truth["nobody"] for name, value in truth.items()}
+    true_gain["few"] = 30.0 * float((policies["few"] == "a").mean())
+    assert true_gain == pytest.approx({"nobody": 0.0, "all_a": 5.0, "targeted": 30.0, "few": 3.0}, abs=0.1)
+    for name in ("all_a", "targeted", "few"):
+        assert dr.loc[name, "gain_low"] <= true_gain[name] <= dr.loc[name, "gain_high"], dr
+    assert dr.loc["targeted", "gain_low"] > 0  # the campaign proves targeting pays
+    # a policy that leaves most customers alone shares their noise with the baseline: the paired gain is tighter
+    assert dr.loc["few", "gain_se"] < dr.loc["few", "se"] / 2
 
 
 def test_the_bootstrap_is_reproducible_with_its_seed():

@@ -6,7 +6,7 @@ import pytest
 
 from churnlab.retention.next_campaign import design_next, recommended_arms
 from churnlab.retention.offer_policy import CONTROL
-from churnlab.retention.targeting import compare_offer_policies, offer_list
+from churnlab.retention.targeting import compare_offer_policies, learned_proof, offer_list
 
 COSTS = pd.Series({CONTROL: 0.0, "match": 60.0, "nudge": 2.0})
 
@@ -50,6 +50,20 @@ def test_on_simulated_logs_the_oracle_ranks_first_and_the_dr_intervals_hold_the_
     assert (table["spent"] <= table["budget_eur"] + 1e-9).all()
     assert table["dr_covers_truth"].sum() >= 4
     assert (table["dr_low"] <= table["dr"]).all() and (table["dr"] <= table["dr_high"]).all()
+    assert table["dr_net_covers_truth"].sum() >= 4
+    assert (table["dr_net_value_low"] <= table["dr_net_value"]).all()
+    assert (table["dr_net_value"] <= table["dr_net_value_high"]).all()
+
+
+def test_the_learned_proof_sizes_the_campaign_from_the_paired_standard_error():
+    """1,000 rows; the model claims EUR 3,000 (3 a row); the DR net value's standard error is EUR 100 in total, so
+    0.1 a row at 1,000 rows and sd = 0.1 sqrt(1,000) = 3.162 for one row: n = (2.801585 x 3.162 / 3)^2 = 8.72 -> 9.
+    """
+    learned = pd.Series({"estimated_net_value": 3000.0, "dr_net_value": 150.0, "dr_net_value_se": 100.0,
+                         "dr_net_value_low": -50.0, "dr_net_value_high": 350.0})
+    proof = learned_proof(learned, rows=1000)
+    assert proof["rows_needed"] == 9 and proof["proved"] is False
+    assert learned_proof(learned.replace({3000.0: -10.0}), rows=1000)["rows_needed"] is None  # nothing to prove
 
 
 def test_the_offer_list_recommends_no_contact_where_no_offer_pays():

@@ -46,6 +46,20 @@ def _check_probability(name: str, value: float, *, closed: bool = False) -> None
         raise ValueError(f"{name} must lie in {'[0, 1]' if closed else '(0, 1)'}, got {value}")
 
 
+def rows_to_confirm(gain: float, sd: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Randomised campaign rows needed for an off-policy estimate of a policy's net gain per row to exclude 0
+    (two-sided at level `alpha`) with probability `power`, if the gain is `gain` per row and one row's estimate
+    has standard deviation `sd` (same currency units; the standard error at n rows is sd / sqrt(n)). The
+    one-sample normal test: statsmodels' `NormalIndPower` with ratio 0, n = ((z_(1-alpha/2) + z_power) sd /
+    gain)^2, rounded up."""
+    for name, value in (("alpha", alpha), ("power", power)):
+        _check_probability(name, value)
+    if not gain > 0 or not sd > 0:
+        raise ValueError(f"gain and sd must be positive, got gain {gain} and sd {sd}")
+    return math.ceil(NormalIndPower().solve_power(effect_size=gain / sd, nobs1=None, alpha=alpha, power=power,
+                                                  ratio=0))
+
+
 def sample_size_per_arm(control_rate: float, uplift: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
     """Customers per arm to detect a churn rate of `control_rate - uplift` against `control_rate` (both shares of
     customers churning within the horizon), two-sided at level `alpha` with probability `power`."""

@@ -4,9 +4,12 @@
    by customer: the offer effects are learned on one part (`retention.offers`), the policies valued on the other.
 2. Every policy of `retention.offer_policy` spends the same budget on the held-out customers: `budget_share` x
    customers x the mean offer cost (EUR), what offering that share of them a random offer would cost.
-3. Each policy is valued from the logs by IPW, SNIPW and DR with bootstrap intervals (`retention.offpolicy`); on
-   simulated data also by its true value (the oracle's churn probability of every customer under every arm), and
-   `covered` says whether the DR interval holds the true mean reward.
+3. Each policy is valued from the logs by IPW, SNIPW and DR with bootstrap intervals (`retention.offpolicy`): its
+   mean reward per customer (`dr`, `dr_low`, `dr_high`, EUR) and its net value against contacting no one, paired
+   on the same redraws (`dr_net_value`, `dr_net_value_low`, `dr_net_value_high`, EUR on the held-out customers:
+   what the campaign proves the policy is worth). On simulated data also by its true value (the oracle's churn
+   probability of every customer under every arm); `dr_covers_truth` and `dr_net_covers_truth` say whether the
+   DR intervals hold the true mean reward and the true net value.
 4. The learned policy applied to the latest cutoff under `retention.budget_eur`: the offer per customer, with
    pseudonymous ids only (reports/retention/offers.csv, which the early-warning list is joined to by id).
 """
@@ -21,12 +24,16 @@ from churnlab.contract.indicators import FEATURES
 from churnlab.contract.value import monthly_margin
 from churnlab.core.privacy import pseudonymise
 from churnlab.model.churn import feature_columns
+from churnlab.retention.design import rows_to_confirm
 from churnlab.retention.offer_policy import CONTROL, best_offers, build_policies, expected_rewards, true_values
 from churnlab.retention.offers import OfferEffects, arm_costs, arm_propensities, campaign_arms, net_values
-from churnlab.retention.offpolicy import dr_value, evaluate_policies, ipw_value
+from churnlab.retention.offpolicy import evaluate_policies
 
 log = logging.getLogger(__name__)
 OFFER_LIST_COLUMNS = ("customer", "p_churn", "value", "offer", "offer_cost", "expected_net_value", "within_budget")
+# evaluate_policies' columns as the policy table names them, after the estimator: dr, dr_low, dr_net_value_low...
+NAMES = {"value": "", "gain": "net_value", "gain_se": "net_value_se", "gain_low": "net_value_low",
+         "gain_high": "net_value_high"}
 
 
 def split_rows(rows: pd.DataFrame, *, test_share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,22 +85,23 @@ def compare_offer_policies(test: pd.DataFrame, learner: OfferEffects, costs: pd.
                               true_net=true_net)
     logs = test.assign(reward=test["value"] * (1 - test["churned"]) - costs[test["arm"]].to_numpy())
     predicted = expected_rewards(test["risk"], effects, test["value"], costs)
+    nobody = pd.Series(CONTROL, index=test.index)  # net values are against contacting no one
     estimates = evaluate_policies(logs[["customer_id", "arm", "propensity", "reward"]], policies, predicted,
-                                  draws=draws, seed=seed)
-    wide = estimates.pivot(index="policy", columns="estimator", values=["value", "low", "high"])
-    wide.columns = [f"{est}_{stat}" if stat != "value" else est for stat, est in wide.columns]
+                                  draws=draws, seed=seed, baseline=nobody)
+    estimates[["gain", "gain_se", "gain_low", "gain_high"]] *= len(test)  # EUR on the held-out customers
+    wide = estimates.pivot(index="policy", columns="estimator",
+                           values=["value", "low", "high", "gain", "gain_se", "gain_low", "gain_high"])
+    wide.columns = [f"{est}_{NAMES.get(stat, stat)}".removesuffix("_") for stat, est in wide.columns]
     table = pd.DataFrame({"policy": list(policies), "budget_eur": budget,
                           "contacted": [int((arms != CONTROL).sum()) for arms in policies.values()],
                           "estimated_net_value": [chosen_net(net, arms) for arms in policies.values()]})
     table = table.merge(wide.reset_index(), on="policy")
-    nobody = pd.Series(CONTROL, index=test.index)  # net values are against contacting no one
-    logged = logs[["customer_id", "arm", "propensity", "reward"]]
-    table["ipw_net_value"] = (table["ipw"] - ipw_value(logged, nobody)) * len(test)
-    table["dr_net_value"] = (table["dr"] - dr_value(logged, nobody, predicted)) * len(test)
     if truth is not None:
         table = table.merge(true_values(policies, true_p, test["value"], costs), on="policy", how="left",
                             suffixes=("", "_true"))
         table["dr_covers_truth"] = table["true_reward"].between(table["dr_low"], table["dr_high"])
+        table["dr_net_covers_truth"] = table["true_net_value"].between(table["dr_net_value_low"],
+                                                                       table["dr_net_value_high"])
     table.attrs["policies"] = policies
     return table
 
@@ -112,11 +120,26 @@ def offer_list(latest: pd.DataFrame, net: pd.DataFrame, costs: pd.Series, *, bud
     return out[top > 0].sort_values("expected_net_value", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def learned_proof(learned: pd.Series, *, rows: int) -> dict:
+    """What the held-out campaign rows prove about the learned policy's net value against no contact (EUR): the
+    model's claim (`estimated_net_value`), the DR estimate and its 95 % interval, whether the interval excludes 0,
+    and the randomised campaign rows (customer-waves) a campaign like this one needs for the DR estimate to exclude
+    0 with power 0.8 if the policy is worth what the model claims (None: the model claims no gain)."""
+    claimed = float(learned["estimated_net_value"])
+    sd = float(learned["dr_net_value_se"]) / rows * np.sqrt(rows)  # one row's spread, EUR
+    return {"claimed_net_value": claimed, "dr_net_value": float(learned["dr_net_value"]),
+            "dr_net_value_low": float(learned["dr_net_value_low"]),
+            "dr_net_value_high": float(learned["dr_net_value_high"]),
+            "proved": bool(learned["dr_net_value_low"] > 0),
+            "rows_needed": rows_to_confirm(claimed / rows, sd) if claimed > 0 and sd > 0 else None}
+
+
 def offers_summary(table: pd.DataFrame, costs: pd.Series, test: pd.DataFrame) -> dict:
     """retention.json `offers`: per policy its estimates and true values, and the learned policy against the oracle."""
-    keep = [c for c in table.columns if c not in ("policy", "snipw", "snipw_low", "snipw_high")]
+    keep = [c for c in table.columns if c != "policy" and not c.startswith("snipw")]
     out = {"rows_held_out": len(test), "budget_eur": float(table["budget_eur"].iloc[0]), "costs": costs.to_dict(),
            "policies": {r["policy"]: {k: r[k] for k in keep if k != "budget_eur"} for r in table.to_dict("records")}}
+    out["learned_proof"] = learned_proof(table.set_index("policy").loc["learned"], rows=len(test))
     if "true_net_value" in table:
         values = table.set_index("policy")
         out["learned_share_of_oracle"] = float(values.loc["learned", "true_net_value"]
@@ -124,6 +147,7 @@ def offers_summary(table: pd.DataFrame, costs: pd.Series, test: pd.DataFrame) ->
         out["learned_beats"] = [p for p in ("random", "risk", "expected_loss")
                                 if values.loc["learned", "true_net_value"] > values.loc[p, "true_net_value"]]
         out["dr_coverage"] = int(values["dr_covers_truth"].sum())
+        out["dr_net_coverage"] = int(values["dr_net_covers_truth"].sum())
         out["dr_coverage_of"] = len(values)
     return out
 
