@@ -19,6 +19,8 @@ def test_retention_notebook_runs_on_the_small_pipeline(pipeline_dir, run_noteboo
     report = json.loads((pipeline_dir / "reports" / "metrics" / "retention.json").read_text())
     assert f"gain {report['survival']['rmst_gain_months']:.3f} months per contacted customer" in text
     assert "of the oracle's value retained" in text and "Profit-maximising share".lower() in text.lower()
+    proof = report["offers"]["learned_proof"]  # what the campaign proved, from retention.json
+    assert f"({proof['dr_net_value_low']:,.0f} to {proof['dr_net_value_high']:,.0f})" in text
     ids = pd.read_parquet(pipeline_dir / "data" / "raw" / "customers.parquet")["customer_id"]
     assert not any(i in text for i in ids), "the notebook printed raw customer ids"
     shown = figures(notebook)
