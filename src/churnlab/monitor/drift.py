@@ -145,8 +145,8 @@ def ks_test(reference, current) -> tuple[float, float]:
     training cutoff's rows) was sorted and searched again for every feature of every month. F_ref - F_cur can only
     peak where F_cur steps: at a distinct current value v it is lowest (F_ref(v) - F_cur(v)), and just below the next
     one highest; so only the current's distinct values are looked up in the reference, which is sorted once
-    (`Reference.numeric` holds it sorted: then it is only checked). The p-value is Smirnov's asymptotic one,
-    kstwo.sf(D, round(n m / (n + m))), as scipy takes it.
+    (`Reference.numeric` holds it sorted: then it is only checked). The p-value is scipy's "asymp" one,
+    kstwo.sf(D, round(n m / (n + m))) (the Kolmogorov distribution at the effective sample size).
     """
     ref = pd.Series(reference).dropna().to_numpy(float)
     if (ref[1:] < ref[:-1]).any():
