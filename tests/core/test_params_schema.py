@@ -70,6 +70,8 @@ def test_the_schema_has_one_model_per_section(repository):
     ("data.tenure_unit", "days", 'data.tenure_unit = "days": must be years or months'),
     ("evaluate.top_share", 1.0, "evaluate.top_share = 1.0: must be > 0 and < 1"),
     ("monitor.alpha", "0.01", 'monitor.alpha = "0.01": must be a number > 0 and < 1'),
+    ("monitor.auc_band_rows", 0, "monitor.auc_band_rows = 0: must be >= 1"),
+    ("monitor.auc_band_rows", -100, "monitor.auc_band_rows = -100: must be >= 1"),
     ("retention.save_rate", 1.5, "retention.save_rate = 1.5: must be >= 0 and <= 1 or null"),
     ("train.max_train_rows", 0, "train.max_train_rows = 0: must be >= 1 or null"),
     ("simulate.base_monthly_hazard", float("nan"), "simulate.base_monthly_hazard = .nan: must be a finite number "

@@ -101,7 +101,7 @@ def settings() -> Settings:
     return Settings(every_months=1, bins=10, alpha=0.1, null_draws=200, min_psi=0.1, min_csi=0.1,
                     market_reference_months=12, min_drifting_features=3,
                     shock_indicators=["competitor_spread", "promo_index"], max_auc_drop=0.03, auc_draws=20,
-                    ece_bins=5, recalibration_months=1)
+                    auc_band_rows=100_000, ece_bins=5, recalibration_months=1)
 
 
 @pytest.fixture

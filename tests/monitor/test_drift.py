@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from churnlab.monitor.alerts import binomial_band
 from churnlab.monitor.drift import Binning, fit_binning, ks_test, psi, psi_threshold, series_alarm
@@ -67,6 +68,26 @@ def test_a_shifted_sample_is_flagged():
     assert psi(reference, shifted, binning=binning) > line
     assert ks_test(reference, shifted)[1] < 1e-6
     assert ks_test(reference, pd.Series(rng.normal(size=500)))[1] > 1e-3
+
+
+@pytest.mark.parametrize("case", ["ties", "continuous", "disjoint", "current_below", "one_value", "tiny"])
+def test_ks_test_gives_scipys_numbers_bit_for_bit(case):
+    """ks_test looks only the current's distinct values up in the reference: the statistic and p-value must be
+    exactly scipy's ks_2samp(method="asymp") on the same non-missing values, reference sorted or not."""
+    rng = np.random.default_rng(len(case))
+    reference, current = {
+        "ties": (rng.poisson(3, 4000), rng.poisson(3.3, 700)),  # few distinct values, shared by both samples
+        "continuous": (rng.lognormal(6, 1.5, 3000), rng.lognormal(6.1, 1.5, 900)),
+        "disjoint": (rng.normal(0, 1, 300), rng.normal(10, 1, 200)),  # every current value above the reference
+        "current_below": (rng.normal(10, 1, 300), rng.normal(0, 1, 200)),
+        "one_value": (np.round(rng.normal(0, 1, 500)), np.full(50, 0.0)),
+        "tiny": (np.array([1.0, 2.0, 2.0]), np.array([2.0])),
+    }[case]
+    reference = pd.Series(reference, dtype=float).mask(rng.random(len(reference)) < 0.05)  # missing values
+    expected = stats.ks_2samp(reference.dropna(), pd.Series(current).dropna(), method="asymp")
+    for given in (reference, np.sort(reference.dropna().to_numpy())):
+        assert ks_test(given, current) == (float(expected.statistic), float(expected.pvalue))
+    assert all(np.isnan(ks_test(reference, [np.nan])))
 
 
 def test_series_alarm_flags_a_market_shock_but_not_an_ordinary_month():

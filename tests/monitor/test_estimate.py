@@ -16,6 +16,7 @@ from churnlab.monitor.estimate import (
     recalibrated_auc,
     recalibration,
     recalibration_rows,
+    simulated_auc,
 )
 
 
@@ -76,9 +77,62 @@ def test_estimate_is_within_tolerance_of_the_realised_auc_when_labels_are_drawn_
     realised = [roc_auc_score(rng.random(len(p)) < p, p) for _ in range(20)]
     assert max(abs(estimate - r) for r in realised) < 0.04
     assert np.mean(realised) == pytest.approx(estimate, abs=0.01)
-    summary = estimate_performance(p, draws=100, rng=rng)
+    summary = estimate_performance(p, draws=100, max_rows=len(p), rng=rng)
     assert summary["expected_auc_low"] < estimate < summary["expected_auc_high"]
     assert summary["expected_churn_rate"] == pytest.approx(p.mean())
+
+
+# ---- the band: label draws on at most `max_rows` rows ----------------------------------------------------------------
+
+def synthetic_month(rows: int, seed: int) -> np.ndarray:
+    """True churn probabilities q = sigmoid(-3 + 1.2 x), x ~ N(0, 1): churn ~8 %, expected AUC of ranking by q ~0.79."""
+    return 1 / (1 + np.exp(3.0 - 1.2 * np.random.default_rng(seed).normal(0, 1, rows)))
+
+
+def test_a_month_no_larger_than_the_cap_is_drawn_on_every_row_as_before():
+    """Known answer: with max_rows >= rows the draws are the ROC-AUCs of labels drawn row by row from the same
+    generator, exactly (no sample is picked, so the generator's stream is unchanged)."""
+    s, q = np.linspace(0.01, 0.9, 500), synthetic_month(500, 1)
+    rng = np.random.default_rng(4)
+    by_hand = [roc_auc_score(rng.random(500) < q, s) for _ in range(30)]
+    for max_rows in (500, 10**6):
+        assert np.array_equal(simulated_auc(s, q, draws=30, max_rows=max_rows, rng=np.random.default_rng(4)),
+                              by_hand)
+
+
+def test_a_capped_band_is_reproducible_and_agrees_with_the_band_on_every_row():
+    """10,000 rows, bands of 200 draws on all of them and on 1,000 (a tenth); tolerances from the sample sizes.
+
+    Label noise moves the AUC by sd ~ the Hanley-McNeil standard error at 10,000 rows and this churn rate (an
+    upper bound when the scores are fixed). Each edge of a 90 % band of 200 draws is a 5 % / 95 % quantile, off by
+    sqrt(0.05 * 0.95 / 200) / phi(1.645) = 0.15 sd (Monte Carlo); a centre (mean of the edges) by at most that
+    and a half-width by 0.15 / sqrt(2) = 0.11 sd. The capped band's centre is every row's expected AUC plus its
+    scaled draws' mean deviation, so two bands' centres differ by less than 4 * sqrt(2) * 0.15 sd and their
+    half-widths by less than 4 * sqrt(2) * 0.11 sd. Unscaled, the capped band would be sqrt(10) = 3.2 times as wide.
+    """
+    rows, cap = 10_000, 1_000
+    q = synthetic_month(rows, 2)
+    auc, rate = expected_auc(q), q.mean()
+    positives, negatives = rows * rate, rows * (1 - rate)
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    sd = np.sqrt((auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2))
+                 / (positives * negatives))
+
+    def band(max_rows, seed):
+        summary = estimate_performance(q, draws=200, max_rows=max_rows, rng=np.random.default_rng(seed))
+        low, high = summary["expected_auc_low"], summary["expected_auc_high"]
+        return (low + high) / 2, (high - low) / 2
+
+    full, capped = band(rows, 0), band(cap, 1)
+    assert band(cap, 1) == capped and band(cap, 2) != capped  # the seed decides the rows and the labels
+    assert abs(capped[0] - full[0]) < 4 * np.sqrt(2) * 0.15 * sd
+    assert abs(capped[1] - full[1]) < 4 * np.sqrt(2) * 0.11 * sd
+
+
+@pytest.mark.parametrize("max_rows", [0, -5])
+def test_a_cap_below_one_row_is_an_error_naming_the_param(max_rows):
+    with pytest.raises(ValueError, match=r"monitor\.auc_band_rows.*got " + str(max_rows)):
+        simulated_auc([0.8, 0.5, 0.1], [0.8, 0.5, 0.1], draws=5, max_rows=max_rows, rng=np.random.default_rng(0))
 
 
 # ---- recalibration on the latest labelled month -------------------------------------------------------------------
@@ -111,7 +165,8 @@ def test_recalibrated_estimate_is_within_tolerance_of_the_realised_auc_on_a_simu
     The estimate that assumes p calibrated (q = p) is off by more than 0.09 in every month of the same banks.
     """
     scores = squeezed_bank(11)
-    table = backtest(scores, horizon_months=2, recalibration_months=1, draws=0, ece_bins=10, seed=0)
+    table = backtest(scores, horizon_months=2, recalibration_months=1, draws=0, max_rows=1000, ece_bins=10,
+                     seed=0)
     recalibrated = table[table["recalibrated_on"].notna()]
     assert len(recalibrated) == 6 and table["recalibrated_on"].iloc[:2].isna().all()
     assert (recalibrated["recalibrated_on"] == recalibrated["month"] - pd.offsets.MonthEnd(2)).all()
@@ -164,7 +219,8 @@ def test_backtest_fills_realised_metrics_only_for_complete_months():
                            "p_churn": p, "label": pd.array(np.where(np.arange(3000) < 2000, y, -1), dtype="Int8"),
                            "complete": np.repeat([True, True, False], 1000)})
     scores.loc[scores["label"] < 0, "label"] = pd.NA
-    table = backtest(scores, horizon_months=1, recalibration_months=1, draws=20, ece_bins=10, seed=0)
+    table = backtest(scores, horizon_months=1, recalibration_months=1, draws=20, max_rows=1000,
+                     ece_bins=10, seed=0)
     assert table["auc"].notna().tolist() == [True, True, False]
     first = realised_performance(y[:1000], p[:1000], ece_bins=10)
     assert table["auc"].iloc[0] == pytest.approx(first["auc"])

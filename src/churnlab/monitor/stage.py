@@ -100,6 +100,7 @@ class Settings:
     shock_indicators: list[str]
     max_auc_drop: float
     auc_draws: int
+    auc_band_rows: int
     ece_bins: int
     recalibration_months: int
 
@@ -228,7 +229,7 @@ def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Wi
     history = reference.rename(columns={"cutoff": "month"})[["month", SCORE, "label"]]
     performance = backtest(scores, history=history, horizon_months=horizon_months,
                            recalibration_months=settings.recalibration_months, draws=settings.auc_draws,
-                           ece_bins=settings.ece_bins, seed=seed)
+                           max_rows=settings.auc_band_rows, ece_bins=settings.ece_bins, seed=seed)
     labelled = reference[reference["label"].notna()]
     reference_auc = recalibrated_auc(labelled[SCORE], labelled["label"].astype(int))
     months = alert_states(summarise_months(summaries, stability, performance), reference_auc=reference_auc,

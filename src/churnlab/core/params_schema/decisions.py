@@ -211,6 +211,7 @@ class Monitor(Section):
     shock_indicators: Names
     max_auc_drop: Annotated[float, Ge(0), Lt(1)]
     auc_draws: Count
+    auc_band_rows: Count
     ece_bins: Annotated[int, Ge(2)]
     recalibration_months: Count
 
