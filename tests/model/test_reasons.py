@@ -6,7 +6,15 @@ import pytest
 from snapshot_frames import churn_model, indicators, snapshots
 
 from churnlab.core.checks import ColumnError
-from churnlab.model.reasons import contributions, direction, plain_meaning, reason_labels, reference_values, top_reasons
+from churnlab.model.reasons import (
+    contributions,
+    direction,
+    directions,
+    plain_meaning,
+    reason_labels,
+    reference_values,
+    top_reasons,
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +85,53 @@ def test_directions():
     assert [direction(3.0, 1.0), direction(0.5, 1.0), direction(1.0, 1.0)] == ["up", "down", "typical"]
     assert [direction(True, None), direction(False, None), direction("mass", None)] == ["yes", "no", "mass"]
     assert direction(np.nan, 1.0) == "missing"
+
+
+@pytest.mark.parametrize(("values", "reference"), [
+    (pd.Series([3.0, 0.5, 1.0, np.nan, np.inf, -np.inf]), 1.0),  # numbers: in numpy
+    (pd.Series([3, None, 1], dtype="Int64"), 1.0),  # nullable integers: pd.NA is missing
+    (pd.Series([2.0, np.nan]), np.nan), (pd.Series([2.0, np.nan]), None),  # no reference: the value itself
+    (pd.Series([True, False]), None), (pd.Series(["mass", None], dtype="category"), None),
+])
+def test_directions_of_a_column_are_those_of_each_value(values, reference):
+    """The vectorised path and the value-by-value one agree, and give Python str (as the Parquet list holds)."""
+    out = directions(values, reference)
+    assert out.dtype == object and all(type(w) is str for w in out)
+    assert out.tolist() == [direction(v, reference) for v in values.astype("object")]
+
+
+def test_directions_worked_example():
+    """Against a median of 1: 3 up, 0.5 down, 1 typical, NaN missing; without a median 2.0 reads as itself."""
+    assert directions(pd.Series([3.0, 0.5, 1.0, np.nan]), 1.0).tolist() == ["up", "down", "typical", "missing"]
+    assert directions(pd.Series([2.0]), None).tolist() == ["2.0"]
+    assert directions(pd.Series([], dtype=float), 1.0).tolist() == []
+
+
+def test_reasons_are_ranked_per_row_with_ties_in_column_order():
+    """Three rows, features a, b (numbers, median 1) and c (a category). Row 0: a 0.5 > c 0.2, b negative, so two
+    reasons; row 1: a tie of 0.3 goes to the first column (a) and then b; row 2: nothing positive, no reason.
+    The frame's index (10, 11, 12) is kept and rows are matched by position."""
+    index = [10, 11, 12]
+    shap = pd.DataFrame({"a": [0.5, 0.3, -0.1], "b": [-0.4, 0.3, 0.0], "c": [0.2, 0.1, -1.0], "bias": 0.0}, index)
+    frame = pd.DataFrame({"a": [2.0, np.nan, 0.0], "b": [1.0, 0.0, 5.0],
+                          "c": pd.Categorical(["x", "y", None])}, index)
+    out = top_reasons(shap, frame, labels={"a": "A"}, reference=pd.Series({"a": 1.0, "b": 1.0}), top=3)
+    assert out.index.tolist() == index
+    assert out["reason_1_feature"].tolist() == ["a", "a", None]
+    assert out["reason_1_direction"].tolist() == ["up", "missing", None]
+    assert out["reason_2_feature"].tolist() == ["c", "b", None]
+    assert out["reason_2"].tolist() == ["c: x", "b: down", None]
+    assert out["reason_3"].tolist() == [None, "c: y", None]
+    np.testing.assert_allclose(out["reason_1_shap"], [0.5, 0.3, np.nan])
+
+
+def test_top_reasons_of_no_rows_is_an_empty_table():
+    """No rows (an empty scoring cutoff): the columns of every rank, no row; `top` is capped by the features."""
+    shap = pd.DataFrame({"a": [], "b": [], "bias": []}, dtype=float)
+    out = top_reasons(shap, pd.DataFrame({"a": [], "b": []}, dtype=float), labels={},
+                      reference=pd.Series({"a": 1.0}), top=3)
+    assert out.empty and [c for c in out.columns if c.endswith("_direction")] == [
+        "reason_1_direction", "reason_2_direction"]
 
 
 def test_a_missing_feature_column_is_named(fitted):

@@ -32,6 +32,7 @@ WINDOWS = (  # catalogue notation -> words; applied in order
     (re.compile(r"\b(in month t|in t)\b"), lambda m: "this month"),
     (re.compile(r"\b(at the end of t|at t)\b"), lambda m: "now"),
 )
+DIRECTIONS = np.array(["missing", "up", "down", "typical"], dtype=object)  # `directions` picks by index
 
 
 def plain_meaning(meaning: str) -> str:
@@ -87,6 +88,16 @@ def direction(value, reference: float | None) -> str:
     return "up" if value > reference else "down" if value < reference else "typical"
 
 
+def directions(values: pd.Series, reference: float | None) -> np.ndarray:
+    """`direction` of each value of one feature, as an object array of str. Numbers against a known reference are
+    compared in numpy (the same answers, without a Python call per customer); anything else goes value by value."""
+    if (reference is None or pd.isna(reference) or not pd.api.types.is_numeric_dtype(values)
+            or pd.api.types.is_bool_dtype(values)):
+        return np.array([direction(v, reference) for v in values.astype("object")], dtype=object)
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    return DIRECTIONS[np.select([np.isnan(numbers), numbers > reference, numbers < reference], [0, 1, 2], 3)]
+
+
 def top_reasons(shap: pd.DataFrame, frame: pd.DataFrame, *, labels: dict[str, str], reference: pd.Series,
                 top: int = 3) -> pd.DataFrame:
     """Per row: reason_k (text), reason_k_feature, reason_k_direction and reason_k_shap for k = 1..top.
@@ -104,10 +115,9 @@ def top_reasons(shap: pd.DataFrame, frame: pd.DataFrame, *, labels: dict[str, st
         positive = strength > 0
         features = np.where(positive, names[columns], None)
         ways = np.full(len(features), None, dtype=object)
-        for feature in {f for f in features if f is not None}:
-            rows = np.flatnonzero(features == feature)
-            column = frame[feature].astype("object").to_numpy()[rows]
-            ways[rows] = [direction(v, reference.get(feature)) for v in column]
+        for column in np.unique(columns[positive]):  # one feature at a time: its rows in one go
+            rows = np.flatnonzero(positive & (columns == column))
+            ways[rows] = directions(frame[names[column]].iloc[rows], reference.get(names[column]))
         text = [f"{labels.get(f, f)}: {w}" if f is not None else None for f, w in zip(features, ways, strict=True)]
         out |= {f"reason_{k + 1}": text, f"reason_{k + 1}_feature": features,
                 f"reason_{k + 1}_direction": ways, f"reason_{k + 1}_shap": np.where(positive, strength, np.nan)}

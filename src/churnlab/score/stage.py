@@ -133,11 +133,11 @@ def scoring_rows(snapshots: pd.DataFrame, scoring_cutoff: pd.Timestamp, *, one_c
     return kept
 
 
-def customer_reasons(scoring: pd.DataFrame, reference_rows: pd.DataFrame, indicators: pd.DataFrame,
+def customer_reasons(scoring: pd.DataFrame, reference_rows: list[pd.DataFrame], indicators: pd.DataFrame,
                      model: ChurnModel, *, top: int) -> pd.DataFrame:
     """The `top` reasons of each scoring row, in the indicator catalogue's words; a direction is up or down
-    against the medians of `reference_rows` (`churnlab.model.reasons`)."""
-    reference = reference_values(reference_rows, model.features)
+    against the medians of the `reference_rows` frames together (`churnlab.model.reasons`)."""
+    reference = reference_values(pd.concat(reference_rows), model.features)  # their copy is freed before TreeSHAP
     return top_reasons(contributions(model, scoring), scoring, labels=reason_labels(indicators), reference=reference,
                        top=top)
 
@@ -220,7 +220,7 @@ def run(snapshots: pd.DataFrame, segments: pd.DataFrame, indicators: pd.DataFram
     else:
         previous = snapshots[snapshots["cutoff"] == previous_cutoff]
         migration = grade_migration(previous, probability(previous), scoring, p_now, **grading)
-    why = customer_reasons(scoring, pd.concat([validation, test]), indicators, model, top=reasons["top"])
+    why = customer_reasons(scoring, [validation, test], indicators, model, top=reasons["top"])
     clv_fallback, value_skipped = value_skips(segments, clv_fallback_months=clv_fallback_months)
     skipped |= value_skipped
     entries, blind = action_catalogue(actions, model.features)
