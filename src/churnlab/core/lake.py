@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 MARKER = "churnlab.manifest"
 FORMAT = "1"
 REPAIR = "the lake was changed outside churnlab; run dvc repro -f features"
+# a lake's integer columns are read as pandas' nullable integers, as pandas reads back the Int8 labels it wrote
+NULLABLE_INTEGERS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                     pa.int64(): pd.Int64Dtype()}
 
 
 class LakeError(RuntimeError):
@@ -135,7 +138,8 @@ def read_schema(path: Path) -> pa.Schema:
 
 def read_rows(path: Path, *, columns: list[str] | None = None, cutoffs=None, spark=None) -> pd.DataFrame:
     """The rows at the tracked `path` (an ordinary Parquet file or a manifest), only `columns` (all when None)
-    and only the rows whose `cutoff` is among `cutoffs` (all when None), as pandas with the recorded types.
+    and only the rows whose `cutoff` is among `cutoffs` (all when None), as pandas with the recorded types
+    (integers as pandas' nullable integers: the labels are Int8, as in the file the local engine writes).
 
     A local lake folder is read with pyarrow; any other location with Spark (`spark`, or a session from params.yaml
     `engine`, which must then be spark). Raises LakeError when a partition's rows differ from the manifest.
@@ -155,7 +159,7 @@ def read_rows(path: Path, *, columns: list[str] | None = None, cutoffs=None, spa
     else:
         table, counts = _read_spark(manifest, columns, values, spark)
     check_counts(manifest, dict(zip(values, wanted["rows"], strict=True)), counts, tracked=path)
-    return as_recorded(table, manifest.schema).to_pandas()
+    return as_recorded(table, manifest.schema).to_pandas(types_mapper=NULLABLE_INTEGERS.get)
 
 
 def check_counts(manifest: Manifest, expected: dict[str, int], found: dict[str, int], *, tracked: Path) -> None:
