@@ -15,7 +15,8 @@ from churnlab.core.lake import read_manifest
 pytestmark = pytest.mark.slow
 
 DVC = [sys.executable, "-m", "dvc"]
-SMALL = {"simulate": {"n_customers": 1200, "n_months": 24, "shock_month": 16, "recession_month": 8,
+# the test profile's 30 months (train needs training, validation and test cutoffs), fewer customers
+SMALL = {"simulate": {"n_customers": 1200, "n_months": 30, "shock_month": 22, "recession_month": 10,
                       "campaign_months": [12], "oracle_paths": 4, "oracle_survival_months": 12}}
 SPARK_CONF = {"spark.ui.enabled": False, "spark.ui.showConsoleProgress": False, "spark.sql.shuffle.partitions": 2,
               "spark.driver.memory": "1g"}
