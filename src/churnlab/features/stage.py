@@ -17,6 +17,9 @@ source (data/raw/source.json says it has no time axis) has one cutoff and takes 
 
 The SQL runs on the engine params.yaml `engine` names (`churnlab.core.engine`): DuckDB in this process, or Spark
 (`local[N]`, a cluster or Spark Connect) running the same SQL text transpiled; both give the same tables.
+With `engine.spark.lake` set, Spark writes the snapshots into the lake instead, every cutoff in one job, and
+data/processed/snapshots.parquet becomes their manifest (`lake_snapshots`, `churnlab.core.lake`). A snapshot source
+(one small file of rows) always writes a file.
 
 Reads only data/raw (never data/oracle). Run with `python -m churnlab.features`.
 """
