@@ -186,6 +186,21 @@ def test_free_form_mappings_keep_their_key_and_value_types(repository):
         "params.yaml: train.baselines.models.forest.n_estimators = [100]: must be text, a number, true/false or null"]
 
 
+def test_a_lake_needs_the_spark_engine_with_a_master(repository):
+    params = with_value(repository, "engine.spark.lake", "/lake/churnlab")
+    assert problems(params) == [
+        'params.yaml: engine.spark.lake = "/lake/churnlab": is a lake only Spark writes: set engine.name: spark, or '
+        "set engine.spark.lake: null to keep the snapshots as one Parquet file under data/processed"]
+    on_spark = with_value(params, "engine.name", "spark")
+    assert validate_params(on_spark) == on_spark
+    over_connect = with_value(with_value(on_spark, "engine.spark.master", None), "engine.spark.remote", "sc://h:15002")
+    assert problems(over_connect) == [
+        'params.yaml: engine.spark.lake = "/lake/churnlab": is not supported over Spark Connect (engine.spark.remote): '
+        "the lake's version folders are renamed through the classic session's Hadoop file system; set "
+        "engine.spark.master instead"]
+    assert validate_params(with_value(repository, "engine.spark.lake", None))  # null: no lake, on either engine
+
+
 def test_a_catalog_table_needs_the_spark_engine_and_a_table_name(repository):
     params = with_value(repository, "data.tables", {"monthly": "table:bank.monthly", "market": "table:bank/market"})
     assert problems(params) == [

@@ -203,14 +203,19 @@ def point_in_time_features(con: duckdb.DuckDBPyConnection | Sql, asof: str) -> p
     lo, hi = sql.row(f"SELECT min(t), max(t) FROM {asof}")
     if lo is None:
         return pd.DataFrame(columns=["customer_id", "t", *FEATURES])
+    return tidy_dtypes(sql.query(feature_sql(asof, lo=int(lo), hi=int(hi))))
+
+
+def feature_sql(asof: str, *, lo: int, hi: int) -> str:
+    """The SQL (DuckDB's dialect) of every indicator for the (customer_id, t) rows of `asof`, whose month indices t
+    lie in [lo, hi]: customer_id, t and the FEATURES columns as the engine types them (`tidy_dtypes` fixes pandas')."""
     window = LOOKBACK_MONTHS - 1
     balances = "".join(_balance_sql(p, f"{p}_balance") for p in ("deposit", "investment", "loan"))
-    text = FEATURE_SQL.format(
-        asof=asof, window=window, lo=int(lo) - window, hi=int(hi), balances=balances,
+    return FEATURE_SQL.format(
+        asof=asof, window=window, lo=lo - window, hi=hi, balances=balances,
         tx_count_change=_ratio("tx_count", "lag <= 2", "lag BETWEEN 3 AND 5"),
         tx_amount_change=_ratio("tx_amount", "lag <= 2", "lag BETWEEN 3 AND 5"),
     )
-    return tidy_dtypes(sql.query(text))
 
 
 def tidy_dtypes(features: pd.DataFrame) -> pd.DataFrame:

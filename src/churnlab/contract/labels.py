@@ -85,16 +85,25 @@ def churn_labels(con: duckdb.DuckDBPyConnection | Sql, active: str, *, t: int, l
     """One row per customer of the relation `active` (customers active at month index t), sorted by
     customer_id: the label of each definition as a nullable Int8 column (`closure`, `dormancy`, `value`,
     `partial`; 1 churned within (t, t+H], 0 stayed, <NA> future not fully observed: t+H is past `last_month`)."""
+    events = as_sql(con).query(label_sql(active, t=t, horizon_months=horizon_months, dormancy_months=dormancy_months,
+                                         value_drop_pct=value_drop_pct, value_window_months=value_window_months,
+                                         partial_drop=partial_drop))
+    return label_events(events, observed=t + horizon_months <= last_month)
+
+
+def label_sql(active: str, *, t: int, horizon_months: int, dormancy_months: int, value_drop_pct: float,
+              value_window_months: int, partial_drop: int) -> str:
+    """The SQL (DuckDB's dialect) of each definition's churn event flag (`<definition>_event`, boolean) for the
+    customers of `active`, active at month index t; `label_events` turns them into labels."""
     if horizon_months < 1 or dormancy_months < 1 or value_window_months < 1 or partial_drop < 1:
         raise ValueError("horizon_months, dormancy_months, value_window_months and partial_drop must be >= 1")
     if not 0 < value_drop_pct < 100:
         raise ValueError(f"value_drop_pct must be in (0, 100), got {value_drop_pct}")
-    events = as_sql(con).query(LABEL_SQL.format(
+    return LABEL_SQL.format(
         active=active, t=int(t), horizon=int(horizon_months), dormancy_months=int(dormancy_months),
         value_drop_pct=float(value_drop_pct), value_window_months=int(value_window_months),
         partial_drop=int(partial_drop),
-    ))
-    return label_events(events, observed=t + horizon_months <= last_month)
+    )
 
 
 def label_events(events: pd.DataFrame, *, observed: bool) -> pd.DataFrame:

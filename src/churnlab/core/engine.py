@@ -308,6 +308,11 @@ def as_sql(con: Sql | duckdb.DuckDBPyConnection) -> Sql:
     return DuckDBSql(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
 
 
+def session_settings(spark: dict) -> dict:
+    """params.yaml `engine.spark` without `lake` (where large outputs go, `core.lake`): what `spark_session` takes."""
+    return {k: v for k, v in spark.items() if k != "lake"}
+
+
 def engine_params() -> dict:
     """params.yaml `engine`; the local engine when the file has no such section (written before it existed)."""
     try:
@@ -322,5 +327,5 @@ def open_engine(engine: dict, *, memory_limit: str | None = None, temp_directory
     if engine["name"] == "local":
         return DuckDBSql(memory_limit=memory_limit, temp_directory=temp_directory)
     if engine["name"] == "spark":
-        return SparkSql(spark_session(**engine["spark"]), owns_session=True)
+        return SparkSql(spark_session(**session_settings(engine["spark"])), owns_session=True)
     raise EngineError(f"engine.name={engine['name']!r} is not one of local, spark")

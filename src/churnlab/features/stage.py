@@ -17,6 +17,9 @@ source (data/raw/source.json says it has no time axis) has one cutoff and takes 
 
 The SQL runs on the engine params.yaml `engine` names (`churnlab.core.engine`): DuckDB in this process, or Spark
 (`local[N]`, a cluster or Spark Connect) running the same SQL text transpiled; both give the same tables.
+With `engine.spark.lake` set, Spark writes the snapshots into the lake instead, every cutoff in one job, and
+data/processed/snapshots.parquet becomes their manifest (`lake_snapshots`, `churnlab.core.lake`). A snapshot source
+(one small file of rows) always writes a file.
 
 Reads only data/raw (never data/oracle). Run with `python -m churnlab.features`.
 """
@@ -30,7 +33,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from churnlab.contract.indicators import FEATURES, catalogue
@@ -42,9 +44,11 @@ from churnlab.contract.tables import connect, month_end, month_range
 from churnlab.core import paths
 from churnlab.core.engine import Sql, engine_params, open_engine
 from churnlab.core.io import ParquetChunks
+from churnlab.core.lake import read_rows
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
+from churnlab.features.lake_snapshots import write_lake_snapshots
 from churnlab.features.lifetimes import DEFINITIONS as LIFETIME_DEFINITIONS
 from churnlab.features.lifetimes import build_lifetimes
 from churnlab.features.screening import screen_indicators
@@ -130,13 +134,18 @@ class LabelTally:
 
     def add(self, t: int, labels: pd.DataFrame) -> None:
         """Count the `labels` (one column per definition) of the snapshot at cutoff month index t."""
-        self.rows += len(labels)
+        self.add_counts(t, rows=len(labels), positives={d: int(labels[d].sum()) for d in DEFINITIONS},
+                        unlabeled={d: int(labels[d].isna().sum()) for d in DEFINITIONS})
+
+    def add_counts(self, t: int, *, rows: int, positives: dict[str, int], unlabeled: dict[str, int]) -> None:
+        """Count a snapshot at cutoff month index t from its rows, churners and unlabeled rows per definition."""
+        self.rows += rows
         for definition in DEFINITIONS:
-            self.unlabeled[definition] += int(labels[definition].isna().sum())
+            self.unlabeled[definition] += unlabeled[definition]
             if t <= self.last_training:
-                self.positives[definition] += int(labels[definition].sum())
+                self.positives[definition] += positives[definition]
         if t <= self.last_training:
-            self.training_rows += len(labels)
+            self.training_rows += rows
 
     def summary(self, definition: str) -> dict:
         share = {d: self.unlabeled[d] / max(self.rows, 1) for d in DEFINITIONS}
@@ -172,12 +181,14 @@ def write_snapshots(snapshots: Iterable[pd.DataFrame], target: Path) -> None:
             writer.close(ok)
 
 
-def training_columns(snapshots: Path, *, last_training: pd.Timestamp) -> tuple[Iterator[pd.Series], pd.Series]:
+def training_columns(snapshots: Path, *, last_training: pd.Timestamp,
+                     spark=None) -> tuple[Iterator[pd.Series], pd.Series]:
     """The indicators (one Series at a time, to hold a single column in memory) and 0/1 labels of the labeled
-    rows at cutoffs up to `last_training`, read from the snapshot Parquet file."""
-    rows = pq.read_table(snapshots, columns=["cutoff", "labeled", "label"]).to_pandas()
+    rows at cutoffs up to `last_training`, read from the snapshot Parquet file or its lake (`core.lake.read_rows`;
+    `spark` reads a lake that is not a local folder)."""
+    rows = read_rows(snapshots, columns=["cutoff", "labeled", "label"], spark=spark)
     keep = (rows["labeled"] & (rows["cutoff"] <= last_training)).to_numpy()
-    columns = (pq.read_table(snapshots, columns=[f]).column(f).to_pandas()[keep].rename(f) for f in FEATURES)
+    columns = (read_rows(snapshots, columns=[f], spark=spark)[f][keep] for f in FEATURES)
     return columns, rows.loc[keep, "label"].astype("int8")
 
 
@@ -248,23 +259,39 @@ def snapshot_main(params: dict) -> None:
 
 
 def run(con: Sql, *, snapshots: Path, horizon_months: int, first_cutoff_month: int, cutoff_every_months: int,
-        churn: dict, catalogue: dict) -> StageResult:
+        churn: dict, catalogue: dict, lake: str | None = None) -> StageResult:
     """The stage on a time-axis source: the contract tables are views of `con` (`contract.tables.connect`, on
     either engine). Streams the snapshots to the Parquet file `snapshots` (one cutoff at a time, so they never
     sit in memory whole), then returns the lifetimes, the indicator catalogue and the metrics. The keywords
-    are params.yaml `base.horizon_months` and the `features` section."""
+    are params.yaml `base.horizon_months`, the `features` section and `engine.spark.lake`: when set (`con` is then
+    Spark), Spark writes the snapshots into the lake and `snapshots` becomes their manifest (`lake_snapshots`)."""
     cutoffs = data_cutoffs(con, horizon_months=horizon_months, first_cutoff_month=first_cutoff_month,
                            cutoff_every_months=cutoff_every_months)
     tally = LabelTally(last_training=cutoffs.last_training)
-    write_snapshots(iter_snapshots(con, cutoffs, tally, churn=churn), snapshots)
+    if lake is not None and getattr(con, "name", None) != "spark":
+        raise ValueError(f"engine.spark.lake={lake!r} needs engine.name: spark (only Spark writes the lake)")
+    if lake is None:
+        write_snapshots(iter_snapshots(con, cutoffs, tally, churn=churn), snapshots)
+    else:
+        _, counts = write_lake_snapshots(con, cutoffs.months, last_month=cutoffs.last_month,
+                                         horizon_months=cutoffs.horizon_months, churn=churn, lake=lake,
+                                         manifest=snapshots)
+        for t, count in sorted(counts.items()):
+            tally.add_counts(t, **count)
     log.info("wrote %s: %d snapshots (churn definition %s); building lifetimes", snapshots, tally.rows,
              churn["definition"])
     lifetimes = build_lifetimes(con, last_month=cutoffs.last_month, **lifetime_churn(churn))
     log.info("lifetimes: %d customers, %d churn events", len(lifetimes), int(lifetimes["event"].sum()))
-    columns, labels = training_columns(snapshots, last_training=month_end(cutoffs.last_training))
+    columns, labels = training_columns(snapshots, last_training=month_end(cutoffs.last_training),
+                                       spark=getattr(con, "spark", None))
     indicators = indicator_catalogue(columns, labels, catalogue_params=catalogue)
     metrics = features_metrics(cutoffs, tally, lifetimes, definition=churn["definition"])
     return StageResult(metrics, tables={paths.LIFETIMES: lifetimes, paths.INDICATORS: indicators})
+
+
+def lake_of(engine: dict) -> str | None:
+    """params.yaml `engine.spark.lake` when the engine is Spark (the schema refuses a lake with the local engine)."""
+    return engine["spark"].get("lake") if engine["name"] == "spark" else None
 
 
 def main() -> None:
@@ -279,7 +306,7 @@ def main() -> None:
         sql = open_engine(engine, memory_limit=DUCKDB_MEMORY_LIMIT, temp_directory=Path(spill))
         try:
             con = connect(CONTRACT_TABLES, engine=sql)
-            result = run(con, snapshots=paths.SNAPSHOTS, horizon_months=horizon, **params)
+            result = run(con, snapshots=paths.SNAPSHOTS, horizon_months=horizon, lake=lake_of(engine), **params)
         finally:
             sql.close()
     write_result("features", result, headline=HEADLINE,

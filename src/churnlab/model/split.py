@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnlab.core.lake import read_rows
+
 
 class SplitError(ValueError):
     """The snapshots cannot be split out of time (too few labelled cutoffs for the horizon)."""
@@ -191,10 +193,10 @@ def sample_rows(frame: pd.DataFrame, max_rows: int | None, *, seed: int) -> pd.D
     return frame.sample(n=max_rows, random_state=seed).sort_index()
 
 
-def read_snapshots(path, cutoffs=None) -> pd.DataFrame:
-    """The snapshot rows at `cutoffs` (all rows when None), read from Parquet without the other cutoffs.
+def read_snapshots(path, cutoffs=None, *, columns=None) -> pd.DataFrame:
+    """The snapshot rows at `cutoffs` (all rows when None), read from Parquet without the other cutoffs: the
+    file itself, or the lake folder its manifest names (`core.lake.read_rows`, which checks it).
 
     The one reader the `train`, `evaluate` and `register` mains use, so `train` never loads test rows.
     """
-    filters = None if cutoffs is None else [("cutoff", "in", [pd.Timestamp(t) for t in cutoffs])]
-    return pd.read_parquet(path, filters=filters)
+    return read_rows(path, columns=columns, cutoffs=cutoffs)

@@ -49,6 +49,7 @@ import pandas as pd
 from churnlab.contract.source import Source, read_source
 from churnlab.contract.tables import connect, month_end, month_range
 from churnlab.core import paths, privacy, tracking
+from churnlab.core.lake import read_rows
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -320,7 +321,7 @@ def main() -> None:
     key = privacy.pseudonym_key(synthetic_seed=base["seed"] if source.synthetic else None)  # made-up ids: seed key
     effects = pd.read_parquet(paths.ORACLE_EFFECTS) if source.oracle else None
     try:
-        result = run(model, source=source, clv=pd.read_parquet(paths.CLV), snapshots=pd.read_parquet(paths.SNAPSHOTS),
+        result = run(model, source=source, clv=pd.read_parquet(paths.CLV), snapshots=read_rows(paths.SNAPSHOTS),
                      history=history, effects=effects, seed=base["seed"], horizon_months=base["horizon_months"],
                      margins=margins, model_source=model_source, key=key, **retention)
     finally:

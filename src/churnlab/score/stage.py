@@ -246,7 +246,7 @@ def main() -> None:
     language = load_params("report")["language"]
     champion = tracking.load_champion(model_name)
     split = load_split(paths.SPLIT)
-    cutoffs = pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff"])["cutoff"].unique()
+    cutoffs = read_snapshots(paths.SNAPSHOTS, columns=["cutoff"])["cutoff"].unique()
     snapshots = read_snapshots(paths.SNAPSHOTS, cutoffs=cutoffs_to_score(cutoffs, split))
     scoring_cutoff = pd.Timestamp(max(cutoffs))
     segments = pd.read_parquet(paths.SEGMENTS, filters=[("cutoff", "==", scoring_cutoff)])

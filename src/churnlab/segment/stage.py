@@ -28,13 +28,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from churnlab.contract.lifecycle import COLUMNS as LIFECYCLE_COLUMNS
 from churnlab.contract.lifecycle import STAGES, lifecycle_reason, lifecycle_stage
 from churnlab.contract.source import Source, read_source
 from churnlab.contract.value import MARGIN_COLUMNS
-from churnlab.core import paths
+from churnlab.core import lake, paths
 from churnlab.core.checks import check_columns
 from churnlab.core.engine import Sql, engine_params, open_engine
 from churnlab.core.logs import setup_logging
@@ -193,9 +192,9 @@ def main() -> None:
     seed, params = load_params("base")["seed"], load_params("segment")
     margins = load_params("survival")["clv"]["margins"]
     source = read_source()
-    columns = snapshot_columns(pq.read_schema(paths.SNAPSHOTS).names, clusters=params["clusters"],
+    columns = snapshot_columns(lake.read_schema(paths.SNAPSHOTS).names, clusters=params["clusters"],
                                time_axis=source.time_axis)
-    snapshots = pd.read_parquet(paths.SNAPSHOTS, columns=columns)
+    snapshots = lake.read_rows(paths.SNAPSHOTS, columns=columns)
     clv = pd.read_parquet(paths.CLV, columns=["customer_id", "clv"])  # empty when survival valued no customer
     engine = engine_params()
     sql = open_engine(engine) if engine["name"] == "spark" else None  # local: scikit-learn assigns the clusters

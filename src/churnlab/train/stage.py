@@ -103,7 +103,7 @@ def read_training_rows(*, time_axis: bool, horizon_months: int, seed: int, time_
         rows = read_snapshots(paths.SNAPSHOTS)
         return rows, random_split(rows, seed=seed, test_share=random["test_share"],
                                   validation_share=random["validation_share"])
-    index = pd.read_parquet(paths.SNAPSHOTS, columns=["cutoff", "labeled"])
+    index = read_snapshots(paths.SNAPSHOTS, columns=["cutoff", "labeled"])
     split = choose_split(index, horizon_months=horizon_months, **time_split)
     return read_snapshots(paths.SNAPSHOTS, cutoffs=[*split.train, *split.validation]), split
 

@@ -34,10 +34,24 @@ def _conf(value: dict) -> dict:
     return value
 
 
+def _lake(value: str | None, info: ValidationInfo) -> str | None:
+    """Where Spark writes large outputs (`churnlab.core.lake`): a folder, or a URI such as hdfs://, s3a://."""
+    if value is None:
+        return value
+    if (info.context or {}).get("engine") == "local":
+        raise rule("is a lake only Spark writes: set engine.name: spark, or set engine.spark.lake: null to keep "
+                   "the snapshots as one Parquet file under data/processed")
+    if earlier(info, "remote") is not None:
+        raise rule("is not supported over Spark Connect (engine.spark.remote): the lake's version folders are "
+                   "renamed through the classic session's Hadoop file system; set engine.spark.master instead")
+    return value
+
+
 class Spark(Section):
     master: Annotated[Name | None, AfterValidator(_master)]
     remote: Annotated[Name | None, AfterValidator(_remote)]
     conf: Annotated[dict[Name, Scalar], AfterValidator(_conf)]
+    lake: Annotated[Name | None, AfterValidator(_lake)] = None  # absent: no lake, every output a file as before
 
     @field_validator("remote")
     @classmethod
