@@ -46,9 +46,13 @@ def make_project(target: Path, overrides: dict | None = None) -> Path:
 
 
 def project_env(project: Path) -> dict[str, str]:
-    """Environment for running stages in `project`: its own MLflow store, a fixed pseudonym key, venv first."""
+    """Environment for running stages in `project`: its own MLflow store, a fixed pseudonym key, venv first, and
+    idle OpenMP threads that sleep (OMP_WAIT_POLICY=PASSIVE, as dvc.yaml's train, evaluate and register commands
+    and the benchmarks set it): `make test` runs the Spark Connect process alongside on two cores, where spinning
+    XGBoost and scikit-learn threads multiply a stage's CPU time. Numbers do not depend on it."""
     env = dict(os.environ)
     env.update({
+        "OMP_WAIT_POLICY": "PASSIVE",
         "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlruns' / 'mlflow.db'}",
         "CHURNLAB_PSEUDONYM_KEY": "test-key",
         "MLFLOW_DISABLE_TELEMETRY": "true",
