@@ -28,14 +28,21 @@ import time
 from pathlib import Path
 
 import yaml
-from projects import merge
+from projects import merge, sized_params
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("data", "features", "survival", "train", "register", "retention")
-# Checks that it runs (a small bank, few trials, few redraws); its figures mean nothing
-TINY = {"simulate": {"n_customers": 2000, "oracle_paths": 4}, "train": {"tune": {"n_trials": 2}},
+# Checks that it runs (a small bank, few trials, short fits, few redraws); its figures mean nothing. 36 months (the
+# shortest window the default survival params take) with the oracle every third month, as sized_params does; small
+# forests and boosters, as the test profile (tests/profile.yaml) has them
+TINY_MONTHS = 36
+TINY = {"simulate": {"n_customers": 2000, "oracle_paths": 4, "oracle_every_months": 3},
+        "train": {"tune": {"n_trials": 2, "max_rounds": 300},
+                  "baselines": {"models": {"forest": {"n_estimators": 30}}}},
         "survival": {"models": ["cox"]},
-        "retention": {"offers": {"draws": 20, "folds": 2}, "policies": {"n_boot": 20}, "uplift": {"n_boot": 20}}}
+        "retention": {"offers": {"draws": 20, "folds": 2, "xgboost": {"n_estimators": 50}},
+                      "policies": {"n_boot": 20}, "uplift": {"n_boot": 20, "xgboost": {"n_estimators": 50}},
+                      "churners": {"max_customers": 300}}}
 
 
 def run_seed(workdir: Path, params: dict, *, seed: int) -> dict:
@@ -72,12 +79,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10, help="Optuna trials of the churn model (train.tune)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the work folders here (default: a "
                                                                    "temporary folder, removed at the end)")
-    parser.add_argument("--tiny", action="store_true", help="smoke run: 1 seed, a 2,000-customer bank")
+    parser.add_argument("--tiny", action="store_true", help="smoke run: 1 seed, a 2,000-customer bank over 36 months")
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     params = merge(params, {"train": {"tune": {"n_trials": args.trials}}})
     if args.tiny:
-        params, args.seeds, args.trials = merge(params, TINY), 1, TINY["train"]["tune"]["n_trials"]
+        sized = sized_params(params, customers=TINY["simulate"]["n_customers"], months=TINY_MONTHS)
+        params, args.seeds, args.trials = merge(sized, TINY), 1, TINY["train"]["tune"]["n_trials"]
     first = params["base"]["seed"]
     started, rows = time.perf_counter(), []
     with tempfile.TemporaryDirectory(prefix="bench-retention-") as scratch:

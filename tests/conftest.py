@@ -46,9 +46,13 @@ def make_project(target: Path, overrides: dict | None = None) -> Path:
 
 
 def project_env(project: Path) -> dict[str, str]:
-    """Environment for running stages in `project`: its own MLflow store, a fixed pseudonym key, venv first."""
+    """Environment for running stages in `project`: its own MLflow store, a fixed pseudonym key, venv first, and
+    idle OpenMP threads that sleep (OMP_WAIT_POLICY=PASSIVE, as dvc.yaml's train, evaluate and register commands
+    and the benchmarks set it): `make test` runs the Spark Connect process alongside on two cores, where spinning
+    XGBoost and scikit-learn threads multiply a stage's CPU time. Numbers do not depend on it."""
     env = dict(os.environ)
     env.update({
+        "OMP_WAIT_POLICY": "PASSIVE",
         "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlruns' / 'mlflow.db'}",
         "CHURNLAB_PSEUDONYM_KEY": "test-key",
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -247,3 +251,14 @@ def snapshot_project(target: Path, *, n_customers: int = 600, tenure: str | None
 def snapshot_pipeline_dir(tmp_path_factory) -> Path:
     """A temporary project on the snapshot source (600 Churn_Modelling-like customers), data to register run."""
     return snapshot_project(tmp_path_factory.mktemp("snapshot_pipeline"))
+
+
+@pytest.fixture(scope="session")
+def snapshot_report_dir(snapshot_pipeline_dir, tmp_path_factory) -> Path:
+    """A copy of `snapshot_pipeline_dir` with the rest of the pipeline run as well: segment, score, retention,
+    monitor, and report, whose pages of the five notebooks the snapshot notebook tests read."""
+    project = tmp_path_factory.mktemp("snapshot_report") / "snapshot"
+    shutil.copytree(snapshot_pipeline_dir, project, symlinks=True)  # data to register: the shared project's
+    for stage in ("segment", "score", "retention", "monitor", "report"):
+        run([sys.executable, "-m", f"churnlab.{stage}"], project)
+    return project

@@ -6,14 +6,14 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from notebook_runner import figures, run_clean
+from notebook_runner import rendered
 
 NAME = "1.0-customer-overview.ipynb"
 
 
 @pytest.mark.slow
-def test_overview_notebook_runs_on_the_small_pipeline(pipeline_dir, run_notebook):
-    notebook, text = run_clean(pipeline_dir, run_notebook, NAME)
+def test_overview_notebook_runs_on_the_small_pipeline(pipeline_dir):
+    text, shown = rendered(pipeline_dir, NAME)  # the report stage's page: the notebook ran there
     match = re.search(r"annual churn rate: (\d+\.\d) %", text)
     assert match, f"the notebook did not print the annual churn rate; it printed:\n{text[:3000]}"
     reported = json.loads((pipeline_dir / "reports" / "metrics" / "data.json").read_text())["annual_churn_rate"]
@@ -22,24 +22,22 @@ def test_overview_notebook_runs_on_the_small_pipeline(pipeline_dir, run_notebook
     shock = re.search(r"shock month: \d{4}-\d{2} \(month (\d+) of (\d+)\)", text)
     assert shock, "the notebook detected no shock month"
     assert (int(shock.group(1)), int(shock.group(2))) == (simulate["shock_month"] + 1, simulate["n_months"])
-    shown = figures(notebook)
     assert shown >= 10, f"expected a figure per chart, found {shown}"
 
 
 @pytest.mark.slow
-def test_overview_notebook_describes_a_snapshot_file_and_skips_the_monthly_sections(snapshot_pipeline_dir,
-                                                                                     run_notebook):
-    notebook, text = run_clean(snapshot_pipeline_dir, run_notebook, NAME)
+def test_overview_notebook_describes_a_snapshot_file_and_skips_the_monthly_sections(snapshot_report_dir):
+    text, shown = rendered(snapshot_report_dir, NAME)  # the report stage's page: the notebook ran there
     assert "Data source: snapshot (one row per customer at a single date" in text
     for section in ("Section 1 (customers over the window)", "Section 2 (balances and activity)",
                     "Section 3 (churn by month and by type)", "Section 4 (the shock)", "Section 5 (quiet quitting)",
                     "Section 6 (past retention campaigns)"):
         assert f"{section} skipped: the snapshot source is one row per customer at a single date" in text, section
     assert "window:" not in text and "annual churn rate" not in text  # no monthly figure is made up
-    data = json.loads((snapshot_pipeline_dir / "reports" / "metrics" / "data.json").read_text())
+    data = json.loads((snapshot_report_dir / "reports" / "metrics" / "data.json").read_text())
     assert re.search(rf"customers in the file:\s+{data['customers']:,} ", text), text[:3000]
     assert f"churn rate: {data['churn_rate']:.1%} (data.json reports {data['churn_rate']:.1%})" in text
-    raw = pd.read_csv(snapshot_pipeline_dir / "Churn_Modelling.csv")
+    raw = pd.read_csv(snapshot_report_dir / "Churn_Modelling.csv")
     for column in ("geography", "gender", "num_of_products", "has_cr_card", "is_active_member"):
         assert f"churn rate by {column}:" in text
     germany = raw.loc[raw["Geography"] == "Germany", "Exited"]  # a known answer from the file itself
@@ -48,5 +46,4 @@ def test_overview_notebook_describes_a_snapshot_file_and_skips_the_monthly_secti
         assert re.search(rf"^{column}\s+\d", text, re.MULTILINE), column
     assert not any(str(i) in text for i in raw["CustomerId"]), "the notebook printed raw customer ids"
     assert not any(name in text for name in raw["Surname"].unique()), "the notebook printed surnames"
-    shown = figures(notebook)
     assert shown == 2, f"expected the churn-by-level bars and the numeric histograms, found {shown}"
