@@ -31,13 +31,16 @@ setup: $(STAMP)  ## create .venv from the lock file (only when missing or stale)
 repro: setup  ## set up, then run the whole pipeline on the default simulated data (dvc repro)
 	dvc repro
 
-# The Spark Connect tests need a process of their own (pyspark keeps one either classic or Connect); they run
-# alongside the main suite, in their own temporary folder, and their output follows the main suite's.
-test: setup  ## set up, then run the whole test suite (the Spark Connect tests in a process of their own)
+# Two lanes for two cores. The main suite mostly waits on single-threaded stage processes; beside it, one after the
+# other, the tests marked `alongside` (classic Spark sessions, a Spark pipeline) and the Spark Connect tests, which
+# need a process of their own (pyspark keeps one either classic or Connect). Their output follows the main suite's.
+test: setup  ## set up, then run the whole test suite (Spark tests in a second process alongside)
 	@log=$$(mktemp) && base=$$(mktemp -d) && \
-	{ pytest -m spark_connect -p no:cacheprovider --basetemp=$$base > $$log 2>&1 & connect=$$!; } && \
-	{ pytest; main=$$?; wait $$connect; other=$$?; \
-	  echo "== pytest -m spark_connect (ran alongside) =="; cat $$log; rm -rf $$log $$base; \
+	{ { pytest -m alongside -p no:cacheprovider --basetemp=$$base/classic; a=$$?; \
+	    pytest -m spark_connect -p no:cacheprovider --basetemp=$$base/connect; c=$$?; \
+	    test $$a -eq 0 && test $$c -eq 0; } > $$log 2>&1 & side=$$!; } && \
+	{ pytest -m 'not spark_connect and not alongside'; main=$$?; wait $$side; other=$$?; \
+	  echo "== alongside: pytest -m alongside, then pytest -m spark_connect =="; cat $$log; rm -rf $$log $$base; \
 	  test $$main -eq 0 && test $$other -eq 0; }
 
 lint: setup  ## ruff on the code and tests

@@ -104,6 +104,16 @@ def run_notebook(tmp_path):
     return _run
 
 
+def pytest_collection_modifyitems(items):
+    """Mark `alongside` every test with a classic Spark session of its own (the `spark` or `any_spark` fixture) that
+    does not need the session's small pipeline: `make test` runs them in a second pytest process next to the main
+    suite, which mostly waits on single-threaded stage processes (the pipeline would be built twice)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & {"spark", "any_spark"} and "pipeline_dir" not in names and "spark_connect" not in item.keywords:
+            item.add_marker(pytest.mark.alongside)
+
+
 SPARK_TEST_CONF = {"spark.ui.enabled": False, "spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2,
                    "spark.driver.memory": "1g"}
 

@@ -12,7 +12,7 @@ from conftest import make_project, run
 
 from churnlab.core.lake import read_manifest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alongside]  # a Spark pipeline: in make test's second process
 
 DVC = [sys.executable, "-m", "dvc"]
 # the test profile's 30 months (train needs training, validation and test cutoffs), fewer customers
