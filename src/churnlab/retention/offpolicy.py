@@ -134,8 +134,9 @@ def evaluate_policies(logs: pd.DataFrame, policies: dict[str, pd.Series], predic
     With a `baseline` policy (e.g. contacting no one), each row also gets `gain`: its value minus the baseline's
     by the same estimator (currency units per customer), with `gain_se`, `gain_low` and `gain_high` from the same
     redraws. The difference is paired: both policies are valued on the same redrawn customers, so the noise they
-    share (most customers get the same arm from both, and their reward varies far more than any offer's effect)
-    cancels, and its interval is much narrower than the two values' intervals side by side.
+    share cancels. The more customers get the same arm from both (a policy that contacts few, against no contact),
+    the narrower its interval is than the two values' intervals side by side: a customer's reward varies far more
+    than any offer's effect.
     """
     check_logs(logs)
     if not policies:
