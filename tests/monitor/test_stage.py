@@ -12,7 +12,6 @@ from frames import customer, month, months, tables
 
 from churnlab.contract.source import Source
 from churnlab.core import paths
-from churnlab.core.engine import DuckDBSql, SparkSql
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.model.split import RandomSplit, TimeSplit
 from churnlab.monitor import stage as monitor
@@ -109,25 +108,14 @@ def test_without_the_simulator_the_alarm_rates_are_skipped_and_the_tables_unchan
 
 @pytest.mark.slow
 def test_the_months_snapshots_on_spark_change_no_output(bank, reference, champion, settings, spark_tables):
-    """The monitored months' snapshots by the same SQL on Spark, and their bins counted there (the stage on the spark
-    engine): every table and metric is the DuckDB run's, exactly."""
-    local = run_bank(bank, reference, champion, settings)
-    counted = run(spark_tables, reference, champion, **(run_bank_kwargs(bank, settings) | {"sql": spark_tables}))
-    assert counted.metrics == local.metrics
-    for path, table in local.tables.items():
-        pd.testing.assert_frame_equal(counted.tables[path], table, check_exact=True, obj=f"spark {path}")
-
-
-@pytest.mark.slow
-def test_bins_counted_on_spark_or_duckdb_change_no_output(bank, reference, champion, settings, spark):
-    """The engine only counts the rows per bin (integers): every table and metric is the numpy path's, exactly."""
+    """The monitored months' snapshots by the same SQL on Spark (the stage on the spark engine), scored and binned
+    on the driver: every table and metric is the DuckDB run's, exactly."""
     local = run_bank(bank, reference, champion, settings)
     assert (local.tables[OUTPUTS["stability"]]["statistic"] > 0).any()  # something to compare: the shock drifts
-    for engine in (DuckDBSql(), SparkSql(spark)):
-        counted = run_bank(bank, reference, champion, settings, sql=engine)
-        assert counted.metrics == local.metrics, engine.name
-        for path, table in local.tables.items():
-            pd.testing.assert_frame_equal(counted.tables[path], table, check_exact=True, obj=f"{engine.name} {path}")
+    on_spark = run(spark_tables, reference, champion, **run_bank_kwargs(bank, settings))
+    assert on_spark.metrics == local.metrics
+    for path, table in local.tables.items():
+        pd.testing.assert_frame_equal(on_spark.tables[path], table, check_exact=True, obj=f"spark {path}")
 
 
 # ---- the parts of run() -------------------------------------------------------------------------------------------

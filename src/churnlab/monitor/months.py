@@ -18,7 +18,7 @@ from tqdm import tqdm
 from churnlab.contract.indicators import CATEGORICAL, FLAGS, INDICATORS, point_in_time_features
 from churnlab.contract.snapshots import snapshot_at
 from churnlab.contract.tables import month_end, month_number, month_range
-from churnlab.core.engine import Sql, as_sql
+from churnlab.core.engine import as_sql
 from churnlab.model.grades import assign_grades, points
 from churnlab.model.split import TimeSplit
 from churnlab.monitor.stability import SCORE, Reference, compare_month, fit_reference
@@ -71,26 +71,24 @@ def market_history(con, lo: int, hi: int) -> pd.DataFrame:
 
 
 def training_reference(con, reference: pd.DataFrame, *, window: Window, bins: int,
-                       market_reference_months: int, sql: Sql | None = None) -> Reference:
+                       market_reference_months: int) -> Reference:
     """Bins and counts of the scored training rows `reference`, and the market series they are judged against.
 
     The market series cover the training period, and at least the `market_reference_months` up to its end: one or
-    two training cutoffs give no spread to judge a month's market by. The engine `sql` counts the rows per bin
-    (numpy when None).
+    two training cutoffs give no spread to judge a month's market by.
     """
     groups = {i.feature: i.group for i in INDICATORS}
     numeric = [f for f in groups if f not in CATEGORICAL and f not in FLAGS and groups[f] != "market"]
     lo, hi = window.train_months
     market_lo = max(min(lo, hi - market_reference_months + 1), window.first)
     return fit_reference(reference, groups=groups, market_history=market_history(con, market_lo, hi),
-                         numeric=numeric, bins=bins, sql=sql)
+                         numeric=numeric, bins=bins)
 
 
 def watch_months(con, reference: Reference, model, *, window: Window, horizon_months: int, churn: dict,
                  grading: dict | None, alpha: float, null_draws: int, min_psi: float, min_csi: float,
-                 rng: np.random.Generator, sql: Sql | None = None) -> tuple[list[dict], pd.DataFrame, pd.DataFrame]:
-    """Score every monitored month's snapshot and compare it with `reference` (`stability.compare_month`; the
-    engine `sql` counts the rows per bin, numpy when None).
+                 rng: np.random.Generator) -> tuple[list[dict], pd.DataFrame, pd.DataFrame]:
+    """Score every monitored month's snapshot and compare it with `reference` (`stability.compare_month`).
 
     Returns the per-month score summaries, the per-feature stability table (with `month`) and the scored rows
     (month, customer_id, p_churn, label under `churn`, and `complete`: every label of the month has arrived).
@@ -100,7 +98,7 @@ def watch_months(con, reference: Reference, model, *, window: Window, horizon_mo
         current, _ = snapshot_at(con, t, last_month=window.last, horizon_months=horizon_months, **churn)
         current[SCORE] = score(model, current)
         summary, table = compare_month(reference, current, alpha=alpha, draws=null_draws, min_psi=min_psi,
-                                       min_csi=min_csi, rng=rng, sql=sql)
+                                       min_csi=min_csi, rng=rng)
         month = month_end(t)
         summaries.append({"month": month, **summary, "grade_shares": grade_shares(current[SCORE], grading)})
         tables.append(table.assign(month=month))

@@ -10,8 +10,7 @@ it by `compare_month` using the no-drift thresholds of `churnlab.monitor.drift`:
 - market features (one value per month): the month's value against the reference months' values
   (`drift.series_alarm`) at alpha / m for m market features.
 
-The rows per bin are counted in numpy (the local engine) or, given an engine `sql` (Spark), by one SQL aggregation
-over every column of a month (`churnlab.monitor.bin_counts`): the same integers, so the same statistics.
+The rows per bin are counted in numpy, where the scored rows are (the driver, on either engine).
 """
 
 from dataclasses import dataclass, field
@@ -19,8 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from churnlab.core.engine import Sql
-from churnlab.monitor.bin_counts import frame_bin_counts
 from churnlab.monitor.drift import Binning, fit_binning, ks_test, psi_from_counts, psi_threshold, series_alarm
 
 SCORE = "p_churn"
@@ -38,42 +35,38 @@ class Reference:
     groups: dict[str, str]
 
 
-def bin_counts_of(rows: pd.DataFrame, binnings: dict[str, Binning], sql: Sql | None) -> dict[str, np.ndarray]:
-    """Rows per bin of each column of `binnings`: counted in numpy (`sql` None), or by the engine `sql` in one
-    aggregation (`bin_counts`: the same integers)."""
-    if sql is None:
-        return {c: binning.counts(rows[c]) for c, binning in binnings.items()}
-    return frame_bin_counts(sql, rows, binnings)
+def bin_counts_of(rows: pd.DataFrame, binnings: dict[str, Binning]) -> dict[str, np.ndarray]:
+    """Rows per bin of each column of `binnings` in `rows`."""
+    return {c: binning.counts(rows[c]) for c, binning in binnings.items()}
 
 
 def fit_reference(reference: pd.DataFrame, *, groups: dict[str, str], market_history: pd.DataFrame,
-                  numeric: list[str], bins: int, sql: Sql | None = None) -> Reference:
+                  numeric: list[str], bins: int) -> Reference:
     """Fix bins on `reference` (features and the score); `groups` maps feature -> customer/banking/market.
 
     `market_history` holds one row per reference month with the market features' values. The bins' edges and
-    levels are fixed here, on the driver; the rows per bin are counted by the engine `sql` (numpy when None).
+    levels and the rows per bin are fixed here, on the driver.
     """
     profiled = [SCORE, *[f for f, g in groups.items() if g != "market"]]
     binnings = {c: fit_binning(reference[c], bins=bins) for c in profiled}
-    counts = bin_counts_of(reference, binnings, sql)
+    counts = bin_counts_of(reference, binnings)
     values = {c: np.sort(reference[c].dropna().to_numpy(float)) for c in numeric if c in reference}
     market = {f: market_history[f].to_numpy(float) for f, g in groups.items() if g == "market"}
     return Reference(len(reference), binnings, counts, values, market, dict(groups))
 
 
 def compare_month(reference: Reference, current: pd.DataFrame, *, alpha: float, draws: int, min_psi: float,
-                  min_csi: float, rng: np.random.Generator, sql: Sql | None = None) -> tuple[dict, pd.DataFrame]:
+                  min_csi: float, rng: np.random.Generator) -> tuple[dict, pd.DataFrame]:
     """(score summary, per-feature table) of one month's scored snapshot `current` against `reference`.
 
     Each line is the larger of the no-drift quantile (statistical: more than sampling noise?) and the
     materiality floor `min_psi` / `min_csi` (practical: large enough to act on?). On small samples the
     quantile decides, on large ones the floor: at 30,000 rows a PSI of 0.001 is already "significant".
     The per-feature table has feature, group, statistic (CSI, or z for market features), null_quantile,
-    threshold, drifting, ks and ks_pvalue. The month's rows per bin are counted by the engine `sql` (numpy when
-    None; the same integers either way).
+    threshold, drifting, ks and ks_pvalue.
     """
     n = len(current)
-    month_counts = bin_counts_of(current, reference.binnings, sql)
+    month_counts = bin_counts_of(current, reference.binnings)
     score_counts = month_counts[SCORE]
     null = psi_threshold(reference.counts[SCORE], n_current=n, alpha=alpha, draws=draws, rng=rng)
     score = {"rows": n, "score_psi": float(psi_from_counts(reference.counts[SCORE], score_counts)),

@@ -10,9 +10,11 @@ retrain recommendation (`churnlab.monitor.alerts`). On simulated data (`Source.o
 months before the competitor promotion) and the detection rate (months from `simulate.shock_month` on) are measured
 too; other sources name that part under `skipped`.
 
-With params.yaml `engine.name: spark` the rows per PSI / CSI bin of the reference and of each month are counted by
-Spark, one aggregation over every monitored column (`churnlab.monitor.bin_counts`); the months' snapshots are
-still made by DuckDB and scored in pandas. The counts are integers, so every output is the local engine's.
+With params.yaml `engine.name: spark` the months' snapshots are computed by Spark, from the same SQL text, and
+collected to the driver, where they are scored in pandas and their PSI / CSI bins counted in numpy: every output is
+the local engine's. (Counting on Spark meant handing each month back to the JVM, ~0.3-0.6 GB of its heap a month
+at 1M customers; with the snapshot's own collect it ran a 4 GB driver out of memory. `churnlab.monitor.bin_counts`
+counts a table that stays in the engine, for when months are scored there: docs/scale.md.)
 
 Monitoring needs a time axis: on a source without one (a snapshot file, one date) the stage is skipped, and so it
 is when no month follows the training period (e.g. a short ledger whose months all went into training);
@@ -32,7 +34,7 @@ import pandas as pd
 from churnlab.contract.source import Source, read_source
 from churnlab.contract.tables import connect, month_end, month_number
 from churnlab.core import paths, tracking
-from churnlab.core.engine import Sql, engine_params, open_engine
+from churnlab.core.engine import engine_params, open_engine
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -207,13 +209,12 @@ def output_tables(scores: pd.DataFrame, stability: pd.DataFrame, months: pd.Data
 
 def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Window, source: Source,
         grading: dict | None, shock: dict | None, churn: dict, seed: int, horizon_months: int,
-        settings: Settings, sql: Sql | None = None) -> StageResult:
+        settings: Settings) -> StageResult:
     """The champion over `window.months`: stability, estimated and realised performance, alerts, alarm rates.
 
     `con` is an engine (DuckDB or Spark, or a DuckDB connection) over the contract tables (`contract.tables.connect`:
     the Parquet files in `main`, DataFrames in tests), on which the months' snapshots are computed; nothing here
-    reads a file, params.yaml or MLflow. `sql` is the engine that counts the rows per PSI / CSI bin (numpy when
-    None: the local engine).
+    reads a file, params.yaml or MLflow.
     `reference` holds the snapshot rows at the training cutoffs; `grading` the score stage's grades (or None);
     `shock` the simulator's promotion (params simulate.shock_month and shock_months) on simulated data, else None.
     """
@@ -221,11 +222,11 @@ def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Wi
     log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", champion.name, champion.version,
              len(reference), len(window.train), window.train[0].date(), window.train[-1].date())
     profile = training_reference(con, reference, window=window, bins=settings.bins,
-                                 market_reference_months=settings.market_reference_months, sql=sql)
+                                 market_reference_months=settings.market_reference_months)
     summaries, stability, scores = watch_months(
         con, profile, champion.pyfunc, window=window, horizon_months=horizon_months, churn=churn, grading=grading,
         alpha=settings.alpha, null_draws=settings.null_draws, min_psi=settings.min_psi, min_csi=settings.min_csi,
-        rng=np.random.default_rng([seed, 7]), sql=sql)
+        rng=np.random.default_rng([seed, 7]))
     history = reference.rename(columns={"cutoff": "month"})[["month", SCORE, "label"]]
     performance = backtest(scores, history=history, horizon_months=horizon_months,
                            recalibration_months=settings.recalibration_months, draws=settings.auc_draws,
@@ -300,8 +301,7 @@ def main() -> None:
         champion = tracking.load_champion(model_name)
         result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
                      source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
-                     horizon_months=base["horizon_months"], settings=settings,
-                     sql=sql if engine["name"] == "spark" else None)  # local: numpy counts the bins
+                     horizon_months=base["horizon_months"], settings=settings)
     finally:
         if sql is not None:
             sql.close()
