@@ -33,13 +33,14 @@ repro: setup  ## set up, then run the whole pipeline on the default simulated da
 
 # Two lanes for two cores. The main suite mostly waits on single-threaded stage processes; beside it, one after the
 # other, the tests marked `alongside` (classic Spark sessions, a Spark pipeline) and the Spark Connect tests, which
-# need a process of their own (pyspark keeps one either classic or Connect). Their output follows the main suite's.
+# need a process of their own (pyspark keeps one either classic or Connect). Their output follows the main suite's;
+# each lane ends with its slowest tests, to keep the CI budget in view.
 test: setup  ## set up, then run the whole test suite (Spark tests in a second process alongside)
 	@log=$$(mktemp) && base=$$(mktemp -d) && \
-	{ { pytest -m alongside -p no:cacheprovider --basetemp=$$base/classic; a=$$?; \
-	    pytest -m spark_connect -p no:cacheprovider --basetemp=$$base/connect; c=$$?; \
+	{ { pytest -m alongside -p no:cacheprovider --basetemp=$$base/classic --durations=10; a=$$?; \
+	    pytest -m spark_connect -p no:cacheprovider --basetemp=$$base/connect --durations=5; c=$$?; \
 	    test $$a -eq 0 && test $$c -eq 0; } > $$log 2>&1 & side=$$!; } && \
-	{ pytest -m 'not spark_connect and not alongside'; main=$$?; wait $$side; other=$$?; \
+	{ pytest -m 'not spark_connect and not alongside' --durations=20; main=$$?; wait $$side; other=$$?; \
 	  echo "== alongside: pytest -m alongside, then pytest -m spark_connect =="; cat $$log; rm -rf $$log $$base; \
 	  test $$main -eq 0 && test $$other -eq 0; }
 

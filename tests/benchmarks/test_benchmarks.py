@@ -78,8 +78,10 @@ def test_bench_retention_runs_every_stage_up_to_retention_for_one_tiny_bank(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.alongside
 def test_bench_cox_spark_fits_both_ways_at_a_tiny_size():
-    """Spark local[2] for about a minute (its own session, in a child process); skipped without the spark extra."""
+    """Spark local[2] for about a minute (its own session, in a child process: `make test` runs it in the Spark lane,
+    `alongside`); skipped without the spark extra."""
     pytest.importorskip("pyspark", reason="bench_cox_spark.py needs the spark extra: pip install -e '.[spark]'")
     check_prints("bench_cox_spark.py", bench("bench_cox_spark.py"))
 
