@@ -16,6 +16,7 @@ that their metrics agree (reports/metrics/*.json, numbers to 1e-6 relative) and 
 
     .venv/bin/python benchmarks/bench_pipeline.py --customers 1000000 --months 36 --engine local spark
     .venv/bin/python benchmarks/bench_pipeline.py --customers 250000 500000 1000000   # the scaling curve
+    .venv/bin/python benchmarks/bench_pipeline.py --engine spark --spark-conf spark.driver.memory=8g
     .venv/bin/python benchmarks/bench_pipeline.py --tiny --workdir "$(mktemp -d)"   # smoke run (the test suite's)
 """
 
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from child_process import run_measured
-from projects import REPO, argv_and_env, prepare, sized_params, stage_commands
+from projects import REPO, argv_and_env, merge, prepare, sized_params, stage_commands
 
 # Checks that it runs: two tiny banks through the first stage (a whole tiny pipeline costs minutes of the suite;
 # tests/pipeline runs every stage on the test profile); its figures mean nothing
@@ -120,7 +121,10 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]", help="Spark master for --engine spark")
     parser.add_argument("--stages", nargs="+", default=None, help="the first stages only (default: all)")
     parser.add_argument("--resume", metavar="STAGE", help="keep each folder and start at STAGE (after a fix): the "
-                        "earlier stages' outputs and results.jsonl lines are reused")
+                        "earlier stages' outputs and results.jsonl lines are reused; params.yaml is written anew")
+    parser.add_argument("--spark-conf", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="Spark settings over params.yaml's engine.spark.conf, e.g. spark.driver.memory=8g (an "
+                        "edit of a project's params.yaml does not last: every run writes it anew)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "churnlab-bench-pipeline")
     parser.add_argument("--tiny", action="store_true", help=f"smoke run: {TINY}")
     args = parser.parse_args()
@@ -136,6 +140,9 @@ def main() -> None:
             raise SystemExit(f"--resume {args.resume}: not one of the stages {stages}")
         stages = stages[stages.index(args.resume):]
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    if bad := [kv for kv in args.spark_conf if "=" not in kv]:
+        raise SystemExit(f"--spark-conf takes KEY=VALUE, got {bad}")
+    params = merge(params, {"engine": {"spark": {"conf": dict(kv.split("=", 1) for kv in args.spark_conf)}}})
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     results = workdir / "results.jsonl"
