@@ -32,9 +32,9 @@ repro: setup  ## set up, then run the whole pipeline on the default simulated da
 	dvc repro
 
 # Two lanes for two cores. The main suite mostly waits on single-threaded stage processes; beside it, one after the
-# other, the tests marked `alongside` (classic Spark sessions, a Spark pipeline) and the Spark Connect tests, which
-# need a process of their own (pyspark keeps one either classic or Connect). Their output follows the main suite's;
-# each lane ends with its slowest tests, to keep the CI budget in view.
+# other, the tests marked `alongside` (classic Spark sessions, the snapshot-source project, a Spark pipeline) and
+# the Spark Connect tests, which need a process of their own (pyspark keeps one either classic or Connect). Their
+# output follows the main suite's; each lane ends with its slowest tests, to keep the CI budget in view.
 test: setup  ## set up, then run the whole test suite (Spark tests in a second process alongside)
 	@log=$$(mktemp) && base=$$(mktemp -d) && \
 	{ { pytest -m alongside -p no:cacheprovider --basetemp=$$base/classic --durations=10; a=$$?; \

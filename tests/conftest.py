@@ -104,13 +104,17 @@ def run_notebook(tmp_path):
     return _run
 
 
+SECOND_LANE = {"spark", "any_spark", "snapshot_pipeline_dir", "snapshot_report_dir"}
+
+
 def pytest_collection_modifyitems(items):
-    """Mark `alongside` every test with a classic Spark session of its own (the `spark` or `any_spark` fixture) that
-    does not need the session's small pipeline: `make test` runs them in a second pytest process next to the main
-    suite, which mostly waits on single-threaded stage processes (the pipeline would be built twice)."""
+    """Mark `alongside` every test that does not need the session's small pipeline (`pipeline_dir`: it would be built
+    twice) and has a classic Spark session of its own (the `spark` or `any_spark` fixture) or the snapshot-source
+    project (`snapshot_pipeline_dir`, `snapshot_report_dir`, ~2 minutes to build): `make test` runs them in a second
+    pytest process next to the main suite, which mostly waits on single-threaded stage processes."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        if names & {"spark", "any_spark"} and "pipeline_dir" not in names and "spark_connect" not in item.keywords:
+        if names & SECOND_LANE and "pipeline_dir" not in names and "spark_connect" not in item.keywords:
             item.add_marker(pytest.mark.alongside)
 
 
