@@ -12,9 +12,8 @@ too; other sources name that part under `skipped`.
 
 With params.yaml `engine.name: spark` the months' snapshots are computed by Spark, from the same SQL text, and
 collected to the driver, where they are scored in pandas and their PSI / CSI bins counted in numpy: every output is
-the local engine's. (Counting on Spark meant handing each month back to the JVM, ~0.3-0.6 GB of its heap a month
-at 1M customers; with the snapshot's own collect it ran a 4 GB driver out of memory. `churnlab.monitor.bin_counts`
-counts a table that stays in the engine, for when months are scored there: docs/scale.md.)
+the local engine's. (Counting them on Spark meant handing each month back to the JVM: at 1M customers, on top of
+the snapshot's own collect, that ran a 4 GB driver out of heap; docs/benchmarks.md.)
 
 Monitoring needs a time axis: on a source without one (a snapshot file, one date) the stage is skipped, and so it
 is when no month follows the training period (e.g. a short ledger whose months all went into training);
