@@ -4,6 +4,7 @@ says what to install. (Both engines running the same SQL: tests/features/test_en
 import copy
 import sys
 
+import pandas as pd
 import pytest
 from conftest import ROOT
 from ruamel.yaml import YAML
@@ -158,5 +159,7 @@ def test_the_local_engine_runs_duckdb_in_this_process(tmp_path):
     sql = open_engine({"name": "local"}, memory_limit="1GB", temp_directory=tmp_path)
     sql.create("numbers", "SELECT range AS n FROM range(5)")
     assert sql.row("SELECT sum(n), count(*) FROM numbers") == (10, 5)
+    sql.register("more", pd.DataFrame({"n": [5]}))  # right after a row: DuckDB 2 refuses it if a result is unfinished
+    assert sql.row("SELECT count(*) FROM more") == (1,)
     assert sql.columns("numbers") == {"n": "BIGINT"}
     sql.close()

@@ -177,7 +177,9 @@ class DuckDBSql:
         return self.con.execute(sql).df()
 
     def row(self, sql: str) -> tuple:
-        return self.con.execute(sql).fetchone()
+        """The first row of the answer; the whole answer is fetched (DuckDB 2 refuses the next `register` on a
+        connection while a result is unfinished)."""
+        return self.con.execute(sql).fetchall()[0]
 
     def create(self, name: str, select: str) -> None:
         """The result of `select` as temporary table `name` (replacing one of that name)."""
