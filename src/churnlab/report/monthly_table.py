@@ -18,7 +18,6 @@ class MonthlyTable:
 
     def __init__(self, path: Path):
         self.sql = DuckDBSql()  # in memory, its own: nothing is written
-        self.sql.con.execute("SET enable_progress_bar = false")  # its bar would print into the rendered notebook
         self.sql.read_parquet("monthly", path)
         self.rows = int(self.sql.row("SELECT count(*) FROM monthly")[0])
 
