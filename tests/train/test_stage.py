@@ -25,7 +25,7 @@ from churnlab.model.split import (
     split_frames,
 )
 from churnlab.model.tune import FINISHED, tune_xgboost
-from churnlab.train.fit import TUNED, fit_tuned, study_name, training_parts, validation_scores
+from churnlab.train.fit import TUNED, fit_baselines, fit_tuned, study_name, training_parts, validation_scores
 from churnlab.train.runs import log_train_run, trial_logger
 from churnlab.train.stage import read_training_rows, run
 
@@ -293,3 +293,17 @@ def test_sample_rows_is_seeded_and_capped():
     a, b = sample_rows(frame, 30, seed=1), sample_rows(frame, 30, seed=1)
     assert len(a) == 30 and a.index.equals(b.index)
     np.testing.assert_array_equal(a.index, np.sort(a.index))
+
+
+def test_a_forest_fitted_on_two_threads_predicts_on_one_in_a_fixed_order(time_rows):
+    """Two threads add a forest's tree probabilities in the order they finish (the last bits of model_comparison.csv
+    varied between clean `dvc repro` runs); the fitted forest predicts on one, the same bits on every call."""
+    rows, _ = time_rows
+    kinds = feature_columns(rows)
+    models = fit_baselines(rows, kinds, seed=7, n_jobs=2, options={"forest": {"n_estimators": 40}, "tree": {}})
+    forest = models["forest"]
+    assert forest.estimator.named_steps["model"].n_jobs == 1
+    first = forest.predict_proba(rows)
+    assert all(np.array_equal(first, forest.predict_proba(rows)) for _ in range(5))
+    refit = fit_baselines(rows, kinds, seed=7, n_jobs=2, options={"forest": {"n_estimators": 40}})["forest"]
+    assert np.array_equal(first, refit.predict_proba(rows))  # the fit itself is seeded

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import optuna
 import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 
@@ -65,6 +66,10 @@ def fit_baselines(train: pd.DataFrame, kinds: dict, *, seed: int, n_jobs: int, o
         started = time.perf_counter()
         pipeline = build_baseline(name, kinds, seed=seed, n_jobs=n_jobs, **(opts or {}))
         models[name] = fit_model(pipeline, train, y, kinds, name=name)
+        if isinstance(pipeline[-1], RandomForestClassifier):
+            # a forest's threads add the trees' probabilities in whatever order they finish, so the last bits of
+            # a prediction (and of model_comparison.csv, in dvc.lock) varied between runs; one thread adds in order
+            pipeline.set_params(model__n_jobs=1)
         log.info("baseline %s fitted on %d rows in %.1f s", name, len(train), time.perf_counter() - started)
     return models
 
