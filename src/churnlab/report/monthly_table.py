@@ -42,7 +42,7 @@ class MonthlyTable:
     def at(self, months, columns: list[str]) -> pd.DataFrame:
         """The `columns` of every row at the month-ends `months` (a few: each is ~1 / n_months of the table), in the
         file's order (DuckDB keeps it)."""
-        wanted = pd.DataFrame({"month": pd.to_datetime(pd.Series(list(months), dtype=object))})
+        wanted = pd.DataFrame({"month": pd.to_datetime(list(months))})
         return self.query(f"SELECT {', '.join(columns)} FROM monthly WHERE month IN (SELECT month FROM wanted)",
                           wanted=wanted)
 
