@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from churnlab.core.lake import LakeError, Manifest, read_manifest, read_rows, read_schema, write_manifest
+from churnlab.core.lake import LakeError, Manifest, read_manifest, read_rows, read_schema, repair, write_manifest
 
 SCHEMA = pa.schema([("customer_id", pa.string()), ("cutoff", pa.timestamp("ns")), ("segment",
                     pa.dictionary(pa.int32(), pa.string())), ("balance", pa.float64())])
@@ -110,3 +110,10 @@ def test_an_edited_manifest_is_refused(tmp_path):
     pq.write_table(edited.replace_schema_metadata(table.schema.metadata), tracked)
     with pytest.raises(LakeError, match=r"do not add up to its hash .*: the manifest was edited"):
         read_rows(tracked)
+
+
+def test_the_repair_names_the_stage_that_writes_the_output():
+    assert repair("lake/snapshots/v1").endswith("run dvc repro -f features")
+    assert repair("lake/early_warning/v1").endswith("run dvc repro -f score")
+    assert repair("s3a://bank/lake/monitor_scores/0123abcd").endswith("run dvc repro -f monitor")
+    assert repair("/data/lake/other/v1").endswith("run dvc repro -f <the stage that writes it>")

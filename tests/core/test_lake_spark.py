@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from churnlab.core.lake import read_manifest, read_rows
-from churnlab.core.lake_spark import content_hash, write_lake
+from churnlab.core.lake_spark import content_hash, move_to_lake, write_lake, write_lake_frame
+from churnlab.core.outputs import StageResult
 
 pytestmark = pytest.mark.slow
 
@@ -70,3 +71,35 @@ def test_a_write_reads_back_gives_the_same_manifest_twice_and_a_failed_write_kee
     assert uri.hash == manifest.hash and read_manifest(tmp_path / "m.parquet").location.startswith("file://")
     read_back = read_rows(tmp_path / "m.parquet", spark=spark).sort_values("customer_id", ignore_index=True)
     pd.testing.assert_frame_equal(read_back, got)
+
+
+def test_a_pandas_output_moved_to_the_lake_reads_back_with_its_own_dtypes(spark, tmp_path, monkeypatch):
+    """An early-warning-like frame: ordered and unordered categories, plain and nullable integers, missing floats
+    and texts. `move_to_lake` writes it partitioned by its datetime column and takes it out of the stage's result;
+    `read_rows` gives back the frame itself, dtypes, category order and missing values included."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    tracked = tmp_path / "reports" / "early_warning.parquet"
+    frame = pd.DataFrame({
+        "rank": [1, 2, 3, 4], "customer_pseudonym": ["p_a", "p_b", None, "p_d"],
+        "cutoff": pd.to_datetime(["2023-11-30", "2023-12-31", "2023-12-31", "2023-12-31"]),
+        "p_churn": [0.9, float("nan"), 0.4, 0.1],
+        "grade": pd.Categorical(["E", "D", "B", "A"], categories=list("ABCDE"), ordered=True),
+        "segment": pd.Categorical(["mass", None, "private", "mass"], categories=["private", "mass", "affluent"]),
+        "label": pd.array([1, None, 0, 0], dtype="Int8"), "complete": [True, False, True, True]})
+    result = StageResult({}, tables={tracked: frame, tmp_path / "reports" / "other.csv": frame})
+    move_to_lake(result, spark, lake="lake", partitions={tracked: "cutoff"})
+    assert list(result.tables) == [tmp_path / "reports" / "other.csv"]
+    manifest = read_manifest(tracked)
+    assert manifest.location == f"lake/early_warning/{manifest.hash}" and manifest.rows == 4
+    assert manifest.parts["cutoff"].tolist() == ["2023-11-30", "2023-12-31"]
+    got = read_rows(tracked).sort_values("rank", ignore_index=True)
+    pd.testing.assert_frame_equal(got, frame, check_exact=True)
+    assert got["grade"].cat.categories.tolist() == list("ABCDE") and got["grade"].cat.ordered
+    december = read_rows(tracked, cutoffs=["2023-12-31"], columns=["rank", "segment"])
+    assert sorted(december["rank"]) == [2, 3, 4] and december["segment"].cat.categories.tolist()[0] == "private"
+
+    recategorised = frame.assign(grade=frame["grade"].cat.set_categories(list("EDCBA"), ordered=True))
+    again = write_lake_frame(spark, recategorised, lake="lake", name="early_warning", manifest=tracked,
+                             partition="cutoff")
+    assert again.hash != manifest.hash  # the same values with other categories are another version

@@ -190,7 +190,7 @@ def test_a_lake_needs_the_spark_engine_with_a_master(repository):
     params = with_value(repository, "engine.spark.lake", "/lake/churnlab")
     assert problems(params) == [
         'params.yaml: engine.spark.lake = "/lake/churnlab": is a lake only Spark writes: set engine.name: spark, or '
-        "set engine.spark.lake: null to keep the snapshots as one Parquet file under data/processed"]
+        "set engine.spark.lake: null to keep every output a file under the project (data/processed, reports)"]
     on_spark = with_value(params, "engine.name", "spark")
     assert validate_params(on_spark) == on_spark
     over_connect = with_value(with_value(on_spark, "engine.spark.master", None), "engine.spark.remote", "sc://h:15002")

@@ -1,35 +1,43 @@
-"""Snapshots in the lake under `dvc repro`, as users run it: with `engine.spark.lake` set, `features` writes the
-snapshots with Spark into a versioned lake folder and DVC tracks their manifest at data/processed/snapshots.parquet,
-the path every later stage depends on. A second `dvc repro` has nothing to do; a forced rerun of `features` writes
-the same manifest bytes (no time stamp, the same version folder), so nothing downstream would rerun. (The stages'
-reading through the manifest is `tests/core/test_lake.py`'s; stopping at `features` keeps this test short.)"""
+"""The lake under `dvc repro`, as users run it, in one project on the test profile with `engine.spark.lake` set.
+
+`features` writes the snapshots with Spark into a versioned lake folder and DVC tracks their manifest at
+data/processed/snapshots.parquet, the path every later stage depends on. A second `dvc repro` has nothing to do; a
+forced rerun of `features` writes the same manifest bytes (no time stamp, the same version folder), so nothing
+downstream would rerun. Then the pipeline on to `monitor`: `score` writes the early-warning list and `monitor` the
+months' scores into the lake, each tracked through its manifest. (Reading through a manifest is
+`tests/core/test_lake.py`'s; stopping at `monitor` leaves out retention and the report.)"""
 
 import hashlib
 import sys
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import make_project, run
 
-from churnlab.core.lake import read_manifest
+from churnlab.core.lake import read_manifest, read_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.alongside]  # a Spark pipeline: in make test's second process
 
 DVC = [sys.executable, "-m", "dvc"]
-# the test profile's 30 months, fewer customers
-SMALL = {"simulate": {"n_customers": 1200, "n_months": 30, "shock_month": 22, "recession_month": 10,
-                      "campaign_months": [12], "oracle_paths": 4, "oracle_survival_months": 12}}
 SPARK_CONF = {"spark.ui.enabled": False, "spark.ui.showConsoleProgress": False, "spark.sql.shuffle.partitions": 2,
               "spark.driver.memory": "1g"}
 
 
-def test_dvc_tracks_the_lake_through_its_manifest(tmp_path):
+@pytest.fixture(scope="module")
+def lake_project(tmp_path_factory):
+    """A project on the test profile with the Spark engine and a lake outside it, after `dvc repro features`."""
     pytest.importorskip("pyspark", reason="engine.spark.lake needs the spark extra: pip install -e '.[spark]'")
-    lake = tmp_path / "lake"
+    root = tmp_path_factory.mktemp("lake")
     engine = {"engine": {"name": "spark", "spark": {"master": "local[2]", "remote": None, "conf": SPARK_CONF,
-                                                    "lake": str(lake)}}}
-    project = make_project(tmp_path / "project", SMALL | engine)
+                                                    "lake": str(root / "lake")}}}
+    project = make_project(root / "project", engine)
     run([*DVC, "repro", "features"], project)
+    return project, root / "lake"
+
+
+def test_dvc_tracks_the_lake_through_its_manifest(lake_project):
+    project, lake = lake_project
     manifest_file = project / "data" / "processed" / "snapshots.parquet"
     manifest = read_manifest(manifest_file)
     assert manifest is not None and manifest.location == f"{lake}/snapshots/{manifest.hash}"
@@ -49,3 +57,26 @@ def test_dvc_tracks_the_lake_through_its_manifest(tmp_path):
     run([*DVC, "repro", "-f", "features"], project)
     assert hashlib.md5(manifest_file.read_bytes()).hexdigest() == md5  # same data: same bytes, same version
     assert "up to date" in run([*DVC, "status", "features"], project).stdout
+
+
+def test_score_and_monitor_write_their_customer_rows_to_the_lake_under_dvc_repro(lake_project):
+    """The pipeline on to `monitor` with the lake: the early-warning list and the monitored months' scores are in
+    the lake, partitioned by cutoff and month, and DVC tracks their manifests; a second `dvc repro` has nothing
+    to do."""
+    project, lake = lake_project
+    run([*DVC, "repro", "monitor"], project)
+    lock = {o["path"]: o["md5"] for stage in yaml.safe_load((project / "dvc.lock").read_text())["stages"].values()
+            for o in stage.get("outs", [])}
+    for tracked, name, partition in (("reports/early_warning.parquet", "early_warning", "cutoff"),
+                                     ("data/processed/monitor_scores.parquet", "monitor_scores", "month")):
+        manifest = read_manifest(project / tracked)
+        assert manifest.location == f"{lake}/{name}/{manifest.hash}" and manifest.partition == partition
+        assert lock[tracked] == hashlib.md5((project / tracked).read_bytes()).hexdigest()
+        rows = read_rows(project / tracked)
+        assert len(rows) == manifest.rows > 0
+    warning = read_rows(project / "reports/early_warning.parquet")
+    assert len(warning) == pd.read_csv(project / "reports/early_warning.csv").shape[0]
+    months = read_rows(project / "data/processed/monitor_scores.parquet")
+    assert months["month"].nunique() == len(read_manifest(project / "data/processed/monitor_scores.parquet").parts)
+    again = run([*DVC, "repro", "monitor"], project)
+    assert "Running stage" not in again.stdout

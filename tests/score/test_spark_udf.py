@@ -1,5 +1,6 @@
 """The score stage with `engine.name: spark`: its probabilities come from `mlflow.pyfunc.spark_udf` on local[2], and
-the list, the grade table, the migration and the metrics equal the local engine's.
+the list, the grade table, the migration and the metrics equal the local engine's; with `engine.spark.lake` set, the
+list is in the lake and reports/early_warning.parquet is its manifest.
 
 The champion is the tiny XGBoost model of the other score tests (isotonic-calibrated), logged to an MLflow store in
 tmp_path and registered. The stage's `main()` on Spark runs in a child process: it stops the session it starts,
@@ -19,6 +20,7 @@ import yaml
 from snapshot_frames import indicators, monthly_case
 
 from churnlab.core import paths, tracking
+from churnlab.core.lake import read_manifest, read_rows
 from churnlab.model.serving import log_churn_model
 from churnlab.model.spark_scoring import SparkScorer
 from churnlab.score.stage import run
@@ -110,7 +112,7 @@ def with_engine(folder: Path, engine: dict) -> None:
 
 
 def outputs(folder: Path) -> dict:
-    return {"list": pd.read_parquet(folder / paths.EARLY_WARNING), "table": pd.read_csv(folder / paths.GRADE_TABLE),
+    return {"list": read_rows(folder / paths.EARLY_WARNING), "table": pd.read_csv(folder / paths.GRADE_TABLE),
             "migration": pd.read_csv(folder / paths.GRADE_MIGRATION),
             "metrics": json.loads((folder / "reports/metrics/score.json").read_text(encoding="utf-8"))}
 
@@ -121,11 +123,15 @@ def test_the_stage_on_spark_writes_the_local_outputs(project):
     with_engine(project, {"name": "local"})
     stage.main()
     local = outputs(project)
-    with_engine(project, {"name": "spark", "spark": SPARK})
+    (project / "dvc.yaml").write_text("stages: {}\n")  # a relative lake is found from the project root
+    with_engine(project, {"name": "spark", "spark": {**SPARK, "lake": "lake"}})  # the list into the lake, too
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, "-m", "churnlab.score"], cwd=project, env=env, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+    manifest = read_manifest(project / paths.EARLY_WARNING)  # the tracked file is now the list's manifest
+    assert manifest.location == f"lake/early_warning/{manifest.hash}" and manifest.rows == len(local["list"])
+    assert (project / manifest.location).is_dir() and (project / paths.EARLY_WARNING.with_suffix(".csv")).exists()
     on_spark = outputs(project)
     pd.testing.assert_frame_equal(on_spark["list"], local["list"], check_exact=False, rtol=0, atol=1e-12)
     pd.testing.assert_frame_equal(on_spark["table"], local["table"], check_exact=False, rtol=0, atol=1e-12)

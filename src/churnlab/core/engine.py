@@ -315,6 +315,11 @@ def session_settings(spark: dict) -> dict:
     return {k: v for k, v in spark.items() if k != "lake"}
 
 
+def lake_of(engine: dict) -> str | None:
+    """params.yaml `engine.spark.lake` when the engine is Spark (the schema refuses a lake with the local engine)."""
+    return engine["spark"].get("lake") if engine["name"] == "spark" else None
+
+
 def engine_params() -> dict:
     """params.yaml `engine`; the local engine when the file has no such section (written before it existed)."""
     try:

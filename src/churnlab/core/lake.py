@@ -1,8 +1,9 @@
 """Large outputs in a lake, and the small manifest DVC tracks in their place; one reader for both kinds of output.
 
-With `engine.name: spark` and `engine.spark.lake` set, a stage writes a large output (the snapshots) with Spark as
-Parquet partitioned by `cutoff` into an immutable folder `<lake>/<name>/<version>/` (`core.lake_spark`). At the
-path DVC tracks (data/processed/snapshots.parquet) it writes only a manifest: a small Parquet table, one row per
+With `engine.name: spark` and `engine.spark.lake` set, a stage writes a large output (the snapshots of `features`,
+the early-warning list of `score`, the months' scores of `monitor`) with Spark as Parquet partitioned by `cutoff`
+(or `month`) into an immutable folder `<lake>/<name>/<version>/` (`core.lake_spark`). At the path DVC tracks
+(data/processed/snapshots.parquet, ...) it writes only a manifest: a small Parquet table, one row per
 partition (its value as the folder names it, its rows, its content hash), whose file metadata hold
 
 - `churnlab.manifest`: the format version ("1"), the marker that this file is a manifest, not the data;
@@ -23,7 +24,7 @@ import base64
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MARKER = "churnlab.manifest"
 FORMAT = "1"
-REPAIR = "the lake was changed outside churnlab; run dvc repro -f features"
+WRITERS = {"snapshots": "features", "early_warning": "score", "monitor_scores": "monitor"}  # lake name -> its stage
 # a lake's integer columns are read as pandas' nullable integers, as pandas reads back the Int8 labels it wrote
 NULLABLE_INTEGERS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
                      pa.int64(): pd.Int64Dtype()}
@@ -68,6 +69,43 @@ class Manifest:
     @property
     def hash(self) -> str:
         return whole_hash(self.parts, self.schema, partition=self.partition)
+
+
+DTYPE = b"churnlab.dtype"  # field metadata: the pandas dtype of a column written from pandas (`frame_schema`)
+
+
+def repair(location: str) -> str:
+    """What to run when the lake version folder `location` (<lake>/<name>/<version>) no longer matches its manifest:
+    a forced rerun of the stage that writes it."""
+    stage = WRITERS.get(PurePosixPath(location).parent.name, "<the stage that writes it>")
+    return f"the lake was changed outside churnlab; run dvc repro -f {stage}"
+
+
+def frame_schema(frame: pd.DataFrame) -> pa.Schema:
+    """The Arrow schema to record for a pandas `frame` written to the lake: its own types, and in each field's
+    metadata its pandas dtype (`churnlab.dtype`: "int64", "Int8", "datetime64[us]", or for a category its
+    categories in order and whether they are ordered, as JSON), which `read_rows` restores: Parquet written by
+    Spark keeps neither a category's order nor whether an integer column may hold nulls."""
+    schema = pa.Schema.from_pandas(frame, preserve_index=False).remove_metadata()
+    fields = []
+    for f in schema:
+        dtype = frame[f.name].dtype
+        text = (json.dumps({"categories": dtype.categories.tolist(), "ordered": bool(dtype.ordered)})
+                if isinstance(dtype, pd.CategoricalDtype) else str(dtype))
+        fields.append(f.with_metadata({DTYPE: text.encode()}))
+    return pa.schema(fields)
+
+
+def recorded_dtypes(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """`frame` with each column whose field in `schema` records a pandas dtype (`frame_schema`) cast to it."""
+    dtypes = {}
+    for name in frame.columns:
+        text = (schema.field(name).metadata or {}).get(DTYPE)
+        if text is None:
+            continue
+        text = text.decode()
+        dtypes[name] = pd.CategoricalDtype(**json.loads(text)) if text.startswith("{") else text
+    return frame.astype(dtypes) if dtypes else frame
 
 
 def whole_hash(parts: pd.DataFrame, schema: pa.Schema, *, partition: str) -> str:
@@ -108,13 +146,13 @@ def read_manifest(path: Path) -> Manifest | None:
     meta = {k.decode(): v.decode() for k, v in metadata.items()}
     if meta[MARKER] != FORMAT:
         raise LakeError(f"{path}: a churnlab manifest of format {meta[MARKER]}, which this churnlab cannot read "
-                        f"(it reads format {FORMAT}); run dvc repro -f features")
+                        f"(it reads format {FORMAT}); {repair(meta['churnlab.location'])}")
     schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(meta["churnlab.schema"])))
     parts = pq.read_table(path).to_pandas()
     manifest = Manifest(meta["churnlab.location"], meta["churnlab.partition"], schema, parts)
     if manifest.hash != meta["churnlab.hash"]:
         raise LakeError(f"{path}: the manifest's partitions do not add up to its hash {meta['churnlab.hash']}: "
-                        "the manifest was edited; run dvc repro -f features")
+                        f"the manifest was edited; {repair(manifest.location)}")
     return manifest
 
 
@@ -138,8 +176,9 @@ def read_schema(path: Path) -> pa.Schema:
 
 def read_rows(path: Path, *, columns: list[str] | None = None, cutoffs=None, spark=None) -> pd.DataFrame:
     """The rows at the tracked `path` (an ordinary Parquet file or a manifest), only `columns` (all when None)
-    and only the rows whose `cutoff` is among `cutoffs` (all when None), as pandas with the recorded types
-    (integers as pandas' nullable integers: the labels are Int8, as in the file the local engine writes).
+    and only the rows whose `cutoff` is among `cutoffs` (all when None), as pandas with the recorded types: the
+    pandas dtypes `frame_schema` recorded, else integers as pandas' nullable integers (the snapshots' labels are
+    Int8, as in the file the local engine writes).
 
     A local lake folder is read with pyarrow; any other location with Spark (`spark`, or a session from params.yaml
     `engine`, which must then be spark). Raises LakeError when a partition's rows differ from the manifest.
@@ -159,7 +198,8 @@ def read_rows(path: Path, *, columns: list[str] | None = None, cutoffs=None, spa
     else:
         table, counts = _read_spark(manifest, columns, values, spark)
     check_counts(manifest, dict(zip(values, wanted["rows"], strict=True)), counts, tracked=path)
-    return as_recorded(table, manifest.schema).to_pandas(types_mapper=NULLABLE_INTEGERS.get)
+    frame = as_recorded(table, manifest.schema).to_pandas(types_mapper=NULLABLE_INTEGERS.get)
+    return recorded_dtypes(frame, manifest.schema)
 
 
 def check_counts(manifest: Manifest, expected: dict[str, int], found: dict[str, int], *, tracked: Path) -> None:
@@ -167,8 +207,9 @@ def check_counts(manifest: Manifest, expected: dict[str, int], found: dict[str, 
     wrong = [f"{manifest.partition}={v}: {found.get(v, 0)} rows, the manifest says {n}"
              for v, n in expected.items() if found.get(v, 0) != n]
     if wrong:
+        listed = "; ".join(wrong[:5]) + ("; ..." if len(wrong) > 5 else "")
         raise LakeError(f"{tracked}: the lake folder {manifest.location} does not hold the rows its manifest "
-                        f"records ({'; '.join(wrong[:5])}{'; ...' if len(wrong) > 5 else ''}): {REPAIR}")
+                        f"records ({listed}): {repair(manifest.location)}")
 
 
 def as_recorded(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -182,7 +223,7 @@ def _read_local(manifest: Manifest, tracked: Path, columns: list[str],
                 values: list[str]) -> tuple[pa.Table, dict[str, int]]:
     folder = local_folder(manifest, tracked)
     if not folder.is_dir():
-        raise LakeError(f"{tracked}: the lake folder {folder} of this manifest is missing: {REPAIR}")
+        raise LakeError(f"{tracked}: the lake folder {folder} of this manifest is missing: {repair(manifest.location)}")
     key = manifest.partition
     dataset = ds.dataset(folder, format="parquet",
                          partitioning=ds.partitioning(pa.schema([(key, pa.string())]), flavor="hive"))
@@ -205,7 +246,7 @@ def _read_spark(manifest: Manifest, columns: list[str], values: list[str], spark
         rows = spark.read.parquet(manifest.location)
     except Exception as err:  # noqa: BLE001 - py4j and Connect raise their own classes
         raise LakeError(f"the lake folder {manifest.location} cannot be read ({str(err).splitlines()[0]}): "
-                        f"{REPAIR}") from None
+                        f"{repair(manifest.location)}") from None
     rows = rows.withColumn(key, F.col(key).cast("string")).where(F.col(key).isin(values))
     counts = {r[key]: int(r["count"]) for r in rows.groupBy(key).count().collect()}
     frame = rows.select(*columns).toPandas()

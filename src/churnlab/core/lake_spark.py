@@ -15,7 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from churnlab.core.lake import Manifest, is_local, whole_hash, write_manifest
+from churnlab.core.engine import plain_categories
+from churnlab.core.lake import Manifest, frame_schema, is_local, whole_hash, write_manifest
+from churnlab.core.outputs import StageResult
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,30 @@ def write_lake(frame, *, lake: str, name: str, manifest: Path, schema: pa.Schema
     write_manifest(result, manifest)
     log.info("lake: %d rows in %d partitions at %s; manifest %s", result.rows, len(parts), version, manifest)
     return result
+
+
+def write_lake_frame(spark, frame: pd.DataFrame, *, lake: str, name: str, manifest: Path,
+                     partition: str) -> Manifest:
+    """Write a pandas `frame` (an output a stage built on the driver: the early-warning list, the monitored months'
+    scores) to the lake as `write_lake` does, partitioned by `partition`; returns the manifest written at
+    `manifest`. A datetime partition column is written as a date (folders `<partition>=YYYY-MM-DD`); readers get
+    the frame's own pandas dtypes back (`core.lake.frame_schema`: categories in their order, plain integers)."""
+    from pyspark.sql import functions as F
+
+    rows = spark.createDataFrame(plain_categories(frame))
+    if pd.api.types.is_datetime64_any_dtype(frame[partition]):
+        rows = rows.withColumn(partition, F.to_date(partition))
+    return write_lake(rows, lake=lake, name=name, manifest=manifest, schema=frame_schema(frame),
+                      partition=partition)
+
+
+def move_to_lake(result: StageResult, spark, *, lake: str, partitions: dict[Path, str]) -> None:
+    """Write each table of a stage's `result` whose path is in `partitions` (path -> partition column) to the lake,
+    named by the file's stem, with its manifest at that path, and take it out of `result.tables`, so that
+    `write_result` writes the stage's other files and leaves the manifest alone."""
+    for path, partition in partitions.items():
+        frame = result.tables.pop(path)
+        write_lake_frame(spark, frame, lake=lake, name=Path(path).stem, manifest=Path(path), partition=partition)
 
 
 class _FileSystem:

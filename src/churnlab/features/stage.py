@@ -42,7 +42,7 @@ from churnlab.contract.snapshots import snapshot_at
 from churnlab.contract.source import read_source
 from churnlab.contract.tables import connect, month_end, month_range
 from churnlab.core import paths
-from churnlab.core.engine import Sql, engine_params, open_engine
+from churnlab.core.engine import Sql, engine_params, lake_of, open_engine
 from churnlab.core.io import ParquetChunks
 from churnlab.core.lake import read_rows
 from churnlab.core.logs import setup_logging
@@ -287,11 +287,6 @@ def run(con: Sql, *, snapshots: Path, horizon_months: int, first_cutoff_month: i
     indicators = indicator_catalogue(columns, labels, catalogue_params=catalogue)
     metrics = features_metrics(cutoffs, tally, lifetimes, definition=churn["definition"])
     return StageResult(metrics, tables={paths.LIFETIMES: lifetimes, paths.INDICATORS: indicators})
-
-
-def lake_of(engine: dict) -> str | None:
-    """params.yaml `engine.spark.lake` when the engine is Spark (the schema refuses a lake with the local engine)."""
-    return engine["spark"].get("lake") if engine["name"] == "spark" else None
 
 
 def main() -> None:

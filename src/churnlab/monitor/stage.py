@@ -20,7 +20,9 @@ is when no month follows the training period (e.g. a short ledger whose months a
 monitor.json then holds `skipped` ({"monitor": reason}) and every other output is written empty (headers only).
 
 Writes reports/metrics/monitor.json, reports/monitor/{months,stability}.csv, reports/plots/monitor_*.csv
-and data/processed/monitor_scores.parquet. Run with `python -m churnlab.monitor`.
+and data/processed/monitor_scores.parquet (one row per customer and month; with `engine.spark.lake` set, Spark writes
+them into the lake, `<lake>/monitor_scores/<version>/month=YYYY-MM-DD/`, and the file becomes their manifest,
+`churnlab.core.lake`). Run with `python -m churnlab.monitor`.
 """
 
 import json
@@ -33,7 +35,8 @@ import pandas as pd
 from churnlab.contract.source import Source, read_source
 from churnlab.contract.tables import connect, month_end, month_number
 from churnlab.core import paths, tracking
-from churnlab.core.engine import engine_params, open_engine
+from churnlab.core.engine import engine_params, lake_of, open_engine
+from churnlab.core.lake_spark import move_to_lake
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -301,6 +304,8 @@ def main() -> None:
         result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
                      source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
                      horizon_months=base["horizon_months"], settings=settings)
+        if lake := lake_of(engine):  # the months' scores into the lake, their manifest at SCORES
+            move_to_lake(result, sql.spark, lake=lake, partitions={SCORES: "month"})
     finally:
         if sql is not None:
             sql.close()

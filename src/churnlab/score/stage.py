@@ -27,7 +27,9 @@ ranked by churn probability and no action is recommended, as its benefit cannot 
 What was skipped is named with the reason under `skipped` in score.json. `run()` does all of this on frames;
 `main()` reads the inputs and writes reports/early_warning.parquet and .csv, reports/grade_table.csv,
 reports/grade_migration.csv and reports/metrics/score.json, and logs an MLflow run `score` (summaries only: no
-ids, so the early-warning list is no artifact). Run with `python -m churnlab.score`.
+ids, so the early-warning list is no artifact). With `engine.spark.lake` set, Spark writes the list into the lake
+(`<lake>/early_warning/<version>/cutoff=YYYY-MM-DD/`) and reports/early_warning.parquet becomes its manifest
+(`churnlab.core.lake`; read it with `read_rows`); the CSV stays a file. Run with `python -m churnlab.score`.
 """
 
 import logging
@@ -40,7 +42,8 @@ from churnlab.contract.migration import EXIT, migration_matrix
 from churnlab.contract.source import read_source
 from churnlab.core import paths, tracking
 from churnlab.core.checks import check_columns
-from churnlab.core.engine import engine_params, open_engine
+from churnlab.core.engine import engine_params, lake_of, open_engine
+from churnlab.core.lake_spark import move_to_lake
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -259,6 +262,8 @@ def main() -> None:
         result = run(snapshots, segments, pd.read_csv(paths.INDICATORS), champion.model, split=split,
                      champion_version=champion.version, key=pseudonym_key(synthetic_seed=synthetic_seed()),
                      language=language, probability=probability, **params)
+        if lake := lake_of(engine):  # the list into the lake, its manifest at reports/early_warning.parquet
+            move_to_lake(result, sql.spark, lake=lake, partitions={paths.EARLY_WARNING: "cutoff"})
     finally:
         if sql:
             sql.close()

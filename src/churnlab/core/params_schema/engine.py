@@ -40,7 +40,7 @@ def _lake(value: str | None, info: ValidationInfo) -> str | None:
         return value
     if (info.context or {}).get("engine") == "local":
         raise rule("is a lake only Spark writes: set engine.name: spark, or set engine.spark.lake: null to keep "
-                   "the snapshots as one Parquet file under data/processed")
+                   "every output a file under the project (data/processed, reports)")
     if earlier(info, "remote") is not None:
         raise rule("is not supported over Spark Connect (engine.spark.remote): the lake's version folders are "
                    "renamed through the classic session's Hadoop file system; set engine.spark.master instead")
