@@ -1,6 +1,7 @@
 """Whole-pipeline scale benchmark (not a test): every dvc.yaml stage, in order, on a simulated bank of a given size,
-on the local engine, on Spark (`--engine spark`, local[2] unless `--master`) or both; wall time, CPU time and peak
-memory per stage; with two sizes or more, the fitted scaling exponent of each stage.
+on the local engine, on Spark (`--engine spark`, local[2] unless `--master`), on Spark with a lake (`spark-lake`:
+`engine.spark.lake` a folder in the project) or several; wall time, CPU time and peak memory per stage; with two
+sizes or more, the fitted scaling exponent of each stage.
 
 Each (engine, size) runs in its own project folder under `--workdir`: params.yaml is the repository's with the
 simulation resized (`--customers`, `--months`; the oracle's probability every third month from 16 paths, as in
@@ -117,7 +118,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--months", type=int, default=36)
-    parser.add_argument("--engine", nargs="+", choices=["local", "spark"], default=["local"])
+    parser.add_argument("--engine", nargs="+", choices=["local", "spark", "spark-lake"], default=["local"],
+                        help="spark-lake: Spark writing the snapshots, segments and scores to a lake in the project")
     parser.add_argument("--master", default="local[2]", help="Spark master for --engine spark")
     parser.add_argument("--stages", nargs="+", default=None, help="the first stages only (default: all)")
     parser.add_argument("--resume", metavar="STAGE", help="keep each folder and start at STAGE (after a fix): the "

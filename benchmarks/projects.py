@@ -29,14 +29,16 @@ def stage_commands() -> dict[str, str]:
 
 def sized_params(params: dict, *, customers: int, months: int, engine: str = "local",
                  master: str = "local[2]") -> dict:
-    """params.yaml for a bank of `customers` over `months`, on `engine`. The calendar shocks move inside a shorter
-    window; the oracle's probability is computed every third month from 16 paths (its cost at 1M)."""
+    """params.yaml for a bank of `customers` over `months`, on `engine` (local, spark, or spark-lake: Spark with
+    `engine.spark.lake: lake`, a folder in the project). The calendar shocks move inside a shorter window; the
+    oracle's probability is computed every third month from 16 paths (its cost at 1M)."""
     simulate = params["simulate"]
+    spark = {"master": master, "remote": None, **({"lake": "lake"} if engine == "spark-lake" else {})}
     return merge(params, {
         "simulate": {"n_customers": customers, "n_months": months, "oracle_every_months": 3, "oracle_paths": 16,
                      "shock_month": min(simulate["shock_month"], months - 8),
                      "campaign_months": [m for m in simulate["campaign_months"] if m < months]},
-        "engine": {"name": engine, "spark": {"master": master, "remote": None}}})
+        "engine": {"name": engine.removesuffix("-lake"), "spark": spark}})
 
 
 def prepare(folder: Path, params: dict) -> None:

@@ -86,6 +86,7 @@ def test_a_pandas_output_moved_to_the_lake_reads_back_with_its_own_dtypes(spark,
         "p_churn": [0.9, float("nan"), 0.4, 0.1],
         "grade": pd.Categorical(["E", "D", "B", "A"], categories=list("ABCDE"), ordered=True),
         "segment": pd.Categorical(["mass", None, "private", "mass"], categories=["private", "mass", "affluent"]),
+        "region": pd.Categorical(["east", "west", "east", "west"], categories=["west", "east"]),  # all seen
         "label": pd.array([1, None, 0, 0], dtype="Int8"), "complete": [True, False, True, True]})
     result = StageResult({}, tables={tracked: frame, tmp_path / "reports" / "other.csv": frame})
     move_to_lake(result, spark, lake="lake", partitions={tracked: "cutoff"})
@@ -96,6 +97,7 @@ def test_a_pandas_output_moved_to_the_lake_reads_back_with_its_own_dtypes(spark,
     got = read_rows(tracked).sort_values("rank", ignore_index=True)
     pd.testing.assert_frame_equal(got, frame, check_exact=True)
     assert got["grade"].cat.categories.tolist() == list("ABCDE") and got["grade"].cat.ordered
+    assert got["region"].cat.categories.tolist() == ["west", "east"]  # not the order the values come in
     december = read_rows(tracked, cutoffs=["2023-12-31"], columns=["rank", "segment"])
     assert sorted(december["rank"]) == [2, 3, 4] and december["segment"].cat.categories.tolist()[0] == "private"
 

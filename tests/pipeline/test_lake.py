@@ -3,8 +3,8 @@
 `features` writes the snapshots with Spark into a versioned lake folder and DVC tracks their manifest at
 data/processed/snapshots.parquet, the path every later stage depends on. A second `dvc repro` has nothing to do; a
 forced rerun of `features` writes the same manifest bytes (no time stamp, the same version folder), so nothing
-downstream would rerun. Then the pipeline on to `monitor`: `score` writes the early-warning list and `monitor` the
-months' scores into the lake, each tracked through its manifest. (Reading through a manifest is
+downstream would rerun. Then the pipeline on to `monitor`: `segment` writes the segments, `score` the early-warning
+list and `monitor` the months' scores into the lake, each tracked through its manifest. (Reading through a manifest is
 `tests/core/test_lake.py`'s; stopping at `monitor` leaves out retention and the report.)"""
 
 import hashlib
@@ -59,15 +59,16 @@ def test_dvc_tracks_the_lake_through_its_manifest(lake_project):
     assert "up to date" in run([*DVC, "status", "features"], project).stdout
 
 
-def test_score_and_monitor_write_their_customer_rows_to_the_lake_under_dvc_repro(lake_project):
-    """The pipeline on to `monitor` with the lake: the early-warning list and the monitored months' scores are in
-    the lake, partitioned by cutoff and month, and DVC tracks their manifests; a second `dvc repro` has nothing
-    to do."""
+def test_segment_score_and_monitor_write_their_customer_rows_to_the_lake_under_dvc_repro(lake_project):
+    """The pipeline on to `monitor` with the lake: the segments, the early-warning list and the monitored months'
+    scores are in the lake, partitioned by cutoff and month, and DVC tracks their manifests; a second `dvc repro`
+    has nothing to do."""
     project, lake = lake_project
     run([*DVC, "repro", "monitor"], project)
     lock = {o["path"]: o["md5"] for stage in yaml.safe_load((project / "dvc.lock").read_text())["stages"].values()
             for o in stage.get("outs", [])}
-    for tracked, name, partition in (("reports/early_warning.parquet", "early_warning", "cutoff"),
+    for tracked, name, partition in (("data/processed/segments.parquet", "segments", "cutoff"),
+                                     ("reports/early_warning.parquet", "early_warning", "cutoff"),
                                      ("data/processed/monitor_scores.parquet", "monitor_scores", "month")):
         manifest = read_manifest(project / tracked)
         assert manifest.location == f"{lake}/{name}/{manifest.hash}" and manifest.partition == partition

@@ -13,6 +13,7 @@ from churnlab.contract.lifecycle import lifecycle_reason
 from churnlab.contract.source import Source
 from churnlab.core import paths
 from churnlab.core.engine import SparkSql
+from churnlab.core.lake import read_manifest, read_rows
 from churnlab.segment.clusters import BehaviourClusters, cluster_columns
 from churnlab.segment.profiles import profile_table
 from churnlab.segment.stage import (
@@ -283,3 +284,14 @@ def test_engine_spark_assigns_the_clusters_on_spark_and_changes_no_output(tmp_pa
         assert written["spark"][path] == content, path
     (run_,) = mlflow.search_runs(experiment_names=["churnlab"], output_format="list")
     assert run_.data.params["engine.name"] == "spark"
+
+    # with a lake: the same segments, in the lake; segments.parquet is their manifest
+    (tmp_path / "lake").mkdir()
+    snapshot_project(tmp_path / "lake", monkeypatch, engine={**engine, "spark": {**engine["spark"], "lake": "lake"}})
+    (tmp_path / "lake" / "dvc.yaml").write_text("stages: {}\n")  # the project root a relative lake is under
+    segment.main()
+    manifest = read_manifest(tmp_path / "lake" / paths.SEGMENTS)
+    assert manifest.location == f"lake/segments/{manifest.hash}"
+    pd.testing.assert_frame_equal(read_rows(tmp_path / "lake" / paths.SEGMENTS),
+                                  pd.read_parquet(tmp_path / "local" / paths.SEGMENTS), check_exact=True)
+    assert (tmp_path / "lake/reports/segments.csv").read_bytes() == written["local"]["reports/segments.csv"]

@@ -1,10 +1,11 @@
 """Large outputs in a lake, and the small manifest DVC tracks in their place; one reader for both kinds of output.
 
 With `engine.name: spark` and `engine.spark.lake` set, a stage writes a large output (the snapshots of `features`,
-the early-warning list of `score`, the months' scores of `monitor`) with Spark as Parquet partitioned by `cutoff`
-(or `month`) into an immutable folder `<lake>/<name>/<version>/` (`core.lake_spark`). At the path DVC tracks
-(data/processed/snapshots.parquet, ...) it writes only a manifest: a small Parquet table, one row per
-partition (its value as the folder names it, its rows, its content hash), whose file metadata hold
+the segments of `segment`, the early-warning list of `score`, the months' scores of `monitor`) with Spark as
+Parquet partitioned by `cutoff` (or `month`) into an immutable folder `<lake>/<name>/<version>/`
+(`core.lake_spark`). At the path DVC tracks (data/processed/snapshots.parquet, ...) it writes only a manifest: a
+small Parquet table, one row per partition (its value as the folder names it, its rows, its content hash), whose
+file metadata hold
 
 - `churnlab.manifest`: the format version ("1"), the marker that this file is a manifest, not the data;
 - `churnlab.location`: the version folder (a path, absolute or relative to the project root, or a URI);
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 
 MARKER = "churnlab.manifest"
 FORMAT = "1"
-WRITERS = {"snapshots": "features", "early_warning": "score", "monitor_scores": "monitor"}  # lake name -> its stage
+WRITERS = {"snapshots": "features", "segments": "segment", "early_warning": "score",  # lake name -> its stage
+           "monitor_scores": "monitor"}
 # a lake's integer columns are read as pandas' nullable integers, as pandas reads back the Int8 labels it wrote
 NULLABLE_INTEGERS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
                      pa.int64(): pd.Int64Dtype()}
@@ -97,15 +99,21 @@ def frame_schema(frame: pd.DataFrame) -> pa.Schema:
 
 
 def recorded_dtypes(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
-    """`frame` with each column whose field in `schema` records a pandas dtype (`frame_schema`) cast to it."""
-    dtypes = {}
+    """`frame` with each column whose field in `schema` records a pandas dtype (`frame_schema`) cast to it (a
+    category's categories set in the recorded order: pandas' `astype` keeps the order an unordered one has)."""
+    columns = {}
     for name in frame.columns:
         text = (schema.field(name).metadata or {}).get(DTYPE)
         if text is None:
             continue
         text = text.decode()
-        dtypes[name] = pd.CategoricalDtype(**json.loads(text)) if text.startswith("{") else text
-    return frame.astype(dtypes) if dtypes else frame
+        if text.startswith("{"):
+            spec = json.loads(text)
+            columns[name] = frame[name].astype("category").cat.set_categories(spec["categories"],
+                                                                              ordered=spec["ordered"])
+        else:
+            columns[name] = frame[name].astype(text)
+    return frame.assign(**columns) if columns else frame
 
 
 def whole_hash(parts: pd.DataFrame, schema: pa.Schema, *, partition: str) -> str:

@@ -43,6 +43,7 @@ from churnlab.contract.source import read_source
 from churnlab.core import paths, tracking
 from churnlab.core.checks import check_columns
 from churnlab.core.engine import engine_params, lake_of, open_engine
+from churnlab.core.lake import read_rows
 from churnlab.core.lake_spark import move_to_lake
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
@@ -252,7 +253,7 @@ def main() -> None:
     cutoffs = read_snapshots(paths.SNAPSHOTS, columns=["cutoff"])["cutoff"].unique()
     snapshots = read_snapshots(paths.SNAPSHOTS, cutoffs=cutoffs_to_score(cutoffs, split))
     scoring_cutoff = pd.Timestamp(max(cutoffs))
-    segments = pd.read_parquet(paths.SEGMENTS, filters=[("cutoff", "==", scoring_cutoff)])
+    segments = read_rows(paths.SEGMENTS, cutoffs=[scoring_cutoff])
     log.info("champion %s v%d; split %s; scoring cutoff %s", model_name, champion.version, split.as_dict(),
              scoring_cutoff.date())
     engine = engine_params()

@@ -20,7 +20,9 @@ reports/metrics/segment.json. `run()` does all of this on frames; `main()` reads
 data/processed/segments.parquet (with raw customer ids: it stays in data/, like the snapshots), the profiles
 (`churnlab.segment.profiles`): reports/segments.csv (per level of each segmentation), reports/clusters.csv and
 reports/lifecycle_transitions.csv (only a header when skipped), and reports/metrics/segment.json, and logs an MLflow
-run `segment` (the reports only: no ids). Run with `python -m churnlab.segment`.
+run `segment` (the reports only: no ids). With `engine.spark.lake` set, Spark writes the segments into the lake
+(`<lake>/segments/<version>/cutoff=YYYY-MM-DD/`) and data/processed/segments.parquet becomes their manifest
+(`churnlab.core.lake`). Run with `python -m churnlab.segment`.
 """
 
 import logging
@@ -35,7 +37,8 @@ from churnlab.contract.source import Source, read_source
 from churnlab.contract.value import MARGIN_COLUMNS
 from churnlab.core import lake, paths
 from churnlab.core.checks import check_columns
-from churnlab.core.engine import Sql, engine_params, open_engine
+from churnlab.core.engine import Sql, engine_params, lake_of, open_engine
+from churnlab.core.lake_spark import move_to_lake
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -200,6 +203,8 @@ def main() -> None:
     sql = open_engine(engine) if engine["name"] == "spark" else None  # local: scikit-learn assigns the clusters
     try:
         result = run(snapshots, clv, source=source, seed=seed, margins=margins, sql=sql, **params)
+        if lake_folder := lake_of(engine):  # the segments of every cutoff into the lake, their manifest at SEGMENTS
+            move_to_lake(result, sql.spark, lake=lake_folder, partitions={paths.SEGMENTS: "cutoff"})
     finally:
         if sql is not None:
             sql.close()
