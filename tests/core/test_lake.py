@@ -24,16 +24,19 @@ def rows() -> pd.DataFrame:
                          "balance": [10.0, 2500.5, None, 12.0, 80.0]})
 
 
-def lake_project(tmp_path, parts: pd.DataFrame | None = None) -> tuple:
-    """A project root (dvc.yaml) with a lake folder of `rows()` written by pyarrow as Spark lays it out
-    (lake/snapshots/v1/cutoff=YYYY-MM-DD/*.parquet) and its manifest at data/processed/snapshots.parquet."""
+def lake_project(tmp_path, parts: pd.DataFrame | None = None, *, order: tuple[str, ...] = (),
+                 written: pd.DataFrame | None = None) -> tuple:
+    """A project root (dvc.yaml) with a lake folder of `written` (default `rows()`) written by pyarrow as Spark lays
+    it out (lake/snapshots/v1/cutoff=YYYY-MM-DD/*.parquet) and its manifest, with `order`, at
+    data/processed/snapshots.parquet."""
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     folder = tmp_path / "lake" / "snapshots" / "v1"
-    pq.write_to_dataset(pa.Table.from_pandas(rows(), preserve_index=False), folder, partition_cols=["cutoff"])
+    written = rows() if written is None else written
+    pq.write_to_dataset(pa.Table.from_pandas(written, preserve_index=False), folder, partition_cols=["cutoff"])
     if parts is None:
         parts = pd.DataFrame({"cutoff": ["2021-01-31", "2021-02-28"], "rows": [3, 2],
                               "hash": ["00000000000000aa", "00000000000000bb"]})
-    manifest = Manifest("lake/snapshots/v1", "cutoff", SCHEMA, parts)
+    manifest = Manifest("lake/snapshots/v1", "cutoff", SCHEMA, parts, order)
     tracked = tmp_path / "data" / "processed" / "snapshots.parquet"
     write_manifest(manifest, tracked)
     return tracked, manifest, folder
@@ -82,6 +85,20 @@ def test_the_reader_gives_the_chosen_cutoffs_and_columns_with_the_recorded_types
     january = read_rows(tracked, columns=["customer_id", "balance"], cutoffs=["2021-01-31"])
     assert list(january.columns) == ["customer_id", "balance"] and sorted(january["customer_id"]) == ["a", "b", "c"]
     assert read_rows(tracked, cutoffs=[pd.Timestamp("2020-12-31")]).empty
+
+
+def test_the_rows_come_back_in_the_recorded_order_with_sorted_categories(tmp_path):
+    """Spark's files come back in any order: the manifest's order is the rows' order, whatever order they were
+    written in, and a category's levels are sorted, as pandas sorts those of the local engine's file."""
+    shuffled = rows().iloc[[4, 2, 0, 3, 1]]  # c@02-28, c, a, a@02-28, b: neither sorted nor the file's order
+    tracked, manifest, _ = lake_project(tmp_path, order=("cutoff", "customer_id"), written=shuffled)
+    assert read_manifest(tracked).order == ("cutoff", "customer_id")
+    got = read_rows(tracked)
+    assert got["customer_id"].tolist() == ["a", "b", "c", "a", "c"]
+    assert got["cutoff"].dt.strftime("%m").tolist() == ["01", "01", "01", "02", "02"]
+    assert got["segment"].cat.categories.tolist() == ["affluent", "mass", "private"]
+    assert read_rows(tracked, columns=["balance"]).columns.tolist() == ["balance"]  # the sort keys are not returned
+    assert read_rows(tracked, columns=["balance"])["balance"].tolist()[:2] == [10.0, 2500.5]
 
 
 def test_a_missing_version_folder_is_a_clear_error(tmp_path):

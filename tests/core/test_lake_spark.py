@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from churnlab.core.lake import read_manifest, read_rows
+from churnlab.core.lake import read_manifest, read_rows, read_schema
 from churnlab.core.lake_spark import content_hash, move_to_lake, write_lake, write_lake_frame
 from churnlab.core.outputs import StageResult
 
@@ -81,7 +81,7 @@ def test_a_pandas_output_moved_to_the_lake_reads_back_with_its_own_dtypes(spark,
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     tracked = tmp_path / "reports" / "early_warning.parquet"
     frame = pd.DataFrame({
-        "rank": [1, 2, 3, 4], "customer_pseudonym": ["p_a", "p_b", None, "p_d"],
+        "rank": [3, 1, 4, 2], "customer_pseudonym": ["p_a", "p_b", None, "p_d"],  # an order no column sorts
         "cutoff": pd.to_datetime(["2023-11-30", "2023-12-31", "2023-12-31", "2023-12-31"]),
         "p_churn": [0.9, float("nan"), 0.4, 0.1],
         "grade": pd.Categorical(["E", "D", "B", "A"], categories=list("ABCDE"), ordered=True),
@@ -93,13 +93,14 @@ def test_a_pandas_output_moved_to_the_lake_reads_back_with_its_own_dtypes(spark,
     assert list(result.tables) == [tmp_path / "reports" / "other.csv"]
     manifest = read_manifest(tracked)
     assert manifest.location == f"lake/early_warning/{manifest.hash}" and manifest.rows == 4
+    assert read_schema(tracked).names == list(frame.columns)  # not the row number the order is kept by
     assert manifest.parts["cutoff"].tolist() == ["2023-11-30", "2023-12-31"]
-    got = read_rows(tracked).sort_values("rank", ignore_index=True)
-    pd.testing.assert_frame_equal(got, frame, check_exact=True)
+    got = read_rows(tracked)
+    pd.testing.assert_frame_equal(got, frame, check_exact=True)  # the frame's own row order, too
     assert got["grade"].cat.categories.tolist() == list("ABCDE") and got["grade"].cat.ordered
     assert got["region"].cat.categories.tolist() == ["west", "east"]  # not the order the values come in
     december = read_rows(tracked, cutoffs=["2023-12-31"], columns=["rank", "segment"])
-    assert sorted(december["rank"]) == [2, 3, 4] and december["segment"].cat.categories.tolist()[0] == "private"
+    assert december["rank"].tolist() == [1, 4, 2] and december["segment"].cat.categories.tolist()[0] == "private"
 
     recategorised = frame.assign(grade=frame["grade"].cat.set_categories(list("EDCBA"), ordered=True))
     again = write_lake_frame(spark, recategorised, lake="lake", name="early_warning", manifest=tracked,

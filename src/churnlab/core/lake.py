@@ -56,13 +56,16 @@ class Manifest:
     """What a manifest says of one version of a partitioned output (see the module doc).
 
     `parts` has one row per partition: `<partition>` (the value as the folder names it, e.g. "2021-06-30"),
-    `rows` and `hash` (16 hex digits, `core.lake_spark.content_hash`).
+    `rows` and `hash` (16 hex digits, `core.lake_spark.content_hash`). `order` names the columns the rows are
+    sorted by when read (Spark's files come back in any order, so the order a reader gets must be recorded):
+    the snapshots' (cutoff, customer_id), as the local engine writes them, or a pandas output's row number `ROW`.
     """
 
     location: str
     partition: str
     schema: pa.Schema
     parts: pd.DataFrame
+    order: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -74,6 +77,8 @@ class Manifest:
 
 
 DTYPE = b"churnlab.dtype"  # field metadata: the pandas dtype of a column written from pandas (`frame_schema`)
+ORDER = "churnlab.order"  # manifest metadata: the columns the rows are sorted by on reading (`Manifest.order`)
+ROW = "_churnlab_row"  # a pandas output's row number in the lake: read back in the frame's order, then dropped
 
 
 def repair(location: str) -> str:
@@ -100,11 +105,15 @@ def frame_schema(frame: pd.DataFrame) -> pa.Schema:
 
 def recorded_dtypes(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     """`frame` with each column whose field in `schema` records a pandas dtype (`frame_schema`) cast to it (a
-    category's categories set in the recorded order: pandas' `astype` keeps the order an unordered one has)."""
+    category's categories set in the recorded order: pandas' `astype` keeps the order an unordered one has), and
+    the categories of any other category column sorted, as pandas' `astype("category")` sorts those of the local
+    engine's snapshots (Arrow gives them in the order the values come in)."""
     columns = {}
     for name in frame.columns:
         text = (schema.field(name).metadata or {}).get(DTYPE)
         if text is None:
+            if isinstance(frame[name].dtype, pd.CategoricalDtype):
+                columns[name] = frame[name].cat.reorder_categories(sorted(frame[name].cat.categories))
             continue
         text = text.decode()
         if text.startswith("{"):
@@ -135,7 +144,8 @@ def manifest_table(manifest: Manifest) -> pa.Table:
     metadata = {MARKER: FORMAT, "churnlab.location": manifest.location, "churnlab.partition": manifest.partition,
                 "churnlab.schema": base64.b64encode(manifest.schema.serialize().to_pybytes()).decode(),
                 "churnlab.columns": json.dumps([f"{f.name}: {f.type}" for f in manifest.schema]),
-                "churnlab.rows": str(manifest.rows), "churnlab.hash": manifest.hash}
+                "churnlab.rows": str(manifest.rows), "churnlab.hash": manifest.hash,
+                **({ORDER: json.dumps(list(manifest.order))} if manifest.order else {})}
     return table.replace_schema_metadata(metadata)
 
 
@@ -157,7 +167,8 @@ def read_manifest(path: Path) -> Manifest | None:
                         f"(it reads format {FORMAT}); {repair(meta['churnlab.location'])}")
     schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(meta["churnlab.schema"])))
     parts = pq.read_table(path).to_pandas()
-    manifest = Manifest(meta["churnlab.location"], meta["churnlab.partition"], schema, parts)
+    manifest = Manifest(meta["churnlab.location"], meta["churnlab.partition"], schema, parts,
+                        tuple(json.loads(meta.get(ORDER, "[]"))))
     if manifest.hash != meta["churnlab.hash"]:
         raise LakeError(f"{path}: the manifest's partitions do not add up to its hash {meta['churnlab.hash']}: "
                         f"the manifest was edited; {repair(manifest.location)}")
@@ -179,14 +190,16 @@ def local_folder(manifest: Manifest, tracked: Path) -> Path:
 def read_schema(path: Path) -> pa.Schema:
     """The Arrow schema of the rows at the tracked `path`: the file's own, or the one its manifest records."""
     manifest = read_manifest(path)
-    return pq.read_schema(path) if manifest is None else manifest.schema
+    if manifest is None:
+        return pq.read_schema(path)
+    return pa.schema([f for f in manifest.schema if f.name != ROW])
 
 
 def read_rows(path: Path, *, columns: list[str] | None = None, cutoffs=None, spark=None) -> pd.DataFrame:
     """The rows at the tracked `path` (an ordinary Parquet file or a manifest), only `columns` (all when None)
-    and only the rows whose `cutoff` is among `cutoffs` (all when None), as pandas with the recorded types: the
-    pandas dtypes `frame_schema` recorded, else integers as pandas' nullable integers (the snapshots' labels are
-    Int8, as in the file the local engine writes).
+    and only the rows whose `cutoff` is among `cutoffs` (all when None), in the manifest's `order`, as pandas with
+    the recorded types: the pandas dtypes `frame_schema` recorded, else integers as pandas' nullable integers (the
+    snapshots' labels are Int8, as in the file the local engine writes) and categories sorted.
 
     A local lake folder is read with pyarrow; any other location with Spark (`spark`, or a session from params.yaml
     `engine`, which must then be spark). Raises LakeError when a partition's rows differ from the manifest.
@@ -200,12 +213,15 @@ def read_rows(path: Path, *, columns: list[str] | None = None, cutoffs=None, spa
         asked = {pd.Timestamp(t) for t in cutoffs}
         wanted = wanted[[pd.Timestamp(v) in asked for v in wanted[manifest.partition]]]
     values = list(wanted[manifest.partition])
-    columns = list(columns or manifest.schema.names)
+    columns = [c for c in (columns or manifest.schema.names) if c != ROW]
+    read = columns + [c for c in manifest.order if c not in columns]
     if is_local(manifest.location):
-        table, counts = _read_local(manifest, path, columns, values)
+        table, counts = _read_local(manifest, path, read, values)
     else:
-        table, counts = _read_spark(manifest, columns, values, spark)
+        table, counts = _read_spark(manifest, read, values, spark)
     check_counts(manifest, dict(zip(values, wanted["rows"], strict=True)), counts, tracked=path)
+    if manifest.order:
+        table = table.sort_by([(c, "ascending") for c in manifest.order]).select(columns)
     frame = as_recorded(table, manifest.schema).to_pandas(types_mapper=NULLABLE_INTEGERS.get)
     return recorded_dtypes(frame, manifest.schema)
 

@@ -12,11 +12,12 @@ import shutil
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from churnlab.core.engine import plain_categories
-from churnlab.core.lake import Manifest, frame_schema, is_local, whole_hash, write_manifest
+from churnlab.core.lake import ROW, Manifest, frame_schema, is_local, whole_hash, write_manifest
 from churnlab.core.outputs import StageResult
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,12 @@ def content_hash(frame, *, partition: str) -> pd.DataFrame:
     return pd.DataFrame(parts, columns=[partition, "rows", "hash"]).sort_values(partition, ignore_index=True)
 
 
-def write_lake(frame, *, lake: str, name: str, manifest: Path, schema: pa.Schema,
-               partition: str = "cutoff") -> Manifest:
+def write_lake(frame, *, lake: str, name: str, manifest: Path, schema: pa.Schema, partition: str = "cutoff",
+               order: tuple[str, ...] = ()) -> Manifest:
     """Write `frame` (a Spark DataFrame) to `<lake>/<name>/<version>/`, partitioned by `partition`, then the
     manifest at `manifest`; returns the manifest. `schema` is the Arrow schema readers get (`core.lake.read_rows`
-    casts to it), recorded in the manifest and hashed with the data.
+    casts to it), recorded in the manifest and hashed with the data; `order` the columns readers sort the rows by
+    (`core.lake.Manifest.order`).
 
     `lake` is a folder of this machine (relative to the project root, or absolute) or a URI Spark writes
     (hdfs://, s3a://, abfss://, file://). The manifest records the version folder as `lake` gives it, so a
@@ -75,7 +77,7 @@ def write_lake(frame, *, lake: str, name: str, manifest: Path, schema: pa.Schema
             fs.rename(staging, version)
     finally:
         fs.remove(staging)
-    result = Manifest(version, partition, schema, parts)
+    result = Manifest(version, partition, schema, parts, tuple(order))
     write_manifest(result, manifest)
     log.info("lake: %d rows in %d partitions at %s; manifest %s", result.rows, len(parts), version, manifest)
     return result
@@ -83,17 +85,19 @@ def write_lake(frame, *, lake: str, name: str, manifest: Path, schema: pa.Schema
 
 def write_lake_frame(spark, frame: pd.DataFrame, *, lake: str, name: str, manifest: Path,
                      partition: str) -> Manifest:
-    """Write a pandas `frame` (an output a stage built on the driver: the early-warning list, the monitored months'
-    scores) to the lake as `write_lake` does, partitioned by `partition`; returns the manifest written at
-    `manifest`. A datetime partition column is written as a date (folders `<partition>=YYYY-MM-DD`); readers get
-    the frame's own pandas dtypes back (`core.lake.frame_schema`: categories in their order, plain integers)."""
+    """Write a pandas `frame` (an output a stage built on the driver: the segments, the early-warning list, the
+    monitored months' scores) to the lake as `write_lake` does, partitioned by `partition`; returns the manifest
+    written at `manifest`. A datetime partition column is written as a date (folders `<partition>=YYYY-MM-DD`).
+    Readers get the frame's rows in its order (by a row number column, `core.lake.ROW`) and its own pandas dtypes
+    back (`core.lake.frame_schema`: categories in their order, plain integers)."""
     from pyspark.sql import functions as F
 
-    rows = spark.createDataFrame(plain_categories(frame))
+    numbered = frame.assign(**{ROW: np.arange(len(frame), dtype=np.int64)})  # read back in this order
+    rows = spark.createDataFrame(plain_categories(numbered))
     if pd.api.types.is_datetime64_any_dtype(frame[partition]):
         rows = rows.withColumn(partition, F.to_date(partition))
-    return write_lake(rows, lake=lake, name=name, manifest=manifest, schema=frame_schema(frame),
-                      partition=partition)
+    return write_lake(rows, lake=lake, name=name, manifest=manifest, schema=frame_schema(numbered),
+                      partition=partition, order=(ROW,))
 
 
 def move_to_lake(result: StageResult, spark, *, lake: str, partitions: dict[Path, str]) -> None:

@@ -24,6 +24,7 @@ from churnlab.core.lake_spark import write_lake
 log = logging.getLogger(__name__)
 
 LAKE_NAME = "snapshots"  # <lake>/snapshots/<version>/cutoff=YYYY-MM-DD/
+ORDER = ("cutoff", "customer_id")  # the rows' order on reading: the local engine's (its SQL orders by customer_id)
 
 
 def snapshot_schema() -> pa.Schema:
@@ -99,5 +100,6 @@ def write_lake_snapshots(sql: SparkSql, months: list[int], *, last_month: int, h
         snapshots = snapshot if snapshots is None else snapshots.unionByName(snapshot)
         labels = labeled if labels is None else labels.unionByName(labeled)
     log.info("writing the snapshots of %d cutoffs to the lake %s", len(months), lake)
-    written = write_lake(snapshots, lake=lake, name=LAKE_NAME, manifest=manifest, schema=snapshot_schema())
+    written = write_lake(snapshots, lake=lake, name=LAKE_NAME, manifest=manifest, schema=snapshot_schema(),
+                         order=ORDER)
     return written, label_counts(labels)
