@@ -97,8 +97,9 @@ def test_the_rows_come_back_in_the_recorded_order_with_sorted_categories(tmp_pat
     assert got["customer_id"].tolist() == ["a", "b", "c", "a", "c"]
     assert got["cutoff"].dt.strftime("%m").tolist() == ["01", "01", "01", "02", "02"]
     assert got["segment"].cat.categories.tolist() == ["affluent", "mass", "private"]
-    assert read_rows(tracked, columns=["balance"]).columns.tolist() == ["balance"]  # the sort keys are not returned
-    assert read_rows(tracked, columns=["balance"])["balance"].tolist()[:2] == [10.0, 2500.5]
+    balance = read_rows(tracked, columns=["balance"])
+    assert balance.columns.tolist() == ["balance"]  # the sort keys are not returned
+    assert balance["balance"].tolist()[:2] == [10.0, 2500.5]
 
 
 def test_a_missing_version_folder_is_a_clear_error(tmp_path):
