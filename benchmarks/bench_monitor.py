@@ -1,4 +1,5 @@
-"""Benchmark: the rows per PSI / CSI bin of one month, 1,000,000 rows x 40 columns, in numpy, DuckDB and Spark.
+"""Benchmark: the rows per PSI / CSI bin and the KS statistics of one month, 1,000,000 rows x 40 columns, in numpy,
+DuckDB and Spark.
 
 A month is drawn here with the shape of the monitor's input: 30 numeric columns (skewed amounts, shares, counts of
 few distinct values, 5 % missing in a third of them), 6 categorical and 4 boolean columns (some missing). The bins
@@ -10,11 +11,18 @@ are fixed on a 200,000-row reference on the driver (`fit_binning`, as the stage 
   from the pandas frame handed to the engine (the stage's path today: the month's snapshot is made by DuckDB and
   scored in pandas).
 
-Each engine counts twice (the first run pays Spark's planning and code generation); the counts must be identical.
+Then the exact KS statistic and p-value of the 30 numeric columns against the reference: numpy (`drift.ks_test`,
+the local engine's path) and Spark (`monitor.spark_months.ks_statistics`: value counts of the month read from
+Parquet, joined with the reference's, counted once and cached, and summed in a window per column: the stage's path
+on Spark).
+
+Each engine counts twice (the first run pays Spark's planning and code generation); the counts and the KS numbers
+must be identical.
 
     python benchmarks/bench_monitor.py                        # 1,000,000 rows, numpy, DuckDB and Spark local[2]
     python benchmarks/bench_monitor.py --engine local         # numpy and DuckDB only
     python benchmarks/bench_monitor.py --tiny                 # smoke run (the test suite's): 5,000 rows, local
+    python benchmarks/bench_monitor.py --tiny --engine spark  # ... and Spark's (the test suite's Spark lane)
 """
 
 import argparse
@@ -29,12 +37,13 @@ import pandas as pd
 
 from churnlab.core.engine import DuckDBSql, SparkSql, spark_session
 from churnlab.monitor.bin_counts import COLUMNS_PER_QUERY, bin_counts, frame_bin_counts
-from churnlab.monitor.drift import fit_binning
+from churnlab.monitor.drift import fit_binning, ks_test
+from churnlab.monitor.spark_months import ks_statistics, value_counts
 
 # params.yaml's engine.spark.conf (the 1 GB default heap cannot take a million rows from pandas), no progress bars
 SPARK_CONF = {"spark.ui.enabled": False, "spark.sql.shuffle.partitions": 8, "spark.driver.memory": "4g",
               "spark.ui.showConsoleProgress": False}
-TINY = {"rows": 5000, "reference_rows": 2000}  # checks that it runs; its figures mean nothing
+TINY = {"rows": 5000, "reference_rows": 2000}  # checks that it runs (local unless --engine); its figures mean nothing
 
 
 def month_rows(n: int, *, seed: int) -> pd.DataFrame:
@@ -82,18 +91,33 @@ def count_on(sql, name: str, month: pd.DataFrame, path: Path, binnings: dict, ti
     return counts
 
 
+def ks_on_spark(spark, numeric: list[str], month: Path, reference: Path, times: dict) -> list[dict]:
+    """The KS statistics of the month's `numeric` columns, read from Parquet, twice; the reference's value counts
+    once (cached, as the stage caches them for every month)."""
+    counts = value_counts(spark.read.parquet(str(reference)), numeric, name="ref").persist()
+    timed("Spark: the reference's value counts, cached once", counts.count, times)
+    try:
+        return [timed(f"Spark: KS of {len(numeric)} columns from Parquet, run {run}",
+                      lambda: ks_statistics(counts, value_counts(spark.read.parquet(str(month)), numeric, name="cur")),
+                      times) for run in (1, 2)]
+    finally:
+        counts.unpersist()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reference-rows", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=20261206)
-    parser.add_argument("--engine", nargs="+", choices=["local", "spark"], default=["local", "spark"])
+    parser.add_argument("--engine", nargs="+", choices=["local", "spark"], default=None,
+                        help="default: local and spark (with --tiny: local)")
     parser.add_argument("--columns-per-query", type=int, nargs="+", default=[COLUMNS_PER_QUERY, 40],
                         help="columns per aggregation; each value is measured")
     parser.add_argument("--tiny", action="store_true", help=f"smoke run at {TINY}, local engine only")
     args = parser.parse_args()
     if args.tiny:
-        args.rows, args.reference_rows, args.engine = TINY["rows"], TINY["reference_rows"], ["local"]
+        args.rows, args.reference_rows = TINY["rows"], TINY["reference_rows"]
+    args.engine = args.engine or (["local"] if args.tiny else ["local", "spark"])
     print(f"rows={args.rows:,} columns=40 reference_rows={args.reference_rows:,} engines={args.engine} "
           f"columns_per_query={args.columns_per_query} load_average={os.getloadavg()[0]:.1f} cpus={os.cpu_count()}",
           flush=True)
@@ -107,7 +131,12 @@ def main() -> None:
           f"{sum(len(b.labels) for b in binnings.values())} in all", flush=True)
     expected = timed("numpy: Binning.counts, column by column",
                      lambda: {c: b.counts(month[c]) for c, b in binnings.items()}, times)
+    numeric = [c for c in month if c.startswith(("amount_", "share_", "count_"))]
+    sorted_reference = {c: np.sort(reference[c].dropna().to_numpy(float)) for c in numeric}
+    ks_expected = timed(f"numpy: ks_test of {len(numeric)} numeric columns",
+                        lambda: {c: ks_test(sorted_reference[c], month[c]) for c in numeric}, times)
     counted: dict[str, list[dict]] = {}
+    ks_found: list[dict] = []
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "month.parquet"
         timed("write the month to Parquet", lambda: month.to_parquet(path, index=False), times)
@@ -124,11 +153,15 @@ def main() -> None:
                 for per_query in args.columns_per_query:
                     name = f"Spark local[2], {per_query} columns a query"
                     counted[name] = count_on(sql, name, month, path, binnings, times, per_query=per_query)
+                reference_path = Path(scratch) / "reference.parquet"
+                reference.to_parquet(reference_path, index=False)
+                ks_found = ks_on_spark(session, numeric, path, reference_path, times)
             finally:
                 sql.close()
     identical = all(same(counts, expected) for runs in counted.values() for counts in runs)
+    identical &= all(found == ks_expected for found in ks_found)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"identical={identical} (every engine's counts equal numpy's) peak_rss_python_gib={peak:.2f} "
+    print(f"identical={identical} (every engine's counts and KS numbers equal numpy's) peak_rss_python_gib={peak:.2f} "
           f"load_average_end={os.getloadavg()[0]:.1f}", flush=True)
     if not identical:
         raise SystemExit("the engines' counts differ")

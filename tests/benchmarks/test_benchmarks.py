@@ -29,7 +29,8 @@ PRINTS = {
     "bench_train_sample.py": ["training_rows=", "rows=500 fit_s=", "test_roc_auc=", "auc_loss_vs_all=",
                               "paired resamples"],
     "bench_monitor.py": ["rows=5,000 columns=40", "numpy: Binning.counts", "DuckDB, 8 columns a query: from Parquet",
-                         "DuckDB, 40 columns a query: from the pandas frame", "identical=True"],
+                         "DuckDB, 40 columns a query: from the pandas frame", "numpy: ks_test of 30 numeric columns",
+                         "identical=True"],
 }
 
 
@@ -89,6 +90,15 @@ def test_bench_cox_spark_fits_both_ways_at_a_tiny_size():
 @pytest.mark.slow
 def test_bench_monitor_counts_the_bins_at_a_tiny_size():
     check_prints("bench_monitor.py", bench("bench_monitor.py"))
+
+
+@pytest.mark.slow
+@pytest.mark.alongside
+def test_bench_monitor_counts_and_tests_on_spark_at_a_tiny_size():
+    """The Spark half: bin counts and KS statistics equal numpy's (`identical=True`); skipped without the extra."""
+    pytest.importorskip("pyspark", reason="bench_monitor.py --engine spark needs the spark extra")
+    out = bench("bench_monitor.py", "--engine", "spark", "--columns-per-query", "8")
+    assert "Spark: KS of 30 columns from Parquet, run 2" in out and "identical=True" in out, out
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from churnlab.core.lake import read_manifest, read_rows, read_schema
-from churnlab.core.lake_spark import content_hash, move_to_lake, write_lake, write_lake_frame
+from churnlab.core.lake_spark import content_hash, move_to_lake, spark_rows, write_lake, write_lake_frame
 from churnlab.core.outputs import StageResult
 
 pytestmark = pytest.mark.slow
@@ -106,3 +106,25 @@ def test_a_pandas_output_moved_to_the_lake_reads_back_with_its_own_dtypes(spark,
     again = write_lake_frame(spark, recategorised, lake="lake", name="early_warning", manifest=tracked,
                              partition="cutoff")
     assert again.hash != manifest.hash  # the same values with other categories are another version
+
+
+def test_spark_rows_reads_a_file_or_a_lake_at_the_given_cutoffs(spark, tmp_path, monkeypatch):
+    """The same rows from the local engine's Parquet file (nanosecond cutoffs, as pandas writes them) and from a
+    manifest's lake folder (a date partition): only the asked cutoff's."""
+    from churnlab.core.engine import SparkSql
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    rows = snapshot_rows(spark)
+    expected = rows.toPandas().assign(cutoff=lambda f: pd.to_datetime(f["cutoff"]).astype("datetime64[ns]"))
+    expected = expected[expected["cutoff"] == "2021-02-28"].reset_index(drop=True)
+    file = tmp_path / "snapshots.parquet"
+    rows.toPandas().assign(cutoff=lambda f: pd.to_datetime(f["cutoff"]).astype("datetime64[ns]")).to_parquet(file)
+    tracked = tmp_path / "data" / "snapshots.parquet"
+    write_lake(rows, lake="lake", name="snapshots", manifest=tracked, schema=SCHEMA)
+    sql = SparkSql(spark)
+    for path in (file, tracked):
+        found = spark_rows(sql, path, cutoffs=[pd.Timestamp("2021-02-28")], view="read_back").toPandas()
+        found = found.assign(cutoff=pd.to_datetime(found["cutoff"]).astype("datetime64[ns]"))[expected.columns]
+        pd.testing.assert_frame_equal(found.sort_values("customer_id", ignore_index=True), expected, obj=str(path))
+    assert spark_rows(sql, file, cutoffs=[pd.Timestamp("2020-12-31")], view="read_back").count() == 0

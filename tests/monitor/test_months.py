@@ -1,5 +1,7 @@
 """The monitored months on the tiny bank of conftest.py: the window, the scored snapshots, the per-month table."""
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from churnlab.monitor.months import (
     grade_shares,
     market_history,
     monitoring_window,
+    observe_locally,
     score,
     summarise_months,
     training_reference,
@@ -47,9 +50,11 @@ def test_watch_months_scores_each_month_and_marks_complete_labels(bank, referenc
     window = monitoring_window(bank.con, bank.split, every_months=1)
     scored = reference.assign(**{SCORE: score(model, reference)})
     profile = training_reference(bank.con, scored, window=window, bins=10, market_reference_months=12)
-    summaries, stability, scores = watch_months(
-        bank.con, profile, model, window=window, horizon_months=bank.horizon_months, churn=bank.churn, grading=None,
-        alpha=0.01, null_draws=200, min_psi=0.1, min_csi=0.1, rng=rng)
+    observe = partial(observe_locally, bank.con, reference=profile, model=model, window=window,
+                      horizon_months=bank.horizon_months, churn=bank.churn)
+    summaries, stability, scores = watch_months(observe, profile, window=window, horizon_months=bank.horizon_months,
+                                                grading=None, alpha=0.01, null_draws=200, min_psi=0.1, min_csi=0.1,
+                                                rng=rng)
     months = [pd.Timestamp(month(i)) for i in range(9, 16)]
     assert [s["month"] for s in summaries] == months
     assert set(stability["month"]) == set(months) and not stability.duplicated(["month", "feature"]).any()

@@ -106,21 +106,36 @@ def test_without_the_simulator_the_alarm_rates_are_skipped_and_the_tables_unchan
         pd.testing.assert_frame_equal(table, without.tables[path])
 
 
+def deposit_model_on_spark(rows):
+    """conftest.DepositModel as Spark computes it: p_churn = 1000 / (deposits + 2000), the same doubles."""
+    from pyspark.sql import functions as F
+
+    return rows.withColumn("p_churn", F.lit(1000.0) / (F.col("deposit_balance") + 2000.0))
+
+
 @pytest.mark.slow
-def test_the_months_snapshots_on_spark_change_no_output(bank, reference, champion, settings, spark_tables,
-                                                       monkeypatch):
-    """The monitored months' snapshots by the same SQL on Spark (the stage on the spark engine), scored and binned
-    on the driver: every table and metric is the DuckDB run's, exactly. No pandas frame goes back to Spark (at 1M
-    customers each month's did, only to be counted, and ran the driver's heap out)."""
+def test_the_months_on_spark_change_no_output(bank, reference, champion, settings, spark_tables, spark, monkeypatch):
+    """The monitored months built, scored and counted on Spark (the stage on the spark engine): every table and
+    metric is the DuckDB run's, exactly (bin counts, KS statistics and p-values, medians, scores). No month is
+    collected as a snapshot (`snapshot_at` is not called) and no pandas frame goes back to Spark (at 1M customers
+    each month's did, only to be counted, and ran the driver's heap out)."""
+    from churnlab.core.engine import plain_categories
+
     local = run_bank(bank, reference, champion, settings)
-    assert (local.tables[OUTPUTS["stability"]]["statistic"] > 0).any()  # something to compare: the shock drifts
+    stability = local.tables[OUTPUTS["stability"]]
+    assert (stability["statistic"] > 0).any() and stability["ks"].notna().any()  # something to compare
     handed = []
     monkeypatch.setattr(spark_tables, "register", lambda name, frame: handed.append(name))
-    on_spark = run(spark_tables, reference, champion, **run_bank_kwargs(bank, settings))
+    monkeypatch.setattr("churnlab.monitor.months.snapshot_at", lambda *a, **k: pytest.fail("a month was collected"))
+    on_spark = run(spark_tables, reference, champion, spark_score=deposit_model_on_spark,
+                   spark_reference=spark.createDataFrame(plain_categories(reference)),
+                   **run_bank_kwargs(bank, settings))
     assert handed == []
     assert on_spark.metrics == local.metrics
     for path, table in local.tables.items():
         pd.testing.assert_frame_equal(on_spark.tables[path], table, check_exact=True, obj=f"spark {path}")
+    with pytest.raises(ValueError, match="spark_score"):
+        run(spark_tables, reference, champion, **run_bank_kwargs(bank, settings))
 
 
 # ---- the parts of run() -------------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@
 data/processed/snapshots.parquet, the path every later stage depends on. A second `dvc repro` has nothing to do; a
 forced rerun of `features` writes the same manifest bytes (no time stamp, the same version folder), so nothing
 downstream would rerun. Then the pipeline on to `monitor`: `segment` writes the segments, `score` the early-warning
-list and `monitor` the months' scores into the lake, each tracked through its manifest. (Reading through a manifest is
-`tests/core/test_lake.py`'s; stopping at `monitor` leaves out retention and the report.)"""
+list and `monitor` every third month's scores into the lake, each tracked through its manifest (`monitor` on
+Spark scores each month with the champion's Spark UDF and counts it there: its one run under `dvc repro` in the
+suite). (Reading through a manifest is `tests/core/test_lake.py`'s; stopping at `monitor` leaves out retention and
+the report.)"""
 
 import hashlib
 import sys
@@ -30,7 +32,8 @@ def lake_project(tmp_path_factory):
     pytest.importorskip("pyspark", reason="engine.spark.lake needs the spark extra: pip install -e '.[spark]'")
     root = tmp_path_factory.mktemp("lake")
     engine = {"engine": {"name": "spark", "spark": {"master": "local[2]", "remote": None, "conf": SPARK_CONF,
-                                                    "lake": str(root / "lake")}}}
+                                                    "lake": str(root / "lake")}},
+              "monitor": {"every_months": 3}}  # a third of the months: each is a few Spark jobs on local[2]
     project = make_project(root / "project", engine)
     run([*DVC, "repro", "features"], project)
     return project, root / "lake"

@@ -17,7 +17,16 @@ import pandas as pd
 import pyarrow as pa
 
 from churnlab.core.engine import plain_categories
-from churnlab.core.lake import ROW, Manifest, frame_schema, is_local, whole_hash, write_manifest
+from churnlab.core.lake import (
+    ROW,
+    Manifest,
+    frame_schema,
+    is_local,
+    local_folder,
+    read_manifest,
+    whole_hash,
+    write_manifest,
+)
 from churnlab.core.outputs import StageResult
 
 log = logging.getLogger(__name__)
@@ -107,6 +116,24 @@ def move_to_lake(result: StageResult, spark, *, lake: str, partitions: dict[Path
     for path, partition in partitions.items():
         frame = result.tables.pop(path)
         write_lake_frame(spark, frame, lake=lake, name=Path(path).stem, manifest=Path(path), partition=partition)
+
+
+def spark_rows(sql, path: Path, *, cutoffs, view: str):
+    """The rows at the tracked `path` whose `cutoff` is among `cutoffs`, as a Spark DataFrame read where they lie
+    (`sql` is a `SparkSql`): the ordinary Parquet file itself, or the lake folder its manifest names (a local folder
+    resolved as `core.lake.read_rows` resolves it, or the URI), read as the temporary view `view`. The rows come in
+    no particular order, and the manifest's counts are not checked here: a caller that needs `read_rows`'s rows
+    compares their count with it."""
+    from pyspark.sql import functions as F
+
+    manifest = read_manifest(path)
+    if manifest is None:
+        location = str(path)
+    else:
+        location = str(local_folder(manifest, path)) if is_local(manifest.location) else manifest.location
+    sql.read_parquet(view, location)
+    dates = sorted({str(pd.Timestamp(t).date()) for t in cutoffs})
+    return sql.spark.table(view).where(F.to_date("cutoff").cast("string").isin(dates))
 
 
 class _FileSystem:

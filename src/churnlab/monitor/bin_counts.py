@@ -16,9 +16,8 @@ uses, fixed on the reference on the driver by `fit_binning`:
 
 The counts are integers, so they are the same on DuckDB, on Spark for any partitioning, and in numpy.
 
-The monitor stage does not call this today: its months are collected to the driver to be scored in pandas, and
-numpy counts them there (handing them back to Spark to count ran the driver out of heap at 1M customers). It is
-for months that stay in the engine, once they are scored there (docs/scale.md).
+The monitor stage on Spark counts every month here, where the month lies, scored by the champion's Spark UDF
+(`churnlab.monitor.spark_months`); the local engine counts its pandas months in numpy (`stability.sample_month`).
 
 The columns are counted `COLUMNS_PER_QUERY` at a time, one aggregation each. A single aggregation of 40 columns
 (~400 sums) was 2-4 times slower on Spark local[2] than five of 8 columns each (1,000,000 rows, read from Parquet

@@ -161,8 +161,14 @@ def ks_test(reference, current) -> tuple[float, float]:
     below_next = np.searchsorted(ref, steps, side="left") / n1  # F_ref just below each step
     highest = np.concatenate([below_next[:1], below_next[1:] - at[:-1], [0.0]])  # before the first, between, after
     d = max(np.clip(-lowest.min(), 0, 1), highest.max())
+    return float(d), ks_pvalue(d, n1, n2)
+
+
+def ks_pvalue(d: float, n1: int, n2: int) -> float:
+    """scipy's "asymp" two-sample KS p-value of the statistic `d` between samples of `n1` and `n2` values:
+    kstwo.sf(d, round(n m / (n + m)))."""
     m, n = sorted([float(n1), float(n2)], reverse=True)
-    return float(d), float(np.clip(stats.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
+    return float(np.clip(stats.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
 
 
 def series_alarm(reference: np.ndarray, value: float, *, alpha: float) -> tuple[float, float]:

@@ -9,6 +9,7 @@ would be fed. Months are month numbers
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from churnlab.contract.tables import month_end, month_number, month_range
 from churnlab.core.engine import as_sql
 from churnlab.model.grades import assign_grades, points
 from churnlab.model.split import TimeSplit
-from churnlab.monitor.stability import SCORE, Reference, compare_month, fit_reference
+from churnlab.monitor.stability import SCORE, MonthSample, Reference, compare_month, fit_reference, sample_month
 
 log = logging.getLogger(__name__)
 
@@ -85,25 +86,34 @@ def training_reference(con, reference: pd.DataFrame, *, window: Window, bins: in
                          numeric=numeric, bins=bins)
 
 
-def watch_months(con, reference: Reference, model, *, window: Window, horizon_months: int, churn: dict,
-                 grading: dict | None, alpha: float, null_draws: int, min_psi: float, min_csi: float,
-                 rng: np.random.Generator) -> tuple[list[dict], pd.DataFrame, pd.DataFrame]:
-    """Score every monitored month's snapshot and compare it with `reference` (`stability.compare_month`).
+def observe_locally(con, t: int, *, reference: Reference, model, window: Window, horizon_months: int,
+                    churn: dict) -> tuple[MonthSample, pd.DataFrame]:
+    """Month t on the driver: its snapshot (`snapshot_at` on `con`'s engine, collected), scored by `model` in pandas,
+    its `MonthSample` counted in numpy; and its scored rows (customer_id, p_churn, label, by customer_id)."""
+    current, _ = snapshot_at(con, t, last_month=window.last, horizon_months=horizon_months, **churn)
+    current[SCORE] = score(model, current)
+    return sample_month(reference, current), current[["customer_id", SCORE, "label"]]
+
+
+def watch_months(observe: Callable[[int], tuple[MonthSample, pd.DataFrame]], reference: Reference, *, window: Window,
+                 horizon_months: int, grading: dict | None, alpha: float, null_draws: int, min_psi: float,
+                 min_csi: float, rng: np.random.Generator) -> tuple[list[dict], pd.DataFrame, pd.DataFrame]:
+    """Every monitored month, scored and sampled by `observe` (`observe_locally`, or on Spark
+    `spark_months.SparkMonths.observe`), compared with `reference` (`stability.compare_month`).
 
     Returns the per-month score summaries, the per-feature stability table (with `month`) and the scored rows
     (month, customer_id, p_churn, label under `churn`, and `complete`: every label of the month has arrived).
     """
     summaries, tables, scores = [], [], []
     for t in tqdm(window.months, desc="monitor", unit="month"):
-        current, _ = snapshot_at(con, t, last_month=window.last, horizon_months=horizon_months, **churn)
-        current[SCORE] = score(model, current)
-        summary, table = compare_month(reference, current, alpha=alpha, draws=null_draws, min_psi=min_psi,
+        sample, rows = observe(t)
+        summary, table = compare_month(reference, sample, alpha=alpha, draws=null_draws, min_psi=min_psi,
                                        min_csi=min_csi, rng=rng)
         month = month_end(t)
-        summaries.append({"month": month, **summary, "grade_shares": grade_shares(current[SCORE], grading)})
+        summaries.append({"month": month, **summary, "grade_shares": grade_shares(rows[SCORE], grading)})
         tables.append(table.assign(month=month))
-        scores.append(pd.DataFrame({"month": month, "customer_id": current["customer_id"], SCORE: current[SCORE],
-                                    "label": current["label"], "complete": t + horizon_months <= window.last}))
+        scores.append(pd.DataFrame({"month": month, "customer_id": rows["customer_id"], SCORE: rows[SCORE],
+                                    "label": rows["label"], "complete": t + horizon_months <= window.last}))
     return summaries, pd.concat(tables, ignore_index=True), pd.concat(scores, ignore_index=True)
 
 

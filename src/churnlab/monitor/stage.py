@@ -10,10 +10,11 @@ retrain recommendation (`churnlab.monitor.alerts`). On simulated data (`Source.o
 months before the competitor promotion) and the detection rate (months from `simulate.shock_month` on) are measured
 too; other sources name that part under `skipped`.
 
-With params.yaml `engine.name: spark` the months' snapshots are computed by Spark, from the same SQL text, and
-collected to the driver, where they are scored in pandas and their PSI / CSI bins counted in numpy: every output is
-the local engine's. (Counting them on Spark meant handing each month back to the JVM: at 1M customers, on top of
-the snapshot's own collect, that ran a 4 GB driver out of heap; docs/benchmarks.md.)
+With params.yaml `engine.name: spark` each month stays on Spark (`churnlab.monitor.spark_months`): its snapshot is
+built by the same SQL, scored by the registered champion with `mlflow.pyfunc.spark_udf`, its PSI / CSI bins counted
+by Spark aggregations and its KS statistics computed exactly on Spark; only its (customer_id, p_churn, label) come
+to the driver. The reference (the training cutoffs' rows) is read on the driver, as on the local engine, to fix the
+bins, and by Spark for the KS value counts. Every output is the local engine's (the scores to 1e-12).
 
 Monitoring needs a time axis: on a source without one (a snapshot file, one date) the stage is skipped, and so it
 is when no month follows the training period (e.g. a short ledger whose months all went into training);
@@ -28,6 +29,7 @@ them into the lake, `<lake>/monitor_scores/<version>/month=YYYY-MM-DD/`, and the
 import json
 import logging
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -36,10 +38,11 @@ from churnlab.contract.source import Source, read_source
 from churnlab.contract.tables import connect, month_end, month_number
 from churnlab.core import paths, tracking
 from churnlab.core.engine import engine_params, lake_of, open_engine
-from churnlab.core.lake_spark import move_to_lake
+from churnlab.core.lake_spark import move_to_lake, spark_rows
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
+from churnlab.model.spark_scoring import SparkScorer
 from churnlab.model.split import RandomSplit, TimeSplit, load_split, read_snapshots
 from churnlab.monitor.alerts import alarm_rates, alert_states
 from churnlab.monitor.estimate import backtest, recalibrated_auc
@@ -47,11 +50,13 @@ from churnlab.monitor.months import (
     Window,
     grade_shares,
     monitoring_window,
+    observe_locally,
     score,
     summarise_months,
     training_reference,
     watch_months,
 )
+from churnlab.monitor.spark_months import SparkMonths
 from churnlab.monitor.stability import SCORE
 
 log = logging.getLogger(__name__)
@@ -211,7 +216,7 @@ def output_tables(scores: pd.DataFrame, stability: pd.DataFrame, months: pd.Data
 
 def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Window, source: Source,
         grading: dict | None, shock: dict | None, churn: dict, seed: int, horizon_months: int,
-        settings: Settings) -> StageResult:
+        settings: Settings, spark_score=None, spark_reference=None) -> StageResult:
     """The champion over `window.months`: stability, estimated and realised performance, alerts, alarm rates.
 
     `con` is an engine (DuckDB or Spark, or a DuckDB connection) over the contract tables (`contract.tables.connect`:
@@ -219,16 +224,33 @@ def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Wi
     reads a file, params.yaml or MLflow.
     `reference` holds the snapshot rows at the training cutoffs; `grading` the score stage's grades (or None);
     `shock` the simulator's promotion (params simulate.shock_month and shock_months) on simulated data, else None.
+    On Spark the months stay there (`spark_months.SparkMonths`): `spark_score` adds the champion's p_churn to a Spark
+    DataFrame (`SparkScorer.score`) and `spark_reference` holds `reference`'s rows as a Spark DataFrame.
     """
     reference = reference.assign(**{SCORE: score(champion.pyfunc, reference)})
     log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", champion.name, champion.version,
              len(reference), len(window.train), window.train[0].date(), window.train[-1].date())
     profile = training_reference(con, reference, window=window, bins=settings.bins,
                                  market_reference_months=settings.market_reference_months)
-    summaries, stability, scores = watch_months(
-        con, profile, champion.pyfunc, window=window, horizon_months=horizon_months, churn=churn, grading=grading,
-        alpha=settings.alpha, null_draws=settings.null_draws, min_psi=settings.min_psi, min_csi=settings.min_csi,
-        rng=np.random.default_rng([seed, 7]))
+    on_spark = None
+    if getattr(con, "name", None) == "spark":
+        if spark_score is None or spark_reference is None:
+            raise ValueError("the monitor on Spark needs spark_score (the champion as a Spark UDF) and "
+                             "spark_reference (the reference rows on Spark)")
+        on_spark = SparkMonths(con, profile, score=spark_score, reference_rows=spark_reference, window=window,
+                               horizon_months=horizon_months, churn=churn)
+        observe = on_spark.observe
+    else:
+        observe = partial(observe_locally, con, reference=profile, model=champion.pyfunc, window=window,
+                          horizon_months=horizon_months, churn=churn)
+    try:
+        summaries, stability, scores = watch_months(
+            observe, profile, window=window, horizon_months=horizon_months, grading=grading, alpha=settings.alpha,
+            null_draws=settings.null_draws, min_psi=settings.min_psi, min_csi=settings.min_csi,
+            rng=np.random.default_rng([seed, 7]))
+    finally:
+        if on_spark is not None:
+            on_spark.close()
     history = reference.rename(columns={"cutoff": "month"})[["month", SCORE, "label"]]
     performance = backtest(scores, history=history, horizon_months=horizon_months,
                            recalibration_months=settings.recalibration_months, draws=settings.auc_draws,
@@ -301,9 +323,12 @@ def main() -> None:
             write_result("monitor", unmonitored(reason, source), headline=HEADLINE, params=params, inputs=INPUTS)
             return
         champion = tracking.load_champion(model_name)
+        spark = {"spark_score": SparkScorer(sql.spark, champion.version_uri).score,
+                 "spark_reference": spark_rows(sql, paths.SNAPSHOTS, cutoffs=window.train, view="reference_rows")
+                 } if sql.name == "spark" else {}
         result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
                      source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
-                     horizon_months=base["horizon_months"], settings=settings)
+                     horizon_months=base["horizon_months"], settings=settings, **spark)
         if lake := lake_of(engine):  # the months' scores into the lake, their manifest at SCORES
             move_to_lake(result, sql.spark, lake=lake, partitions={SCORES: "month"})
     finally:

@@ -1,0 +1,142 @@
+"""The monitored months on Spark: each month built, scored and counted where it lies, never collected whole.
+
+With `engine.name: spark` the monitor stage takes each month's `MonthSample` (`churnlab.monitor.stability`) on Spark:
+
+- the snapshot: `contract.spark_snapshots.snapshot_frame`, the rows the features stage writes (the same SQL);
+- the champion's churn probability: `mlflow.pyfunc.spark_udf` (`model.spark_scoring.SparkScorer.score`);
+- the rows per PSI / CSI bin of the score and every profiled feature: Spark aggregations over the bins fixed on the
+  reference (`monitor.bin_counts`);
+- the exact two-sample KS statistic of each numeric feature (`ks_statistics`): value counts of the month and of the
+  reference (counted once), joined on (feature, value), and running sums in value order in a window per feature;
+- the market features' medians (one value per month).
+
+Only the month's (customer_id, p_churn, label) come to the driver: the label-free backtest needs each customer's
+score and label, the grade shares the scores, and the months' scores are an output (into the lake from there, with
+`engine.spark.lake`). The snapshot's ~45 indicator columns stay on Spark.
+
+Same answers: the counts are integers, and the KS statistic is computed from the same counts by the same divisions
+as `drift.ks_test` (cum_ref / n_ref - cum_cur / n_cur in doubles), so it is the same double; the mean score is taken
+on the driver from the collected scores, in pandas as the local engine takes it. The scores themselves are the
+Spark UDF's (`SparkScorer`: the local model's to 1e-12).
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnlab.contract.spark_snapshots import snapshot_frame
+from churnlab.core.engine import SparkSql
+from churnlab.monitor.bin_counts import bin_counts
+from churnlab.monitor.drift import ks_pvalue
+from churnlab.monitor.months import Window
+from churnlab.monitor.stability import SCORE, MonthSample, Reference
+
+log = logging.getLogger(__name__)
+
+VIEW = "monitored_month"  # the scored month, as a temporary view for the bin-count SQL
+
+
+def value_counts(frame, features: list[str], *, name: str):
+    """(feature, value, `name`): the rows of each non-missing value (not NULL, not NaN) of each of `features` in the
+    Spark `frame`, as doubles. Spark's grouping makes -0.0 and 0.0 one value, as numpy's comparisons do."""
+    from pyspark.sql import functions as F
+
+    pairs = F.explode(F.array(*[F.struct(F.lit(f).alias("feature"), F.col(f"`{f}`").cast("double").alias("value"))
+                                for f in features]))
+    values = frame.select(pairs.alias("pair")).select("pair.feature", "pair.value")
+    return (values.where(F.col("value").isNotNull() & ~F.isnan("value"))
+            .groupBy("feature", "value").agg(F.count(F.lit(1)).alias(name)))
+
+
+def ks_statistics(reference_counts, current_counts) -> dict[str, tuple[float, float]]:
+    """(KS statistic, p-value) per feature of two `value_counts` frames (columns `ref` and `cur`), exact.
+
+    D = max over every value v of either sample of |F_ref(v) - F_cur(v)| (both right-continuous empirical
+    distribution functions), which is `drift.ks_test`'s and scipy's statistic; the p-value is `drift.ks_pvalue`.
+    A feature without values in either sample is left out (its statistic is undefined: `ks_test` gives nan).
+    """
+    from pyspark.sql import Window as W
+    from pyspark.sql import functions as F
+
+    joined = reference_counts.join(current_counts, ["feature", "value"], "full_outer").fillna(0, ["ref", "cur"])
+    below = W.partitionBy("feature").orderBy("value").rowsBetween(W.unboundedPreceding, W.currentRow)
+    whole = W.partitionBy("feature")
+
+    def share(column: str):  # F(v): the rows at or below v over all rows (NULL for a sample without values)
+        return F.try_divide(F.sum(column).over(below), F.sum(column).over(whole))
+
+    steps = joined.select("feature", (share("ref") - share("cur")).alias("gap"),
+                          F.sum("ref").over(whole).alias("n_ref"), F.sum("cur").over(whole).alias("n_cur"))
+    rows = steps.groupBy("feature").agg(F.max(F.abs("gap")).alias("d"), F.first("n_ref").alias("n_ref"),
+                                        F.first("n_cur").alias("n_cur")).collect()
+    return {r["feature"]: (float(r["d"]), ks_pvalue(float(r["d"]), int(r["n_ref"]), int(r["n_cur"])))
+            for r in rows if r["n_ref"] and r["n_cur"]}
+
+
+def market_values(frame, features: list[str]) -> dict[str, float]:
+    """The median of each market feature over the Spark `frame`'s rows (one value per month; NaN if none)."""
+    from pyspark.sql import functions as F
+
+    if not features:
+        return {}
+    row = frame.agg(*[F.median(F.col(f"`{f}`").cast("double")).alias(f) for f in features]).first()
+    return {f: float("nan") if row[f] is None else float(row[f]) for f in features}
+
+
+@dataclass
+class SparkMonths:
+    """Months observed on Spark (see the module doc) against `reference`.
+
+    `score` adds the champion's `p_churn` to a Spark DataFrame of snapshot rows (`SparkScorer.score`);
+    `reference_rows` is a Spark DataFrame of the reference's rows (the training cutoffs' snapshot rows, as Spark
+    reads them from the snapshots' file or lake), whose numeric features' value counts the KS tests need.
+    """
+
+    sql: SparkSql
+    reference: Reference
+    score: Callable[[Any], Any]
+    reference_rows: Any
+    window: Window
+    horizon_months: int
+    churn: dict
+
+    def __post_init__(self):
+        found = self.reference_rows.count()
+        if found != self.reference.rows:
+            raise RuntimeError(f"Spark read {found} reference rows at the training cutoffs, the driver "
+                               f"{self.reference.rows}: the snapshots changed between the two reads")
+        self.market = [f for f, g in self.reference.groups.items() if g == "market"]
+        self.reference_counts = value_counts(self.reference_rows, list(self.reference.numeric), name="ref").persist()
+
+    def observe(self, t: int) -> tuple[MonthSample, pd.DataFrame]:
+        """Month t's `MonthSample` and its scored rows (customer_id, p_churn, label as Int8, by customer_id)."""
+        snapshot, _ = snapshot_frame(self.sql, t, last_month=self.window.last, horizon_months=self.horizon_months,
+                                     **self.churn)
+        snapshot = snapshot.persist()  # built once: read by the scorer's category check, then scored
+        scored = None
+        try:
+            scored = self.score(snapshot).persist()  # scored once: read by every count below
+            scored.createOrReplaceTempView(VIEW)
+            counts = bin_counts(self.sql, VIEW, self.reference.binnings)
+            ks = ks_statistics(self.reference_counts,
+                               value_counts(scored, list(self.reference.numeric), name="cur"))
+            market = market_values(scored, self.market)
+            rows = scored.select("customer_id", SCORE, "label").toPandas()
+        finally:
+            self.sql.spark.catalog.dropTempView(VIEW)
+            for frame in (scored, snapshot):
+                if frame is not None:
+                    frame.unpersist()
+        rows = rows.sort_values("customer_id", ignore_index=True).astype({"label": "Int8", SCORE: float})
+        if len(rows) != counts[SCORE].sum():
+            raise RuntimeError(f"month {t}: Spark counted {counts[SCORE].sum()} rows but returned {len(rows)}")
+        sample = MonthSample(rows=len(rows), mean_score=float(rows[SCORE].mean()), counts=counts,
+                             ks={f: ks.get(f, (np.nan, np.nan)) for f in self.reference.numeric}, market=market)
+        return sample, rows
+
+    def close(self) -> None:
+        self.reference_counts.unpersist()
