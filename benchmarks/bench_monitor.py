@@ -38,7 +38,7 @@ import pandas as pd
 from churnlab.core.engine import DuckDBSql, SparkSql, spark_session
 from churnlab.monitor.bin_counts import COLUMNS_PER_QUERY, bin_counts, frame_bin_counts
 from churnlab.monitor.drift import fit_binning, ks_test
-from churnlab.monitor.spark_months import ks_statistics, value_counts
+from churnlab.monitor.spark_months import ks_statistics, value_counts, value_ones
 
 # params.yaml's engine.spark.conf (the 1 GB default heap cannot take a million rows from pandas), no progress bars
 SPARK_CONF = {"spark.ui.enabled": False, "spark.sql.shuffle.partitions": 8, "spark.driver.memory": "4g",
@@ -98,7 +98,7 @@ def ks_on_spark(spark, numeric: list[str], month: Path, reference: Path, times: 
     timed("Spark: the reference's value counts, cached once", counts.count, times)
     try:
         return [timed(f"Spark: KS of {len(numeric)} columns from Parquet, run {run}",
-                      lambda: ks_statistics(counts, value_counts(spark.read.parquet(str(month)), numeric, name="cur")),
+                      lambda: ks_statistics(counts, value_ones(spark.read.parquet(str(month)), numeric, name="cur")),
                       times) for run in (1, 2)]
     finally:
         counts.unpersist()

@@ -8,7 +8,7 @@ from scipy import stats
 
 from churnlab.core.engine import SparkSql
 from churnlab.monitor.drift import ks_test
-from churnlab.monitor.spark_months import SparkMonths, ks_statistics, market_values, value_counts
+from churnlab.monitor.spark_months import SparkMonths, ks_statistics, market_values, value_counts, value_ones
 
 CASES = {  # as tests/monitor/test_drift.py's: ties, continuous, disjoint, one value; with -0.0 beside 0.0
     "ties": (np.random.default_rng(1).poisson(3, 4000), np.random.default_rng(2).poisson(3.3, 700)),
@@ -37,16 +37,17 @@ def test_value_counts_count_each_value_once_and_skip_missing(spark):
 
 
 def test_ks_statistics_equal_ks_test_and_scipy_bit_for_bit(spark):
-    """Every case in one Spark job per side: the statistic is the same double, the p-value the same number."""
-    reference = sample(spark, {case: ref for case, (ref, _) in CASES.items()})
+    """Every case in one Spark job: the statistic is the same double, the p-value the same number, with the month's
+    values counted first (`value_counts`) or not (`value_ones`, the stage's)."""
+    reference = value_counts(sample(spark, {case: ref for case, (ref, _) in CASES.items()}), list(CASES), name="ref")
     current = sample(spark, {case: cur for case, (_, cur) in CASES.items()})
-    found = ks_statistics(value_counts(reference, list(CASES), name="ref"),
-                          value_counts(current, list(CASES), name="cur"))
-    assert set(found) == set(CASES)
-    for case, (ref, cur) in CASES.items():
-        assert found[case] == ks_test(ref, cur), case
-        expected = stats.ks_2samp(ref, cur, method="asymp")
-        assert found[case] == (float(expected.statistic), float(expected.pvalue)), case
+    for month in (value_counts(current, list(CASES), name="cur"), value_ones(current, list(CASES), name="cur")):
+        found = ks_statistics(reference, month)
+        assert set(found) == set(CASES)
+        for case, (ref, cur) in CASES.items():
+            assert found[case] == ks_test(ref, cur), case
+            expected = stats.ks_2samp(ref, cur, method="asymp")
+            assert found[case] == (float(expected.statistic), float(expected.pvalue)), case
 
 
 def test_a_feature_without_values_on_one_side_has_no_statistic(spark):

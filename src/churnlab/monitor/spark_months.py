@@ -7,7 +7,7 @@ With `engine.name: spark` the monitor stage takes each month's `MonthSample` (`c
 - the rows per PSI / CSI bin of the score and every profiled feature: Spark aggregations over the bins fixed on the
   reference (`monitor.bin_counts`);
 - the exact two-sample KS statistic of each numeric feature (`ks_statistics`): value counts of the month and of the
-  reference (counted once), joined on (feature, value), and running sums in value order in a window per feature;
+  reference (counted once), stacked, and summed in value order per feature (one Spark task a feature, in numpy);
 - the market features' medians (one value per month).
 
 Only the month's (customer_id, p_churn, label) come to the driver: the label-free backtest needs each customer's
@@ -40,41 +40,66 @@ log = logging.getLogger(__name__)
 VIEW = "monitored_month"  # the scored month, as a temporary view for the bin-count SQL
 
 
-def value_counts(frame, features: list[str], *, name: str):
-    """(feature, value, `name`): the rows of each non-missing value (not NULL, not NaN) of each of `features` in the
-    Spark `frame`, as doubles. Spark's grouping makes -0.0 and 0.0 one value, as numpy's comparisons do."""
+def feature_values(frame, features: list[str]):
+    """(feature, value): every non-missing value (not NULL, not NaN) of each of `features` in the Spark `frame`, as
+    a double, one row each."""
     from pyspark.sql import functions as F
 
     pairs = F.explode(F.array(*[F.struct(F.lit(f).alias("feature"), F.col(f"`{f}`").cast("double").alias("value"))
                                 for f in features]))
     values = frame.select(pairs.alias("pair")).select("pair.feature", "pair.value")
-    return (values.where(F.col("value").isNotNull() & ~F.isnan("value"))
-            .groupBy("feature", "value").agg(F.count(F.lit(1)).alias(name)))
+    return values.where(F.col("value").isNotNull() & ~F.isnan("value"))
+
+
+def value_counts(frame, features: list[str], *, name: str):
+    """(feature, value, `name`): the rows of each value of `feature_values`. Spark's grouping makes -0.0 and 0.0 one
+    value, as numpy's comparisons do."""
+    from pyspark.sql import functions as F
+
+    return feature_values(frame, features).groupBy("feature", "value").agg(F.count(F.lit(1)).alias(name))
+
+
+def value_ones(frame, features: list[str], *, name: str):
+    """`feature_values` with `name` = 1 on every row: counts that `ks_statistics` sums itself (a month's values go
+    there without being grouped first: one shuffle instead of two)."""
+    from pyspark.sql import functions as F
+
+    return feature_values(frame, features).withColumn(name, F.lit(1).cast("long"))
+
+
+KS_SCHEMA = "feature string, d double, n_ref long, n_cur long"
+
+
+def ks_of_feature(rows: pd.DataFrame) -> pd.DataFrame:
+    """The KS statistic of one feature's stacked value counts (`value`, `ref`, `cur`; a value may come many times:
+    its counts are summed, -0.0 and 0.0 as one value): D = max |cum_ref / n_ref - cum_cur / n_cur| over the values
+    in order, the same integer counts and divisions as `drift.ks_test`; NaN when either sample has no values."""
+    counts = rows.groupby("value", sort=True)[["ref", "cur"]].sum()
+    ref, cur = counts["ref"].to_numpy(np.int64).cumsum(), counts["cur"].to_numpy(np.int64).cumsum()
+    n_ref, n_cur = int(ref[-1]), int(cur[-1])
+    d = float(np.abs(ref / n_ref - cur / n_cur).max()) if n_ref and n_cur else float("nan")
+    return pd.DataFrame({"feature": [rows["feature"].iloc[0]], "d": [d], "n_ref": [n_ref], "n_cur": [n_cur]})
 
 
 def ks_statistics(reference_counts, current_counts) -> dict[str, tuple[float, float]]:
-    """(KS statistic, p-value) per feature of two `value_counts` frames (columns `ref` and `cur`), exact.
+    """(KS statistic, p-value) per feature of `value_counts` (or `value_ones`) frames of the reference (column `ref`)
+    and the month (`cur`), exact.
 
     D = max over every value v of either sample of |F_ref(v) - F_cur(v)| (both right-continuous empirical
     distribution functions), which is `drift.ks_test`'s and scipy's statistic; the p-value is `drift.ks_pvalue`.
-    A feature without values in either sample is left out (its statistic is undefined: `ks_test` gives nan).
+    The two frames are stacked and each feature's rows summed in value order by pandas and numpy in one Spark task
+    (`ks_of_feature`, an `applyInPandas`). On local[2], for a month of 1,000,000 rows x 30 columns, that took 27 s
+    against 53 s for a join of both samples' counts and Spark's window functions (docs/benchmarks.md). A feature
+    without values in either sample is left out (its statistic is undefined: `ks_test` gives nan).
     """
-    from pyspark.sql import Window as W
     from pyspark.sql import functions as F
 
-    joined = reference_counts.join(current_counts, ["feature", "value"], "full_outer").fillna(0, ["ref", "cur"])
-    below = W.partitionBy("feature").orderBy("value").rowsBetween(W.unboundedPreceding, W.currentRow)
-    whole = W.partitionBy("feature")
-
-    def share(column: str):  # F(v): the rows at or below v over all rows (NULL for a sample without values)
-        return F.try_divide(F.sum(column).over(below), F.sum(column).over(whole))
-
-    steps = joined.select("feature", (share("ref") - share("cur")).alias("gap"),
-                          F.sum("ref").over(whole).alias("n_ref"), F.sum("cur").over(whole).alias("n_cur"))
-    rows = steps.groupBy("feature").agg(F.max(F.abs("gap")).alias("d"), F.first("n_ref").alias("n_ref"),
-                                        F.first("n_cur").alias("n_cur")).collect()
-    return {r["feature"]: (float(r["d"]), ks_pvalue(float(r["d"]), int(r["n_ref"]), int(r["n_cur"])))
-            for r in rows if r["n_ref"] and r["n_cur"]}
+    zero = F.lit(0).cast("long")
+    counts = reference_counts.select("feature", "value", "ref", zero.alias("cur")).unionByName(
+        current_counts.select("feature", "value", zero.alias("ref"), "cur"))
+    rows = counts.groupBy("feature").applyInPandas(ks_of_feature, schema=KS_SCHEMA).collect()
+    return {r["feature"]: (r["d"], ks_pvalue(r["d"], r["n_ref"], r["n_cur"])) for r in rows
+            if r["n_ref"] and r["n_cur"]}
 
 
 def market_values(frame, features: list[str]) -> dict[str, float]:
@@ -122,8 +147,7 @@ class SparkMonths:
             scored = self.score(snapshot).persist()  # scored once: read by every count below
             scored.createOrReplaceTempView(VIEW)
             counts = bin_counts(self.sql, VIEW, self.reference.binnings)
-            ks = ks_statistics(self.reference_counts,
-                               value_counts(scored, list(self.reference.numeric), name="cur"))
+            ks = ks_statistics(self.reference_counts, value_ones(scored, list(self.reference.numeric), name="cur"))
             market = market_values(scored, self.market)
             rows = scored.select("customer_id", SCORE, "label").toPandas()
         finally:
