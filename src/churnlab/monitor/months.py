@@ -2,10 +2,10 @@
 
 Monitoring is monthly, not at the quarterly snapshot cutoffs: a bank scores every month and a shock that starts
 between two cutoffs should not wait a quarter. The snapshot of every month after the last training cutoff is
-computed with the features stage's own point-in-time SQL (`contract.snapshots.snapshot_at`, on the engine's
-DuckDB or Spark, ~3 s a month on the default data with DuckDB), so the monitored rows are exactly what the model
-would be fed. Months are month numbers
-(`contract.tables.month_number`) until they are written, then month-end dates.
+computed with the features stage's own point-in-time SQL (`contract.snapshots.snapshot_at` with DuckDB, ~3 s a
+month on the default data, scored and counted on the driver: `observe_locally`; on Spark the same SQL's rows stay
+there: `monitor.spark_months`), so the monitored rows are exactly what the model would be fed. Months are month
+numbers (`contract.tables.month_number`) until they are written, then month-end dates.
 """
 
 import logging

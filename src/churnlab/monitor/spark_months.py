@@ -20,7 +20,6 @@ on the driver from the collected scores, in pandas as the local engine takes it.
 Spark UDF's (`SparkScorer`: the local model's to 1e-12).
 """
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +33,6 @@ from churnlab.monitor.bin_counts import bin_counts
 from churnlab.monitor.drift import ks_pvalue
 from churnlab.monitor.months import Window
 from churnlab.monitor.stability import SCORE, MonthSample, Reference
-
-log = logging.getLogger(__name__)
 
 VIEW = "monitored_month"  # the scored month, as a temporary view for the bin-count SQL
 
