@@ -116,10 +116,10 @@ def test_spark_rows_reads_a_file_or_a_lake_at_the_given_cutoffs(spark, tmp_path,
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     rows = snapshot_rows(spark)
-    expected = rows.toPandas().assign(cutoff=lambda f: pd.to_datetime(f["cutoff"]).astype("datetime64[ns]"))
-    expected = expected[expected["cutoff"] == "2021-02-28"].reset_index(drop=True)
+    frame = rows.toPandas().assign(cutoff=lambda f: pd.to_datetime(f["cutoff"]).astype("datetime64[ns]"))
+    expected = frame[frame["cutoff"] == "2021-02-28"].reset_index(drop=True)
     file = tmp_path / "snapshots.parquet"
-    rows.toPandas().assign(cutoff=lambda f: pd.to_datetime(f["cutoff"]).astype("datetime64[ns]")).to_parquet(file)
+    frame.to_parquet(file)
     tracked = tmp_path / "data" / "snapshots.parquet"
     write_lake(rows, lake="lake", name="snapshots", manifest=tracked, schema=SCHEMA)
     sql = SparkSql(spark)
