@@ -8,13 +8,13 @@ are fixed on a 200,000-row reference on the driver (`fit_binning`, as the stage 
 - numpy: `Binning.counts`, one column at a time (the local engine's path);
 - DuckDB and Spark: `monitor.bin_counts`, aggregations of `--columns-per-query` columns each (8, the stage's; 40:
   one aggregation of every column), reading the month from a Parquet file (where a month would lie), and once more
-  from the pandas frame handed to the engine (the stage's path today: the month's snapshot is made by DuckDB and
-  scored in pandas).
+  from the pandas frame handed to the engine (an earlier path of the stage, dropped because it handed each
+  collected month back to the JVM; the stage on Spark now counts the month where it lies, as from Parquet here).
 
 Then the exact KS statistic and p-value of the 30 numeric columns against the reference: numpy (`drift.ks_test`,
-the local engine's path) and Spark (`monitor.spark_months.ks_statistics`: value counts of the month read from
-Parquet, joined with the reference's, counted once and cached, and summed in a window per column: the stage's path
-on Spark).
+the local engine's path) and Spark (`monitor.spark_months.ks_statistics`: the month's values read from Parquet,
+stacked on the reference's value counts (counted once and cached) and summed per column by an `applyInPandas`: the
+stage's path on Spark).
 
 Each engine counts twice (the first run pays Spark's planning and code generation); the counts and the KS numbers
 must be identical.
@@ -113,7 +113,7 @@ def main() -> None:
                         help="default: local and spark (with --tiny: local)")
     parser.add_argument("--columns-per-query", type=int, nargs="+", default=[COLUMNS_PER_QUERY, 40],
                         help="columns per aggregation; each value is measured")
-    parser.add_argument("--tiny", action="store_true", help=f"smoke run at {TINY}, local engine only")
+    parser.add_argument("--tiny", action="store_true", help=f"smoke run at {TINY} (local engine unless --engine)")
     args = parser.parse_args()
     if args.tiny:
         args.rows, args.reference_rows = TINY["rows"], TINY["reference_rows"]
