@@ -1,13 +1,13 @@
 """The lake under `dvc repro`, as users run it, in one project on the test profile with `engine.spark.lake` set.
 
 `features` writes the snapshots with Spark into a versioned lake folder and DVC tracks their manifest at
-data/processed/snapshots.parquet, the path every later stage depends on. A second `dvc repro` has nothing to do; a
-forced rerun of `features` writes the same manifest bytes (no time stamp, the same version folder), so nothing
-downstream would rerun. Then the pipeline on to `monitor`: `segment` writes the segments, `score` the early-warning
-list and `monitor` every third month's scores into the lake, each tracked through its manifest (`monitor` on
-Spark scores each month with the champion's Spark UDF and counts it there: its one run under `dvc repro` in the
-suite). (Reading through a manifest is `tests/core/test_lake.py`'s; stopping at `monitor` leaves out retention and
-the report.)"""
+data/processed/snapshots.parquet, the path every later stage depends on. A second `dvc repro` has nothing to do.
+(That a rewrite of the same rows gives the same manifest bytes and version folder, so nothing downstream would
+rerun, is tests/core/test_lake_spark.py's: a forced rerun here would cost a minute of CI.) Then the pipeline on to
+`monitor`: `segment` writes the segments, `score` the early-warning list and `monitor` every sixth month's scores
+into the lake, each tracked through its manifest (`monitor` on Spark scores each month with the champion's Spark
+UDF and counts it there: its one run under `dvc repro` in the suite). (Reading through a manifest is
+`tests/core/test_lake.py`'s; stopping at `monitor` leaves out retention and the report.)"""
 
 import hashlib
 import sys
@@ -33,7 +33,7 @@ def lake_project(tmp_path_factory):
     root = tmp_path_factory.mktemp("lake")
     engine = {"engine": {"name": "spark", "spark": {"master": "local[2]", "remote": None, "conf": SPARK_CONF,
                                                     "lake": str(root / "lake")}},
-              "monitor": {"every_months": 3}}  # a third of the months: each is a few Spark jobs on local[2]
+              "monitor": {"every_months": 6}}  # a sixth of the months: each is a few Spark jobs on local[2]
     project = make_project(root / "project", engine)
     run([*DVC, "repro", "features"], project)
     return project, root / "lake"
@@ -56,9 +56,6 @@ def test_dvc_tracks_the_lake_through_its_manifest(lake_project):
 
     again = run([*DVC, "repro", "features"], project)
     assert "didn't change, skipping" in again.stdout and "Running stage" not in again.stdout
-
-    run([*DVC, "repro", "-f", "features"], project)
-    assert hashlib.md5(manifest_file.read_bytes()).hexdigest() == md5  # same data: same bytes, same version
     assert "up to date" in run([*DVC, "status", "features"], project).stdout
 
 
