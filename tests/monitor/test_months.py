@@ -12,6 +12,7 @@ from churnlab.monitor.months import (
     market_history,
     monitoring_window,
     observe_locally,
+    reference_layout,
     score,
     summarise_months,
     training_reference,
@@ -39,17 +40,20 @@ def test_the_market_reference_reaches_back_market_reference_months(bank, referen
     2 reference months are fewer than the training period, which is used whole (months 5..8)."""
     window = monitoring_window(bank.con, bank.split, every_months=1)
     scored = reference.assign(**{SCORE: score(model, reference)})
-    profile = training_reference(bank.con, scored, window=window, bins=10, market_reference_months=12)
+    profile = training_reference(scored, reference_layout(bank.con, window=window, market_reference_months=12),
+                                 bins=10)
     assert profile.market["competitor_spread"] == pytest.approx(0.1 * np.arange(9))
     assert profile.rows == len(reference)
-    short = training_reference(bank.con, scored, window=window, bins=10, market_reference_months=2)
+    short = training_reference(scored, reference_layout(bank.con, window=window, market_reference_months=2),
+                               bins=10)
     assert short.market["competitor_spread"] == pytest.approx([0.5, 0.6, 0.7, 0.8])
 
 
 def test_watch_months_scores_each_month_and_marks_complete_labels(bank, reference, model, rng):
     window = monitoring_window(bank.con, bank.split, every_months=1)
     scored = reference.assign(**{SCORE: score(model, reference)})
-    profile = training_reference(bank.con, scored, window=window, bins=10, market_reference_months=12)
+    profile = training_reference(scored, reference_layout(bank.con, window=window, market_reference_months=12),
+                                 bins=10)
     observe = partial(observe_locally, bank.con, reference=profile, model=model, window=window,
                       horizon_months=bank.horizon_months, churn=bank.churn)
     summaries, stability, scores = watch_months(observe, profile, window=window, horizon_months=bank.horizon_months,

@@ -1,14 +1,12 @@
-"""The months on Spark: value counts, the exact KS statistic against `drift.ks_test` (and so scipy), the market
-medians, and a reference that Spark reads otherwise than the driver."""
+"""The months on Spark: value counts, the exact KS statistic against `drift.ks_test` (and so scipy), and the market
+medians."""
 
 import numpy as np
 import pandas as pd
-import pytest
 from scipy import stats
 
-from churnlab.core.engine import SparkSql
 from churnlab.monitor.drift import ks_test
-from churnlab.monitor.spark_months import SparkMonths, ks_statistics, market_values, value_counts, value_ones
+from churnlab.monitor.spark_months import ks_statistics, market_values, value_counts, value_ones
 
 CASES = {  # as tests/monitor/test_drift.py's: ties, continuous, disjoint, one value; with -0.0 beside 0.0
     "ties": (np.random.default_rng(1).poisson(3, 4000), np.random.default_rng(2).poisson(3.3, 700)),
@@ -63,18 +61,3 @@ def test_market_values_are_the_medians(spark):
     rows = spark.createDataFrame(pd.DataFrame({"spread": [0.5, 0.5, 0.5, 0.7], "rate": [1.0, 2.0, 3.0, 4.0]}))
     assert market_values(rows, ["spread", "rate"]) == {"spread": 0.5, "rate": 2.5}  # pandas' medians
     assert market_values(rows, []) == {}
-
-
-def test_a_reference_spark_reads_otherwise_than_the_driver_is_refused(spark, bank, reference):
-    """The KS counts come from the reference as Spark reads it: a different row count stops the stage."""
-    from churnlab.monitor.months import monitoring_window, training_reference
-    from churnlab.monitor.stability import SCORE
-
-    window = monitoring_window(bank.con, bank.split, every_months=1)
-    profile = training_reference(bank.con, reference.assign(**{SCORE: 0.1}), window=window, bins=10,
-                                 market_reference_months=12)
-    rows = spark.createDataFrame(reference[["customer_id", "deposit_balance"]].iloc[:-1])
-    with pytest.raises(RuntimeError, match=f"Spark read {len(reference) - 1} reference rows .* the driver "
-                                           f"{len(reference)}"):
-        SparkMonths(SparkSql(spark), profile, score=None, reference_rows=rows, window=window, horizon_months=3,
-                    churn=bank.churn)

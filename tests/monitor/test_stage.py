@@ -117,8 +117,9 @@ def deposit_model_on_spark(rows):
 def test_the_months_on_spark_change_no_output(bank, reference, champion, settings, spark_tables, spark, monkeypatch):
     """The monitored months built, scored and counted on Spark (the stage on the spark engine): every table and
     metric is the DuckDB run's, exactly (bin counts, KS statistics and p-values, medians, scores). No month is
-    collected as a snapshot (`snapshot_at` is not called) and no pandas frame goes back to Spark (at 1M customers
-    each month's did, only to be counted, and ran the driver's heap out)."""
+    collected as a snapshot (`snapshot_at` is not called), the reference is read by Spark only (the driver's frame
+    is None), and no pandas frame goes back to Spark (at 1M customers each month's did, only to be counted, and ran
+    the driver's heap out)."""
     from churnlab.core.engine import plain_categories
 
     local = run_bank(bank, reference, champion, settings)
@@ -127,7 +128,7 @@ def test_the_months_on_spark_change_no_output(bank, reference, champion, setting
     handed = []
     monkeypatch.setattr(spark_tables, "register", lambda name, frame: handed.append(name))
     monkeypatch.setattr("churnlab.monitor.months.snapshot_at", lambda *a, **k: pytest.fail("a month was collected"))
-    on_spark = run(spark_tables, reference, champion, spark_score=deposit_model_on_spark,
+    on_spark = run(spark_tables, None, champion, spark_score=deposit_model_on_spark,  # no reference on the driver
                    spark_reference=spark.createDataFrame(plain_categories(reference)),
                    **run_bank_kwargs(bank, settings))
     assert handed == []

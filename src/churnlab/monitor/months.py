@@ -71,19 +71,31 @@ def market_history(con, lo: int, hi: int) -> pd.DataFrame:
     return point_in_time_features(con, "market_asof")[["t", *market]].sort_values("t", ignore_index=True)
 
 
-def training_reference(con, reference: pd.DataFrame, *, window: Window, bins: int,
-                       market_reference_months: int) -> Reference:
-    """Bins and counts of the scored training rows `reference`, and the market series they are judged against.
+@dataclass(frozen=True)
+class Layout:
+    """What the reference is profiled by: each indicator's group (customer, banking or market), the numeric
+    features (KS-tested), and the market history the months' market values are judged against."""
 
-    The market series cover the training period, and at least the `market_reference_months` up to its end: one or
-    two training cutoffs give no spread to judge a month's market by.
-    """
+    groups: dict[str, str]
+    numeric: list[str]
+    market_history: pd.DataFrame
+
+
+def reference_layout(con, *, window: Window, market_reference_months: int) -> Layout:
+    """The `Layout` of the training reference. The market series cover the training period, and at least the
+    `market_reference_months` up to its end: one or two training cutoffs give no spread to judge a month's market
+    by."""
     groups = {i.feature: i.group for i in INDICATORS}
     numeric = [f for f in groups if f not in CATEGORICAL and f not in FLAGS and groups[f] != "market"]
     lo, hi = window.train_months
     market_lo = max(min(lo, hi - market_reference_months + 1), window.first)
-    return fit_reference(reference, groups=groups, market_history=market_history(con, market_lo, hi),
-                         numeric=numeric, bins=bins)
+    return Layout(groups, numeric, market_history(con, market_lo, hi))
+
+
+def training_reference(reference: pd.DataFrame, layout: Layout, *, bins: int) -> Reference:
+    """Bins and counts of the scored training rows `reference` (a pandas frame), on the driver."""
+    return fit_reference(reference, groups=layout.groups, market_history=layout.market_history,
+                         numeric=layout.numeric, bins=bins)
 
 
 def observe_locally(con, t: int, *, reference: Reference, model, window: Window, horizon_months: int,

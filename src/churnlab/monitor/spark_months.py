@@ -114,25 +114,20 @@ class SparkMonths:
     """Months observed on Spark (see the module doc) against `reference`.
 
     `score` adds the champion's `p_churn` to a Spark DataFrame of snapshot rows (`SparkScorer.score`);
-    `reference_rows` is a Spark DataFrame of the reference's rows (the training cutoffs' snapshot rows, as Spark
-    reads them from the snapshots' file or lake), whose numeric features' value counts the KS tests need.
+    `reference_counts` holds the reference's numeric features' `value_counts` (column `ref`), which every month's KS
+    tests read (`spark_reference.fit_on_spark` counts and persists them).
     """
 
     sql: SparkSql
     reference: Reference
     score: Callable[[Any], Any]
-    reference_rows: Any
+    reference_counts: Any
     window: Window
     horizon_months: int
     churn: dict
 
     def __post_init__(self):
-        found = self.reference_rows.count()
-        if found != self.reference.rows:
-            raise RuntimeError(f"Spark read {found} reference rows at the training cutoffs, the driver "
-                               f"{self.reference.rows}: the snapshots changed between the two reads")
         self.market = [f for f, g in self.reference.groups.items() if g == "market"]
-        self.reference_counts = value_counts(self.reference_rows, list(self.reference.numeric), name="ref").persist()
 
     def observe(self, t: int) -> tuple[MonthSample, pd.DataFrame]:
         """Month t's `MonthSample` and its scored rows (customer_id, p_churn, label as Int8, by customer_id)."""
@@ -158,6 +153,3 @@ class SparkMonths:
         sample = MonthSample(rows=len(rows), mean_score=float(rows[SCORE].mean()), counts=counts,
                              ks={f: ks.get(f, (np.nan, np.nan)) for f in self.reference.numeric}, market=market)
         return sample, rows
-
-    def close(self) -> None:
-        self.reference_counts.unpersist()

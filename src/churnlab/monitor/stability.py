@@ -32,7 +32,7 @@ class Reference:
     rows: int
     binnings: dict[str, Binning]
     counts: dict[str, np.ndarray]
-    numeric: dict[str, np.ndarray] = field(repr=False)  # sorted non-missing values, for KS
+    numeric: dict[str, np.ndarray | None] = field(repr=False)  # sorted non-missing values, for KS (None: on Spark)
     market: dict[str, np.ndarray]
     groups: dict[str, str]
 

@@ -13,8 +13,9 @@ too; other sources name that part under `skipped`.
 With params.yaml `engine.name: spark` each month stays on Spark (`churnlab.monitor.spark_months`): its snapshot is
 built by the same SQL, scored by the registered champion with `mlflow.pyfunc.spark_udf`, its PSI / CSI bins counted
 by Spark aggregations and its KS statistics computed exactly on Spark; only its (customer_id, p_churn, label) come
-to the driver. The reference (the training cutoffs' rows) is read on the driver, as on the local engine, to fix the
-bins, and by Spark for the KS value counts. Every output is the local engine's (the scores to 1e-12).
+to the driver. The reference (the training cutoffs' rows) is read, scored, binned and counted on Spark too
+(`churnlab.monitor.spark_reference`); only its (cutoff, customer_id, p_churn, label) come to the driver. Every
+output is the local engine's (the scores to 1e-12).
 
 Monitoring needs a time axis: on a source without one (a snapshot file, one date) the stage is skipped, and so it
 is when no month follows the training period (e.g. a short ledger whose months all went into training);
@@ -51,12 +52,14 @@ from churnlab.monitor.months import (
     grade_shares,
     monitoring_window,
     observe_locally,
+    reference_layout,
     score,
     summarise_months,
     training_reference,
     watch_months,
 )
 from churnlab.monitor.spark_months import SparkMonths
+from churnlab.monitor.spark_reference import fit_on_spark
 from churnlab.monitor.stability import SCORE
 
 log = logging.getLogger(__name__)
@@ -214,7 +217,7 @@ def output_tables(scores: pd.DataFrame, stability: pd.DataFrame, months: pd.Data
             OUTPUTS["decay"]: plotted[[c for c in HEADERS["decay"] if c in plotted]]}
 
 
-def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Window, source: Source,
+def run(con, reference: pd.DataFrame | None, champion: tracking.Champion, *, window: Window, source: Source,
         grading: dict | None, shock: dict | None, churn: dict, seed: int, horizon_months: int,
         settings: Settings, spark_score=None, spark_reference=None) -> StageResult:
     """The champion over `window.months`: stability, estimated and realised performance, alerts, alarm rates.
@@ -224,33 +227,35 @@ def run(con, reference: pd.DataFrame, champion: tracking.Champion, *, window: Wi
     reads a file, params.yaml or MLflow.
     `reference` holds the snapshot rows at the training cutoffs; `grading` the score stage's grades (or None);
     `shock` the simulator's promotion (params simulate.shock_month and shock_months) on simulated data, else None.
-    On Spark the months stay there (`spark_months.SparkMonths`): `spark_score` adds the champion's p_churn to a Spark
-    DataFrame (`SparkScorer.score`) and `spark_reference` holds `reference`'s rows as a Spark DataFrame.
+    On Spark the reference and the months stay there (`spark_reference.fit_on_spark`, `spark_months.SparkMonths`):
+    `spark_score` adds the champion's p_churn to a Spark DataFrame (`SparkScorer.score`), `spark_reference` holds
+    the reference's rows as a Spark DataFrame, and `reference` is not read (None).
     """
-    reference = reference.assign(**{SCORE: score(champion.pyfunc, reference)})
-    log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", champion.name, champion.version,
-             len(reference), len(window.train), window.train[0].date(), window.train[-1].date())
-    profile = training_reference(con, reference, window=window, bins=settings.bins,
-                                 market_reference_months=settings.market_reference_months)
-    on_spark = None
+    layout = reference_layout(con, window=window, market_reference_months=settings.market_reference_months)
+    fitted = None
     if getattr(con, "name", None) == "spark":
         if spark_score is None or spark_reference is None:
             raise ValueError("the monitor on Spark needs spark_score (the champion as a Spark UDF) and "
                              "spark_reference (the reference rows on Spark)")
-        on_spark = SparkMonths(con, profile, score=spark_score, reference_rows=spark_reference, window=window,
-                               horizon_months=horizon_months, churn=churn)
-        observe = on_spark.observe
+        fitted = fit_on_spark(con, spark_reference, score=spark_score, layout=layout, bins=settings.bins)
+        reference, profile = fitted.rows, fitted.profile
+        observe = SparkMonths(con, profile, score=spark_score, reference_counts=fitted.value_counts, window=window,
+                              horizon_months=horizon_months, churn=churn).observe
     else:
+        reference = reference.assign(**{SCORE: score(champion.pyfunc, reference)})
+        profile = training_reference(reference, layout, bins=settings.bins)
         observe = partial(observe_locally, con, reference=profile, model=champion.pyfunc, window=window,
                           horizon_months=horizon_months, churn=churn)
+    log.info("champion %s v%d; reference: %d rows at %d training cutoffs %s..%s", champion.name, champion.version,
+             len(reference), len(window.train), window.train[0].date(), window.train[-1].date())
     try:
         summaries, stability, scores = watch_months(
             observe, profile, window=window, horizon_months=horizon_months, grading=grading, alpha=settings.alpha,
             null_draws=settings.null_draws, min_psi=settings.min_psi, min_csi=settings.min_csi,
             rng=np.random.default_rng([seed, 7]))
     finally:
-        if on_spark is not None:
-            on_spark.close()
+        if fitted is not None:
+            fitted.close()
     history = reference.rename(columns={"cutoff": "month"})[["month", SCORE, "label"]]
     performance = backtest(scores, history=history, horizon_months=horizon_months,
                            recalibration_months=settings.recalibration_months, draws=settings.auc_draws,
@@ -326,7 +331,8 @@ def main() -> None:
         spark = {"spark_score": SparkScorer(sql.spark, champion.version_uri).score,
                  "spark_reference": spark_rows(sql, paths.SNAPSHOTS, cutoffs=window.train, view="reference_rows")
                  } if sql.name == "spark" else {}
-        result = run(con, read_snapshots(paths.SNAPSHOTS, cutoffs=window.train), champion, window=window,
+        reference = None if spark else read_snapshots(paths.SNAPSHOTS, cutoffs=window.train)  # Spark reads its own
+        result = run(con, reference, champion, window=window,
                      source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
                      horizon_months=base["horizon_months"], settings=settings, **spark)
         if lake := lake_of(engine):  # the months' scores into the lake, their manifest at SCORES
