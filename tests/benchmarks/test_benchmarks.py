@@ -72,7 +72,7 @@ def test_bench_survival_fits_every_step_at_a_tiny_size():
 
 
 @pytest.mark.slow
-@pytest.mark.alongside  # a project of its own: make test's second process, which has time to spare
+@pytest.mark.alongside  # a project of its own: make test's second process, to balance the lanes
 def test_bench_retention_runs_every_stage_up_to_retention_for_one_tiny_bank(tmp_path):
     out = bench("bench_retention.py", "--workdir", str(tmp_path))
     check_prints("bench_retention.py", out)

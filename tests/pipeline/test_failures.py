@@ -47,7 +47,7 @@ def simulated(tmp_path) -> tuple[Path, dict[str, str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.alongside  # a project of its own: make test's second process, which has time to spare
+@pytest.mark.alongside  # a project of its own: make test's second process, to balance the lanes
 def test_a_contract_that_fails_validation_keeps_the_previous_tables(simulated, tmp_path):
     project, before = simulated
     folder = tmp_path / "bank"
@@ -68,7 +68,7 @@ def test_a_contract_that_fails_validation_keeps_the_previous_tables(simulated, t
 
 
 @pytest.mark.slow
-@pytest.mark.alongside  # a project of its own: make test's second process, which has time to spare
+@pytest.mark.alongside  # a project of its own: make test's second process, to balance the lanes
 def test_a_killed_simulation_keeps_the_previous_tables_and_the_next_run_cleans_up(simulated):
     project, before = simulated
     set_params(project, "simulate", n_customers=2400)

@@ -15,7 +15,7 @@ CODINGS = [("Yes", "No"), ("Y", "N"), ("true", "false"), ("1", "0")]
 
 
 @pytest.mark.slow
-@pytest.mark.alongside  # a project of its own: make test's second process, which has time to spare
+@pytest.mark.alongside  # a project of its own: make test's second process, to balance the lanes
 @pytest.mark.parametrize(("positive", "negative"), CODINGS)
 def test_a_coded_churn_flag_runs_through_dvc_exp_run(tmp_path, positive, negative):
     rows = churn_modelling_rows(300)
