@@ -332,9 +332,9 @@ def main() -> None:
                  "spark_reference": spark_rows(sql, paths.SNAPSHOTS, cutoffs=window.train, view="reference_rows")
                  } if sql.name == "spark" else {}
         reference = None if spark else read_snapshots(paths.SNAPSHOTS, cutoffs=window.train)  # Spark reads its own
-        result = run(con, reference, champion, window=window,
-                     source=source, grading=read_grading(points), shock=shock, churn=churn, seed=base["seed"],
-                     horizon_months=base["horizon_months"], settings=settings, **spark)
+        result = run(con, reference, champion, window=window, source=source, grading=read_grading(points),
+                     shock=shock, churn=churn, seed=base["seed"], horizon_months=base["horizon_months"],
+                     settings=settings, **spark)
         if lake := lake_of(engine):  # the months' scores into the lake, their manifest at SCORES
             move_to_lake(result, sql.spark, lake=lake, partitions={SCORES: "month"})
     finally:
