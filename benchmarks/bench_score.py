@@ -1,4 +1,4 @@
-"""Benchmark: the champion's churn probabilities for 200,000 snapshot rows, pandas pyfunc against spark_udf.
+"""Benchmark: the champion's churn probabilities and reasons for 200,000 snapshot rows, pandas against Spark.
 
 The rows carry every feature of the indicator catalogue (categories as text levels, flags, numbers with some
 missing), drawn here with a known churn signal. An XGBoost ChurnModel (300 trees of depth 5: inside the train
@@ -10,7 +10,14 @@ store (a temporary folder, removed at exit). Then, once each:
 - spark: `churnlab.model.spark_scoring.SparkScorer` on local[2]: start the session, build the UDF
   (`mlflow.pyfunc.spark_udf(..., env_manager="local")`), score the rows (pandas -> Spark -> pandas, in order).
 
-Printed: wall time of each step and the largest difference between the two answers.
+Then the rows' top three reasons (TreeSHAP through `pred_contribs`, in the catalogue's words), once each:
+
+- local: `churnlab.model.reasons.reasons_of` in this process (XGBoost on the model's threads);
+- spark: `churnlab.model.spark_reasons.reasons_on_spark` on the same session (a `mapInPandas` task per batch, one
+  XGBoost thread a task; pandas -> Spark -> pandas, in order).
+
+Printed: wall time of each step, the largest difference between the two probabilities and whether the two engines'
+reasons are identical.
 
     python benchmarks/bench_score.py                         # 200,000 rows, both engines
     python benchmarks/bench_score.py --rows 50000 --engine local
@@ -69,8 +76,23 @@ def cached(spark, rows: pd.DataFrame):
     return frame
 
 
+def explain(spark, model, rows: pd.DataFrame) -> pd.DataFrame:
+    """The top three reasons of `rows` (timed, printed): in this process, or in Spark tasks on `spark`."""
+    from churnlab.contract.indicators import catalogue
+    from churnlab.model.reasons import reason_labels, reasons_of, reference_values
+    from churnlab.model.spark_reasons import reasons_on_spark
+
+    words = {"labels": reason_labels(catalogue()), "reference": reference_values(rows, model.features), "top": 3}
+    engine = "local" if spark is None else "spark"
+    start = time.perf_counter()
+    found = reasons_of(model, rows, **words) if spark is None else reasons_on_spark(spark, model, rows, **words)
+    print(f"{engine}: reasons of {len(rows):,} rows (TreeSHAP, top 3): {time.perf_counter() - start:.1f} s", flush=True)
+    return found
+
+
 def score_both(mlflow, model, train: pd.DataFrame, rows: pd.DataFrame, kinds: dict, *, engines: list[str]) -> dict:
-    """Log and register `model` in the current MLflow store, then score `rows` with each engine (timed, printed)."""
+    """Log and register `model` in the current MLflow store, then score and explain `rows` with each engine (timed,
+    printed)."""
     from churnlab.model.serving import log_churn_model
 
     with mlflow.start_run():
@@ -78,12 +100,13 @@ def score_both(mlflow, model, train: pd.DataFrame, rows: pd.DataFrame, kinds: di
     version = mlflow.register_model(uri, "bench-churn").version
     uri = f"models:/bench-churn/{version}"
     print(f"rows={len(rows):,} features={len(model.features)} ({len(kinds['categorical'])} categorical)")
-    answers = {}
+    answers, reasons = {}, {}
     if "local" in engines:
         pyfunc = timed("local: load the pyfunc", lambda: mlflow.pyfunc.load_model(uri))
         start = time.perf_counter()
         answers["local"] = pyfunc.predict(rows)["p_churn"].to_numpy()
         print(f"local: predict {len(rows):,} rows: {time.perf_counter() - start:.1f} s", flush=True)
+        reasons["local"] = explain(None, model, rows)
     if "spark" in engines:
         from churnlab.core.engine import spark_session
         from churnlab.model.spark_scoring import SparkScorer
@@ -100,9 +123,12 @@ def score_both(mlflow, model, train: pd.DataFrame, rows: pd.DataFrame, kinds: di
         timed("spark: check categories (rows in Spark)", lambda: scorer.check_categories(frame))
         timed("spark: check categories + spark_udf + collect p_churn (rows in Spark)",
               lambda: scorer.score(frame).select("p_churn").toPandas())
+        frame.unpersist()
+        reasons["spark"] = explain(spark, model, rows)
         spark.stop()
     if len(answers) == 2:
         print(f"max_abs_difference={np.abs(answers['local'] - answers['spark']).max():.3g}")
+        print(f"reasons_identical={reasons['local'].equals(reasons['spark'])}")
     return answers
 
 

@@ -1,6 +1,7 @@
-"""The score stage with `engine.name: spark`: its probabilities come from `mlflow.pyfunc.spark_udf` on local[2], and
-the list, the grade table, the migration and the metrics equal the local engine's; with `engine.spark.lake` set, the
-list is in the lake and reports/early_warning.parquet is its manifest.
+"""The score stage with `engine.name: spark`: its probabilities come from `mlflow.pyfunc.spark_udf` on local[2] and its
+reasons from Spark tasks (`reasons_on_spark`), and the list, the grade table, the migration and the metrics equal the
+local engine's; with `engine.spark.lake` set, the list is in the lake and reports/early_warning.parquet is its
+manifest.
 
 The champion is the tiny XGBoost model of the other score tests (isotonic-calibrated), logged to an MLflow store in
 tmp_path and registered. The stage's `main()` on Spark runs in a child process: it stops the session it starts,
@@ -22,6 +23,7 @@ from snapshot_frames import indicators, monthly_case
 from churnlab.core import paths, tracking
 from churnlab.core.lake import read_manifest, read_rows
 from churnlab.model.serving import log_churn_model
+from churnlab.model.spark_reasons import reasons_on_spark
 from churnlab.model.spark_scoring import SparkScorer
 from churnlab.score.stage import run
 
@@ -70,11 +72,16 @@ def test_run_with_spark_udf_probabilities_gives_the_local_list_tables_and_metric
         called.append(len(frame))
         return scorer(frame, partitions=3)
 
+    def reasons_by_spark(model, frame: pd.DataFrame, **words) -> pd.DataFrame:
+        called.append(-len(frame))
+        return reasons_on_spark(spark, model, frame, partitions=3, **words)
+
     arguments = {"split": split, "champion_version": 1, "key": b"k", **SCORE}
     segments = segments_at(rows, rows["cutoff"].max())
     local = run(rows, segments, indicators(), model, **arguments)
-    spark_run = run(rows, segments, indicators(), model, probability=on_spark, **arguments)
-    assert len(called) == 4  # validation, test, scoring and previous rows: every probability came from Spark
+    spark_run = run(rows, segments, indicators(), model, probability=on_spark, explain=reasons_by_spark, **arguments)
+    # validation, test, scoring and previous rows' probabilities, and the scoring rows' reasons came from Spark
+    assert sum(n > 0 for n in called) == 4 and [-n for n in called if n < 0] == [len(local.tables[paths.EARLY_WARNING])]
     for table in (paths.EARLY_WARNING, paths.GRADE_TABLE, paths.GRADE_MIGRATION):
         pd.testing.assert_frame_equal(spark_run.tables[table], local.tables[table], check_exact=False, rtol=0,
                                       atol=1e-12)

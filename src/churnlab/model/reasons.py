@@ -54,18 +54,23 @@ def reason_labels(indicators: pd.DataFrame) -> dict[str, str]:
     return {f: f.replace("_", " ") if m in shared or not m else m for f, m in meanings.items()}
 
 
-def contributions(model: ChurnModel, frame: pd.DataFrame) -> pd.DataFrame:
+def contributions(model: ChurnModel, frame: pd.DataFrame, *, threads: int | None = None) -> pd.DataFrame:
     """TreeSHAP contribution (log-odds) of each feature for each row of `frame`, plus `bias` (the base value).
 
-    The contributions of a row sum to the booster's log-odds for it.
+    The contributions of a row sum to the booster's log-odds for it, and depend on that row alone, so any split of
+    the rows into batches gives the same values. `threads`: XGBoost's threads (None: the model's own setting; a Spark
+    task passes 1, one task per core).
     """
     booster, encoded = model.booster_and_matrix(frame)
     raw = booster.get_booster()
+    if threads is not None:
+        raw.set_param({"nthread": threads})
     try:
         rounds = (0, int(booster.best_iteration) + 1)  # early-stopped: score with the best round, as predict does
     except AttributeError:
         rounds = (0, 0)
-    matrix = xgb.DMatrix(encoded.to_numpy(dtype=float), missing=np.nan, feature_names=raw.feature_names)
+    matrix = xgb.DMatrix(encoded.to_numpy(dtype=float), missing=np.nan, feature_names=raw.feature_names,
+                         nthread=threads)
     values = raw.predict(matrix, pred_contribs=True, iteration_range=rounds)
     return pd.DataFrame(values, columns=[*encoded.columns, "bias"], index=frame.index)
 
@@ -122,3 +127,11 @@ def top_reasons(shap: pd.DataFrame, frame: pd.DataFrame, *, labels: dict[str, st
         out |= {f"reason_{k + 1}": text, f"reason_{k + 1}_feature": features,
                 f"reason_{k + 1}_direction": ways, f"reason_{k + 1}_shap": np.where(positive, strength, np.nan)}
     return pd.DataFrame(out, index=shap.index)
+
+
+def reasons_of(model: ChurnModel, frame: pd.DataFrame, *, labels: dict[str, str], reference: pd.Series,
+               top: int = 3, threads: int | None = None) -> pd.DataFrame:
+    """The `top_reasons` of each row of `frame` from its TreeSHAP `contributions` (the early-warning list's reasons;
+    `churnlab.model.spark_reasons` runs this in Spark tasks)."""
+    return top_reasons(contributions(model, frame, threads=threads), frame, labels=labels, reference=reference,
+                       top=top)

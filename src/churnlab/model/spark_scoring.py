@@ -98,6 +98,20 @@ def check_connect_model(*, host: str, model_uri: str, tracking_uri: str) -> None
             "directory. Give the store an absolute path (MLFLOW_TRACKING_URI=sqlite:////absolute/path/mlflow.db)")
 
 
+def with_positions(spark, rows: pd.DataFrame, columns: list[str], *, partitions: int | None = None):
+    """The `columns` of the pandas frame `rows` as a Spark DataFrame, each row with its position (`ROW`; categories
+    as their text, `plain_categories`); `partitions` repartitions them (tests; None: as Spark splits them)."""
+    plain = plain_categories(rows[columns].reset_index(drop=True)).assign(**{ROW: np.arange(len(rows))})
+    frame = spark.createDataFrame(plain)
+    return frame.repartition(partitions) if partitions else frame
+
+
+def check_one_a_row(positions, rows: int, *, what: str) -> None:
+    """RuntimeError unless Spark returned exactly one result (`what`) for each of the `rows` positions."""
+    if len(positions) != rows or not np.array_equal(np.sort(np.asarray(positions)), np.arange(rows)):
+        raise RuntimeError(f"Spark returned {len(positions)} {what} for {rows} rows, not one a row")
+
+
 class SparkScorer:
     """The pyfunc at `model_uri` as a Spark UDF on `spark` (see the module docstring). Over Spark Connect, a model
     the server's workers could not load is refused first (`check_connect_model`: EngineError).
@@ -169,17 +183,13 @@ class SparkScorer:
         check_columns(rows, self.features, table=TABLE, needed_by="the champion")
         if rows.empty:  # Spark cannot infer the types of an empty frame's text columns
             return np.empty(0, dtype=float)
-        plain = plain_categories(rows[self.features].reset_index(drop=True)).assign(**{ROW: np.arange(len(rows))})
-        frame = self.spark.createDataFrame(plain)
-        if partitions:
-            frame = frame.repartition(partitions)
-        frame = frame.cache()  # read twice (the category check, the scores): converted from Arrow once
+        # read twice (the category check, the scores): converted from Arrow once
+        frame = with_positions(self.spark, rows, self.features, partitions=partitions).cache()
         try:
             scored = self.score(frame).select(ROW, OUTPUT).toPandas()
         finally:
             frame.unpersist()
-        if len(scored) != len(rows) or not np.array_equal(np.sort(scored[ROW].to_numpy()), np.arange(len(rows))):
-            raise RuntimeError(f"Spark returned {len(scored)} scores for {len(rows)} rows, not one a row")
+        check_one_a_row(scored[ROW], len(rows), what="scores")
         p = np.empty(len(rows), dtype=float)
         p[scored[ROW].to_numpy()] = scored[OUTPUT].to_numpy(dtype=float)
         log.info("scored %d rows on Spark with %s", len(rows), self.model_uri)

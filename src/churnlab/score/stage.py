@@ -16,9 +16,10 @@ The champion (`models:/<register.model_name>@champion`) scores the snapshots of
 Where the probabilities come from: params.yaml `engine`. With `local` (the default), `churn_probability` calls the
 champion's ChurnModel in pandas. With `spark`, every probability of the stage (validation, test, previous and scoring
 rows) comes from the registered champion version applied by Spark with `mlflow.pyfunc.spark_udf`
-(`churnlab.model.spark_scoring.SparkScorer`): the same numbers to 1e-12, in the rows' order. Everything after the
-probability stays local, in pandas, on either engine: grades and their boundaries, the migration, the reasons
-(TreeSHAP on the driver's copy of the model), values, actions and the early-warning list.
+(`churnlab.model.spark_scoring.SparkScorer`): the same numbers to 1e-12, in the rows' order; and the scoring rows'
+reasons (TreeSHAP and the top reasons) are computed in Spark tasks (`churnlab.model.spark_reasons`): the same
+reasons and doubles. The rest stays local, in pandas, on either engine: grades and their boundaries, the migration,
+the reference medians of the reasons' directions, values, actions and the early-warning list.
 
 Customers without a CLV from the survival stage get monthly margin x `clv_fallback_months` (logged). The
 segment columns are those the segment stage could form (a snapshot file has no lifecycle stage, maybe no
@@ -34,6 +35,7 @@ ids, so the early-warning list is no artifact). With `engine.spark.lake` set, Sp
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -52,7 +54,8 @@ from churnlab.core.privacy import pseudonym_key
 from churnlab.model.churn import ChurnModel
 from churnlab.model.grades import assign_grades, choose_boundaries, grade_table, is_monotone
 from churnlab.model.grades import points as to_points
-from churnlab.model.reasons import contributions, reason_labels, reference_values, top_reasons
+from churnlab.model.reasons import reason_labels, reasons_of, reference_values
+from churnlab.model.spark_reasons import reasons_on_spark
 from churnlab.model.spark_scoring import SparkScorer
 from churnlab.model.split import RandomSplit, TimeSplit, load_split, read_snapshots
 from churnlab.score.actions import NO_ACTION, Action, actions_without_reasons, catalogue
@@ -138,12 +141,12 @@ def scoring_rows(snapshots: pd.DataFrame, scoring_cutoff: pd.Timestamp, *, one_c
 
 
 def customer_reasons(scoring: pd.DataFrame, reference_rows: list[pd.DataFrame], indicators: pd.DataFrame,
-                     model: ChurnModel, *, top: int) -> pd.DataFrame:
+                     model: ChurnModel, *, top: int, explain: Callable = reasons_of) -> pd.DataFrame:
     """The `top` reasons of each scoring row, in the indicator catalogue's words; a direction is up or down
-    against the medians of the `reference_rows` frames together (`churnlab.model.reasons`)."""
+    against the medians of the `reference_rows` frames together (`churnlab.model.reasons`). `explain` computes
+    them: `reasons_of` here, or `spark_reasons.reasons_on_spark` with its session bound (the same answers)."""
     reference = reference_values(pd.concat(reference_rows), model.features)  # their copy is freed before TreeSHAP
-    return top_reasons(contributions(model, scoring), scoring, labels=reason_labels(indicators), reference=reference,
-                       top=top)
+    return explain(model, scoring, labels=reason_labels(indicators), reference=reference, top=top)
 
 
 def value_skips(segments: pd.DataFrame, *, clv_fallback_months: float) -> tuple[int, dict[str, str]]:
@@ -199,13 +202,14 @@ def score_metrics(warning: pd.DataFrame, table: pd.DataFrame, *, champion_versio
 def run(snapshots: pd.DataFrame, segments: pd.DataFrame, indicators: pd.DataFrame, model: ChurnModel, *,
         split: TimeSplit | RandomSplit, champion_version: int, key: bytes, points: dict, grades: dict,
         reasons: dict, actions: dict, clv_fallback_months: float, language: str = "en",
-        probability: Callable[[pd.DataFrame], np.ndarray] | None = None) -> StageResult:
+        probability: Callable[[pd.DataFrame], np.ndarray] | None = None, explain: Callable = reasons_of) -> StageResult:
     """Grades, migration and the early-warning list of the snapshot rows at the `cutoffs_to_score` (see the
     module docstring). `segments` are the segment rows at the scoring cutoff, `indicators` the catalogue (for the
     reasons' words), `model` the champion's ChurnModel; `key` pseudonymises the ids. The keywords after `key` are
     params.yaml `score`, and `language` the report language (params report.language) of the list's text columns.
     `probability` gives the churn probability of each row of a snapshot frame, in its order: None is
-    `churn_probability` with `model` (pandas); the Spark engine passes a `SparkScorer` of the same champion."""
+    `churn_probability` with `model` (pandas); the Spark engine passes a `SparkScorer` of the same champion, and as
+    `explain` (how the reasons are computed, `customer_reasons`) `reasons_on_spark` with its session bound."""
     if probability is None:
         def probability(rows: pd.DataFrame) -> np.ndarray:
             return churn_probability(rows, model)
@@ -224,7 +228,7 @@ def run(snapshots: pd.DataFrame, segments: pd.DataFrame, indicators: pd.DataFram
     else:
         previous = snapshots[snapshots["cutoff"] == previous_cutoff]
         migration = grade_migration(previous, probability(previous), scoring, p_now, **grading)
-    why = customer_reasons(scoring, [validation, test], indicators, model, top=reasons["top"])
+    why = customer_reasons(scoring, [validation, test], indicators, model, top=reasons["top"], explain=explain)
     clv_fallback, value_skipped = value_skips(segments, clv_fallback_months=clv_fallback_months)
     skipped |= value_skipped
     entries, blind = action_catalogue(actions, model.features)
@@ -260,9 +264,10 @@ def main() -> None:
     sql = open_engine(engine) if engine["name"] == "spark" else None  # the local engine scores in pandas: no DuckDB
     try:
         probability = SparkScorer(sql.spark, champion.version_uri) if sql else None
+        explain = partial(reasons_on_spark, sql.spark) if sql else reasons_of
         result = run(snapshots, segments, pd.read_csv(paths.INDICATORS), champion.model, split=split,
                      champion_version=champion.version, key=pseudonym_key(synthetic_seed=synthetic_seed()),
-                     language=language, probability=probability, **params)
+                     language=language, probability=probability, explain=explain, **params)
         if lake := lake_of(engine):  # the list into the lake, its manifest at reports/early_warning.parquet
             move_to_lake(result, sql.spark, lake=lake, partitions={paths.EARLY_WARNING: "cutoff"})
     finally:
