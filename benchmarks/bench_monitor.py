@@ -36,9 +36,10 @@ import numpy as np
 import pandas as pd
 
 from churnlab.core.engine import DuckDBSql, SparkSql, spark_session
+from churnlab.core.spark_values import value_counts
 from churnlab.monitor.bin_counts import COLUMNS_PER_QUERY, bin_counts, frame_bin_counts
 from churnlab.monitor.drift import fit_binning, ks_test
-from churnlab.monitor.spark_months import ks_statistics, value_counts, value_ones
+from churnlab.monitor.spark_months import ks_statistics, value_ones
 
 # params.yaml's engine.spark.conf (the 1 GB default heap cannot take a million rows from pandas), no progress bars
 SPARK_CONF = {"spark.ui.enabled": False, "spark.sql.shuffle.partitions": 8, "spark.driver.memory": "4g",

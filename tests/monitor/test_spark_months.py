@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from churnlab.core.spark_values import value_counts
 from churnlab.monitor.drift import ks_test
-from churnlab.monitor.spark_months import ks_statistics, market_values, value_counts, value_ones
+from churnlab.monitor.spark_months import ks_statistics, market_values, value_ones
 
 CASES = {  # as tests/monitor/test_drift.py's: ties, continuous, disjoint, one value; with -0.0 beside 0.0
     "ties": (np.random.default_rng(1).poisson(3, 4000), np.random.default_rng(2).poisson(3.3, 700)),

@@ -1,7 +1,7 @@
-"""The score stage with `engine.name: spark`: its probabilities come from `mlflow.pyfunc.spark_udf` on local[2] and its
-reasons from Spark tasks (`reasons_on_spark`), and the list, the grade table, the migration and the metrics equal the
-local engine's; with `engine.spark.lake` set, the list is in the lake and reports/early_warning.parquet is its
-manifest.
+"""The score stage with `engine.name: spark`: the rows stay on Spark (`SparkRows`), its probabilities come from
+`mlflow.pyfunc.spark_udf` on local[2], its reasons from Spark tasks and their medians from Spark's value counts, and
+the list, the grade table, the migration and the metrics equal the local engine's; with `engine.spark.lake` set, the
+list is in the lake and reports/early_warning.parquet is its manifest.
 
 The champion is the tiny XGBoost model of the other score tests (isotonic-calibrated), logged to an MLflow store in
 tmp_path and registered. The stage's `main()` on Spark runs in a child process: it stops the session it starts,
@@ -21,10 +21,11 @@ import yaml
 from snapshot_frames import indicators, monthly_case
 
 from churnlab.core import paths, tracking
+from churnlab.core.engine import plain_categories
 from churnlab.core.lake import read_manifest, read_rows
 from churnlab.model.serving import log_churn_model
-from churnlab.model.spark_reasons import reasons_on_spark
 from churnlab.model.spark_scoring import SparkScorer
+from churnlab.score.spark_rows import COLUMNS, SparkRows
 from churnlab.score.stage import run
 
 pytestmark = pytest.mark.slow  # Spark jobs and a child process: seconds each
@@ -59,35 +60,37 @@ def monthly():
     return monthly_case()
 
 
-def test_run_with_spark_udf_probabilities_gives_the_local_list_tables_and_metrics(monthly, tmp_path, monkeypatch,
-                                                                                 spark):
+def test_run_with_the_rows_on_spark_gives_the_local_list_tables_and_metrics(monthly, tmp_path, monkeypatch, spark):
+    """`run` on the rows' keys and labels only, every probability, reason and median from the whole rows on Spark
+    (`SparkRows`, 3 partitions), gives the local engine's list, tables and metrics."""
     rows, split, model, train = monthly
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment sets it: gone again after the test
     monkeypatch.chdir(tmp_path)
-    scorer = SparkScorer(spark, register(tracking.start(), model, train))
+    on_spark = SparkRows(spark.createDataFrame(plain_categories(rows)).repartition(3),
+                         SparkScorer(spark, register(tracking.start(), model, train)))
     called = []
 
-    def on_spark(frame: pd.DataFrame) -> np.ndarray:
-        called.append(len(frame))
-        return scorer(frame, partitions=3)
-
-    def reasons_by_spark(model, frame: pd.DataFrame, **words) -> pd.DataFrame:
-        called.append(-len(frame))
-        return reasons_on_spark(spark, model, frame, partitions=3, **words)
+    def counted(method):
+        def call(*args, **kwargs):
+            called.append(method.__name__)
+            return method(*args, **kwargs)
+        return call
 
     arguments = {"split": split, "champion_version": 1, "key": b"k", **SCORE}
     segments = segments_at(rows, rows["cutoff"].max())
     local = run(rows, segments, indicators(), model, **arguments)
-    spark_run = run(rows, segments, indicators(), model, probability=on_spark, explain=reasons_by_spark, **arguments)
-    # validation, test, scoring and previous rows' probabilities, and the scoring rows' reasons came from Spark
-    assert sum(n > 0 for n in called) == 4 and [-n for n in called if n < 0] == [len(local.tables[paths.EARLY_WARNING])]
+    spark_run = run(rows[COLUMNS], segments, indicators(), model, probability=counted(on_spark.probability),
+                    explain=counted(on_spark.explain), medians=counted(on_spark.medians), **arguments)
+    # validation, test, scoring and previous rows' probabilities, the scoring rows' reasons and their medians
+    assert sorted(called) == ["explain", "medians", *["probability"] * 4]
     for table in (paths.EARLY_WARNING, paths.GRADE_TABLE, paths.GRADE_MIGRATION):
         pd.testing.assert_frame_equal(spark_run.tables[table], local.tables[table], check_exact=False, rtol=0,
                                       atol=1e-12)
     assert json.dumps(spark_run.metrics, sort_keys=True, default=str) == json.dumps(local.metrics, sort_keys=True,
                                                                                     default=str)
     assert local.tables[paths.EARLY_WARNING]["p_churn"].std() > 0.01  # rows differ: misalignment would show
+    assert local.tables[paths.EARLY_WARNING]["reason_1"].nunique() > 5
 
 
 @pytest.fixture
@@ -145,3 +148,4 @@ def test_the_stage_on_spark_writes_the_local_outputs(project):
     pd.testing.assert_frame_equal(on_spark["migration"], local["migration"])
     assert on_spark["metrics"] == local["metrics"]
     assert "scored" in done.stderr and "on Spark with models:/churnlab-churn/1" in done.stderr
+    assert f"explained {len(local['list'])} rows in Spark tasks" in done.stderr

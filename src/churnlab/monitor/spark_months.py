@@ -29,31 +29,13 @@ import pandas as pd
 
 from churnlab.contract.spark_snapshots import snapshot_frame
 from churnlab.core.engine import SparkSql
+from churnlab.core.spark_values import feature_values
 from churnlab.monitor.bin_counts import bin_counts
 from churnlab.monitor.drift import ks_pvalue
 from churnlab.monitor.months import Window
 from churnlab.monitor.stability import SCORE, MonthSample, Reference
 
 VIEW = "monitored_month"  # the scored month, as a temporary view for the bin-count SQL
-
-
-def feature_values(frame, features: list[str]):
-    """(feature, value): every non-missing value (not NULL, not NaN) of each of `features` in the Spark `frame`, as
-    a double, one row each."""
-    from pyspark.sql import functions as F
-
-    pairs = F.explode(F.array(*[F.struct(F.lit(f).alias("feature"), F.col(f"`{f}`").cast("double").alias("value"))
-                                for f in features]))
-    values = frame.select(pairs.alias("pair")).select("pair.feature", "pair.value")
-    return values.where(F.col("value").isNotNull() & ~F.isnan("value"))
-
-
-def value_counts(frame, features: list[str], *, name: str):
-    """(feature, value, `name`): the rows of each value of `feature_values`. Spark's grouping makes -0.0 and 0.0 one
-    value, as numpy's comparisons do."""
-    from pyspark.sql import functions as F
-
-    return feature_values(frame, features).groupBy("feature", "value").agg(F.count(F.lit(1)).alias(name))
 
 
 def value_ones(frame, features: list[str], *, name: str):

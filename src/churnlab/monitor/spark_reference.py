@@ -8,7 +8,7 @@ Spark from the snapshots' file or lake) on Spark, as `stability.fit_reference` d
   (a boolean's "True" / "False"), sorted on the driver as `drift.fit_binning` sorts them;
 - the edges of each numeric column and of the score (`decile_edges`): `fit_binning` takes the values at sorted
   positions floor((n - 1) q), q = 1/bins .. (bins-1)/bins (numpy's `quantile(method="lower")`), of the n
-  non-missing values. Here the same positions are found in the column's value counts (`spark_months.value_counts`),
+  non-missing values. Here the same positions are found in the column's value counts (`core.spark_values`),
   one `applyInPandas` task per column, so every edge is one of the column's own doubles, the same one;
 - the rows per bin: `monitor.bin_counts`, as for each month;
 - the numeric features' value counts are kept (persisted) for every month's KS test.
@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from churnlab.core.engine import SparkSql
+from churnlab.core.spark_values import value_at, value_counts
 from churnlab.monitor.bin_counts import bin_counts
 from churnlab.monitor.drift import Binning
 from churnlab.monitor.months import Layout
-from churnlab.monitor.spark_months import value_counts
 from churnlab.monitor.stability import SCORE, Reference
 
 VIEW = "monitor_reference"  # the scored reference, as a temporary view for the bin-count SQL
@@ -52,9 +52,7 @@ def edges_from_counts(values: np.ndarray, counts: np.ndarray, *, bins: int) -> t
     of each (`counts`): the value at each `lower_ranks` position, duplicates dropped; () without values."""
     if len(values) == 0:
         return ()
-    cumulative = np.cumsum(np.asarray(counts, dtype=np.int64))
-    at = np.searchsorted(cumulative, lower_ranks(int(cumulative[-1]), bins), side="right")
-    return tuple(np.unique(np.asarray(values, dtype=float)[at]))
+    return tuple(np.unique(value_at(values, counts, lower_ranks(int(np.sum(counts)), bins))))
 
 
 def decile_edges(counts, *, bins: int) -> dict[str, tuple[float, ...]]:

@@ -13,13 +13,15 @@ The champion (`models:/<register.model_name>@champion`) scores the snapshots of
   directions against the medians of the validation and test cutoffs), the segment columns, CLV and expected loss
   (`value_skips`), and the recommended action (`churnlab.score.actions`). Sorted by expected loss, largest first.
 
-Where the probabilities come from: params.yaml `engine`. With `local` (the default), `churn_probability` calls the
-champion's ChurnModel in pandas. With `spark`, every probability of the stage (validation, test, previous and scoring
-rows) comes from the registered champion version applied by Spark with `mlflow.pyfunc.spark_udf`
-(`churnlab.model.spark_scoring.SparkScorer`): the same numbers to 1e-12, in the rows' order; and the scoring rows'
-reasons (TreeSHAP and the top reasons) are computed in Spark tasks (`churnlab.model.spark_reasons`): the same
-reasons and doubles. The rest stays local, in pandas, on either engine: grades and their boundaries, the migration,
-the reference medians of the reasons' directions, values, actions and the early-warning list.
+Where the rows are read and scored: params.yaml `engine`. With `local` (the default), `main()` reads the four
+cutoffs' snapshot rows into pandas, `churn_probability` calls the champion's ChurnModel and the reasons are TreeSHAP
+in this process. With `spark`, the rows stay on Spark, read from the snapshots' file or lake folder, and the driver
+reads only their keys and labels (`churnlab.score.spark_rows`): every probability of the stage (validation, test,
+previous and scoring rows) comes from the registered champion version applied by Spark with
+`mlflow.pyfunc.spark_udf` (`churnlab.model.spark_scoring.SparkScorer`; the same numbers to 1e-12), the scoring rows'
+reasons from Spark tasks (`churnlab.model.spark_reasons`) and the medians they compare with from Spark's value counts
+(`churnlab.core.spark_values`), both exactly the local ones. The rest stays in pandas on either engine: grades and
+their boundaries, the migration, values, actions and the early-warning list.
 
 Customers without a CLV from the survival stage get monthly margin x `clv_fallback_months` (logged). The
 segment columns are those the segment stage could form (a snapshot file has no lifecycle stage, maybe no
@@ -35,7 +37,6 @@ ids, so the early-warning list is no artifact). With `engine.spark.lake` set, Sp
 
 import logging
 from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,7 @@ from churnlab.core import paths, tracking
 from churnlab.core.checks import check_columns
 from churnlab.core.engine import engine_params, lake_of, open_engine
 from churnlab.core.lake import read_rows
-from churnlab.core.lake_spark import move_to_lake
+from churnlab.core.lake_spark import move_to_lake, spark_rows
 from churnlab.core.logs import setup_logging
 from churnlab.core.outputs import StageResult, write_result
 from churnlab.core.params import load_params
@@ -55,11 +56,11 @@ from churnlab.model.churn import ChurnModel
 from churnlab.model.grades import assign_grades, choose_boundaries, grade_table, is_monotone
 from churnlab.model.grades import points as to_points
 from churnlab.model.reasons import reason_labels, reasons_of, reference_values
-from churnlab.model.spark_reasons import reasons_on_spark
 from churnlab.model.spark_scoring import SparkScorer
 from churnlab.model.split import RandomSplit, TimeSplit, load_split, read_snapshots
 from churnlab.score.actions import NO_ACTION, Action, actions_without_reasons, catalogue
 from churnlab.score.early_warning import build_early_warning, customer_clv
+from churnlab.score.spark_rows import COLUMNS, SparkRows
 
 log = logging.getLogger(__name__)
 # metrics/score.json: what `dvc exp show` compares (the detail is in reports/metrics/score.json)
@@ -70,6 +71,7 @@ HEADLINE = {
     "net_benefit": "actions.total_expected_net_benefit",
 }
 
+VIEW = "score_snapshots"  # the cutoffs' rows read by Spark, as a temporary view
 NO_MIGRATION = "one cutoff (the source has no time axis): no earlier grade to move from"
 
 
@@ -141,11 +143,13 @@ def scoring_rows(snapshots: pd.DataFrame, scoring_cutoff: pd.Timestamp, *, one_c
 
 
 def customer_reasons(scoring: pd.DataFrame, reference_rows: list[pd.DataFrame], indicators: pd.DataFrame,
-                     model: ChurnModel, *, top: int, explain: Callable = reasons_of) -> pd.DataFrame:
+                     model: ChurnModel, *, top: int, explain: Callable = reasons_of,
+                     medians: Callable = reference_values) -> pd.DataFrame:
     """The `top` reasons of each scoring row, in the indicator catalogue's words; a direction is up or down
-    against the medians of the `reference_rows` frames together (`churnlab.model.reasons`). `explain` computes
-    them: `reasons_of` here, or `spark_reasons.reasons_on_spark` with its session bound (the same answers)."""
-    reference = reference_values(pd.concat(reference_rows), model.features)  # their copy is freed before TreeSHAP
+    against the `medians` of the `reference_rows` frames together (`churnlab.model.reasons`). `explain` computes
+    the reasons: `reasons_of` here, or `SparkRows.explain` in Spark tasks (the same answers), as `medians` is
+    `reference_values` or `SparkRows.medians`."""
+    reference = medians(pd.concat(reference_rows), model.features)  # their copy is freed before TreeSHAP
     return explain(model, scoring, labels=reason_labels(indicators), reference=reference, top=top)
 
 
@@ -202,14 +206,16 @@ def score_metrics(warning: pd.DataFrame, table: pd.DataFrame, *, champion_versio
 def run(snapshots: pd.DataFrame, segments: pd.DataFrame, indicators: pd.DataFrame, model: ChurnModel, *,
         split: TimeSplit | RandomSplit, champion_version: int, key: bytes, points: dict, grades: dict,
         reasons: dict, actions: dict, clv_fallback_months: float, language: str = "en",
-        probability: Callable[[pd.DataFrame], np.ndarray] | None = None, explain: Callable = reasons_of) -> StageResult:
+        probability: Callable[[pd.DataFrame], np.ndarray] | None = None, explain: Callable = reasons_of,
+        medians: Callable = reference_values) -> StageResult:
     """Grades, migration and the early-warning list of the snapshot rows at the `cutoffs_to_score` (see the
     module docstring). `segments` are the segment rows at the scoring cutoff, `indicators` the catalogue (for the
     reasons' words), `model` the champion's ChurnModel; `key` pseudonymises the ids. The keywords after `key` are
     params.yaml `score`, and `language` the report language (params report.language) of the list's text columns.
     `probability` gives the churn probability of each row of a snapshot frame, in its order: None is
-    `churn_probability` with `model` (pandas); the Spark engine passes a `SparkScorer` of the same champion, and as
-    `explain` (how the reasons are computed, `customer_reasons`) `reasons_on_spark` with its session bound."""
+    `churn_probability` with `model` (pandas). `explain` and `medians` compute the reasons and the medians they
+    compare with (`customer_reasons`). The Spark engine passes `SparkRows`' three methods, and `snapshots` holds only
+    the rows' keys and labels there (`score.spark_rows`)."""
     if probability is None:
         def probability(rows: pd.DataFrame) -> np.ndarray:
             return churn_probability(rows, model)
@@ -228,7 +234,8 @@ def run(snapshots: pd.DataFrame, segments: pd.DataFrame, indicators: pd.DataFram
     else:
         previous = snapshots[snapshots["cutoff"] == previous_cutoff]
         migration = grade_migration(previous, probability(previous), scoring, p_now, **grading)
-    why = customer_reasons(scoring, [validation, test], indicators, model, top=reasons["top"], explain=explain)
+    why = customer_reasons(scoring, [validation, test], indicators, model, top=reasons["top"], explain=explain,
+                           medians=medians)
     clv_fallback, value_skipped = value_skips(segments, clv_fallback_months=clv_fallback_months)
     skipped |= value_skipped
     entries, blind = action_catalogue(actions, model.features)
@@ -255,7 +262,7 @@ def main() -> None:
     champion = tracking.load_champion(model_name)
     split = load_split(paths.SPLIT)
     cutoffs = read_snapshots(paths.SNAPSHOTS, columns=["cutoff"])["cutoff"].unique()
-    snapshots = read_snapshots(paths.SNAPSHOTS, cutoffs=cutoffs_to_score(cutoffs, split))
+    wanted = cutoffs_to_score(cutoffs, split)
     scoring_cutoff = pd.Timestamp(max(cutoffs))
     segments = read_rows(paths.SEGMENTS, cutoffs=[scoring_cutoff])
     log.info("champion %s v%d; split %s; scoring cutoff %s", model_name, champion.version, split.as_dict(),
@@ -263,11 +270,15 @@ def main() -> None:
     engine = engine_params()
     sql = open_engine(engine) if engine["name"] == "spark" else None  # the local engine scores in pandas: no DuckDB
     try:
-        probability = SparkScorer(sql.spark, champion.version_uri) if sql else None
-        explain = partial(reasons_on_spark, sql.spark) if sql else reasons_of
+        on_spark = {}
+        if sql:  # the rows stay on Spark; the driver reads their keys and labels (score.spark_rows)
+            rows = SparkRows(spark_rows(sql, paths.SNAPSHOTS, cutoffs=wanted, view=VIEW),
+                             SparkScorer(sql.spark, champion.version_uri))
+            on_spark = {"probability": rows.probability, "explain": rows.explain, "medians": rows.medians}
+        snapshots = read_snapshots(paths.SNAPSHOTS, cutoffs=wanted, columns=COLUMNS if sql else None)
         result = run(snapshots, segments, pd.read_csv(paths.INDICATORS), champion.model, split=split,
                      champion_version=champion.version, key=pseudonym_key(synthetic_seed=synthetic_seed()),
-                     language=language, probability=probability, explain=explain, **params)
+                     language=language, **on_spark, **params)
         if lake := lake_of(engine):  # the list into the lake, its manifest at reports/early_warning.parquet
             move_to_lake(result, sql.spark, lake=lake, partitions={paths.EARLY_WARNING: "cutoff"})
     finally:
