@@ -84,4 +84,6 @@ class SparkRows:
 
     def medians(self, keys: pd.DataFrame, features: list[str]) -> pd.Series:
         """The median of each numeric one of `features` over the rows at `keys` (`model.reasons.reference_values`)."""
-        return medians_on_spark(self.at(keys), features)
+        medians = medians_on_spark(self.at(keys), features)
+        log.info("medians of %d numeric features over %d rows on Spark (value counts)", len(medians), len(keys))
+        return medians
