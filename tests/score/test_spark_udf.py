@@ -62,12 +62,16 @@ def monthly():
 
 def test_run_with_the_rows_on_spark_gives_the_local_list_tables_and_metrics(monthly, tmp_path, monkeypatch, spark):
     """`run` on the rows' keys and labels only, every probability, reason and median from the whole rows on Spark
-    (`SparkRows`, 3 partitions), gives the local engine's list, tables and metrics."""
+    (`SparkRows`, 3 partitions), gives the local engine's list, tables and metrics. A tenth of the validation rows
+    are unlabelled, so the validation part is found by the semi-join, the other parts as whole cutoffs."""
     rows, split, model, train = monthly
+    rows = rows.copy()
+    unlabelled = (rows["cutoff"] == split.validation[0]) & (rows.index % 10 == 0)
+    rows.loc[unlabelled, "label"], rows.loc[unlabelled, "labeled"] = pd.NA, False
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment sets it: gone again after the test
     monkeypatch.chdir(tmp_path)
-    on_spark = SparkRows(spark.createDataFrame(plain_categories(rows)).repartition(3),
+    on_spark = SparkRows(spark.createDataFrame(plain_categories(rows)).repartition(3), rows[COLUMNS],
                          SparkScorer(spark, register(tracking.start(), model, train)))
     called = []
 
@@ -91,6 +95,10 @@ def test_run_with_the_rows_on_spark_gives_the_local_list_tables_and_metrics(mont
                                                                                     default=str)
     assert local.tables[paths.EARLY_WARNING]["p_churn"].std() > 0.01  # rows differ: misalignment would show
     assert local.tables[paths.EARLY_WARNING]["reason_1"].nunique() > 5
+    validation = split.parts(rows)["validation"]
+    found = on_spark.at(validation.iloc[::-1]).select("customer_id").toPandas()["customer_id"]
+    assert 0 < len(validation) < (rows["cutoff"] == split.validation[0]).sum()  # a part of its cutoff: the join
+    assert sorted(found) == sorted(validation["customer_id"])
 
 
 @pytest.fixture

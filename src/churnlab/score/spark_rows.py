@@ -10,9 +10,11 @@ three questions about any set of those keys, in the keys' order:
 - `explain`: the top reasons (`model.spark_reasons.reasons_in_tasks`, TreeSHAP in Spark tasks);
 - `medians`: the medians the reasons' directions compare with (`core.spark_values.medians_on_spark`, exact).
 
-A set of keys is found on Spark by a semi-join on (customer_id, the cutoff's date), so each answer covers exactly the
-rows the local engine's frame holds (the split keeps only labelled validation rows, a snapshot file's list leaves
-out customers who already churned), and the results come back keyed and are put in the keys' order. Same answers as
+A set of keys is found on Spark as every row of its cutoffs when it holds all of them (a filter: the test, previous
+and scoring cutoffs, usually the validation cutoffs too), else by a semi-join on (customer_id, the cutoff's date), so
+each answer covers exactly the rows the local engine's frame holds (the split keeps only labelled validation rows, a
+snapshot file's list leaves out customers who already churned), and the results come back keyed and are put in the
+keys' order. Same answers as
 the local engine: the probabilities to 1e-12 (the UDF), the reasons and medians exactly.
 """
 
@@ -50,10 +52,11 @@ def in_key_order(found: pd.DataFrame, keys: pd.DataFrame, *, what: str) -> pd.Da
 
 @dataclass
 class SparkRows:
-    """Snapshot rows on Spark (`rows`, a Spark DataFrame with every column) and the champion's `scorer`; see the
-    module docstring."""
+    """Snapshot rows on Spark (`rows`, a Spark DataFrame with every column), the same rows' keys on the driver
+    (`keys`: customer_id and cutoff of each, a pandas frame) and the champion's `scorer`; see the module docstring."""
 
     rows: Any
+    keys: pd.DataFrame
     scorer: SparkScorer
 
     def __post_init__(self):
@@ -61,11 +64,18 @@ class SparkRows:
 
         self.spark = self.scorer.spark
         self.rows = self.rows.withColumn("cutoff_day", F.to_date("cutoff").cast("string"))
+        self.per_day = keyed(self.keys)["cutoff_day"].value_counts().to_dict()
 
     def at(self, keys: pd.DataFrame):
-        """The Spark rows at the (customer_id, cutoff) of the pandas `keys`: a semi-join on `KEYS`."""
-        wanted = self.spark.createDataFrame(keyed(keys).drop_duplicates())
-        return self.rows.join(wanted, on=KEYS, how="left_semi")
+        """The Spark rows at the (customer_id, cutoff) of the pandas `keys` (distinct rows of `self.keys`): every row
+        of their cutoffs when they are all of them (a filter), else a semi-join on `KEYS`."""
+        from pyspark.sql import functions as F
+
+        wanted = keyed(keys)
+        days = sorted(wanted["cutoff_day"].unique())
+        if len(wanted) == sum(self.per_day.get(day, 0) for day in days):
+            return self.rows.where(F.col("cutoff_day").isin(days))
+        return self.rows.join(self.spark.createDataFrame(wanted), on=KEYS, how="left_semi")
 
     def probability(self, keys: pd.DataFrame) -> np.ndarray:
         """The champion's churn probability of the row at each key, in the keys' order."""

@@ -270,12 +270,12 @@ def main() -> None:
     engine = engine_params()
     sql = open_engine(engine) if engine["name"] == "spark" else None  # the local engine scores in pandas: no DuckDB
     try:
+        snapshots = read_snapshots(paths.SNAPSHOTS, cutoffs=wanted, columns=COLUMNS if sql else None)
         on_spark = {}
         if sql:  # the rows stay on Spark; the driver reads their keys and labels (score.spark_rows)
-            rows = SparkRows(spark_rows(sql, paths.SNAPSHOTS, cutoffs=wanted, view=VIEW),
+            rows = SparkRows(spark_rows(sql, paths.SNAPSHOTS, cutoffs=wanted, view=VIEW), snapshots,
                              SparkScorer(sql.spark, champion.version_uri))
             on_spark = {"probability": rows.probability, "explain": rows.explain, "medians": rows.medians}
-        snapshots = read_snapshots(paths.SNAPSHOTS, cutoffs=wanted, columns=COLUMNS if sql else None)
         result = run(snapshots, segments, pd.read_csv(paths.INDICATORS), champion.model, split=split,
                      champion_version=champion.version, key=pseudonym_key(synthetic_seed=synthetic_seed()),
                      language=language, **on_spark, **params)
