@@ -30,10 +30,13 @@ def reason_schema(top: int) -> str:
 
 
 def reasons_in_tasks(model: ChurnModel, frame, *, keys: list[str], labels: dict[str, str], reference: pd.Series,
-                     top: int = 3) -> pd.DataFrame:
+                     top: int = 3, partitions: int | None = None) -> pd.DataFrame:
     """`churnlab.model.reasons.reasons_of` of each row of the Spark `frame` (its `keys` columns and the model's
-    features), computed in Spark tasks: a pandas frame of the `keys` and the reason columns, in no particular order."""
+    features), computed in Spark tasks: a pandas frame of the `keys` and the reason columns, in no particular order.
+    The rows are first spread over `partitions` tasks (None: `spark.sql.shuffle.partitions`), so every core works
+    even where the rows were read as one file split."""
     top = min(top, len(model.features))  # top_reasons gives at most one rank a feature
+    frame = frame.repartition(partitions or int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions")))
     types = dict(frame.dtypes)
 
     def explain(batches):
@@ -48,8 +51,8 @@ def reasons_in_tasks(model: ChurnModel, frame, *, keys: list[str], labels: dict[
 def reasons_on_spark(spark, model: ChurnModel, rows: pd.DataFrame, *, labels: dict[str, str], reference: pd.Series,
                      top: int = 3, partitions: int | None = None) -> pd.DataFrame:
     """`reasons_in_tasks` of the pandas frame `rows`, handed to Spark with their positions, returned in the rows'
-    order with their index. `partitions`: see `spark_scoring.with_positions`."""
-    frame = with_positions(spark, rows, model.features, partitions=partitions)
-    found = reasons_in_tasks(model, frame, keys=[ROW], labels=labels, reference=reference, top=top)
+    order with their index. `partitions`: see `reasons_in_tasks`."""
+    found = reasons_in_tasks(model, with_positions(spark, rows, model.features), keys=[ROW], labels=labels,
+                             reference=reference, top=top, partitions=partitions)
     check_one_a_row(found[ROW], len(rows), what="rows of reasons")
     return found.sort_values(ROW).drop(columns=ROW).set_index(rows.index)
