@@ -4,7 +4,7 @@
 data/processed/snapshots.parquet, the path every later stage depends on. A second `dvc repro` has nothing to do.
 (That a rewrite of the same rows gives the same manifest bytes and version folder, so nothing downstream would
 rerun, is tests/core/test_lake_spark.py's: a forced rerun here would cost a minute of CI.) Then the pipeline on to
-`monitor`: `segment` writes the segments, `score` the early-warning list and `monitor` every sixth month's scores
+`monitor`: `segment` writes the segments, `score` the early-warning list and `monitor` every twelfth month's scores
 into the lake, each tracked through its manifest (`monitor` on Spark scores each month with the champion's Spark
 UDF and counts it there: its one run under `dvc repro` in the suite). (Reading through a manifest is
 `tests/core/test_lake.py`'s; stopping at `monitor` leaves out retention and the report.)"""
@@ -33,7 +33,7 @@ def lake_project(tmp_path_factory):
     root = tmp_path_factory.mktemp("lake")
     engine = {"engine": {"name": "spark", "spark": {"master": "local[2]", "remote": None, "conf": SPARK_CONF,
                                                     "lake": str(root / "lake")}},
-              "monitor": {"every_months": 6}}  # a sixth of the months: each is a few Spark jobs on local[2]
+              "monitor": {"every_months": 12}}  # 2 of the 18 months: each is a few Spark jobs on local[2]
     project = make_project(root / "project", engine)
     run([*DVC, "repro", "features"], project)
     return project, root / "lake"

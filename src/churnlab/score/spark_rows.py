@@ -14,8 +14,8 @@ A set of keys is found on Spark as every row of its cutoffs when it holds all of
 and scoring cutoffs, usually the validation cutoffs too), else by a semi-join on (customer_id, the cutoff's date), so
 each answer covers exactly the rows the local engine's frame holds (the split keeps only labelled validation rows, a
 snapshot file's list leaves out customers who already churned), and the results come back keyed and are put in the
-keys' order. Same answers as
-the local engine: the probabilities to 1e-12 (the UDF), the reasons and medians exactly.
+keys' order. Same answers as the local engine: the probabilities to 1e-12 (the UDF), the reasons and medians
+exactly.
 """
 
 import logging
