@@ -135,6 +135,7 @@ def outputs(folder: Path) -> dict:
             "metrics": json.loads((folder / "reports/metrics/score.json").read_text(encoding="utf-8"))}
 
 
+@pytest.mark.alongside  # a Spark child process of its own: make test's second process, to balance the lanes
 def test_the_stage_on_spark_writes_the_local_outputs(project):
     from churnlab.score import stage
 
